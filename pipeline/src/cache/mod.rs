@@ -1,0 +1,174 @@
+//! The on-disk, content-addressed cache of stage outputs.
+//!
+//! ```text
+//! <workspace>/lock                               held by the one `dfd run` writing the workspace
+//! <workspace>/cache/<stage>/<fingerprint>/       a finished output: <table>/part-NNNNN.parquet,
+//!                                                _shards/NNNNN.json, and _manifest.json (written last)
+//! <workspace>/cache/<stage>/<fingerprint>.partial/   an output being computed; finished shards survive a crash
+//! <workspace>/runs/<id>.json                     what each run used and did
+//! ```
+//! A stage's fingerprint is hash(stage name, version, parameters, content hashes of its inputs); the
+//! finished folder appears by one atomic rename, so a reader sees a whole output or none.
+
+pub mod atomic;
+mod fingerprint;
+mod lock;
+pub mod manifest;
+pub mod parquet_io;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use fingerprint::{fingerprint, FingerprintInput};
+pub use lock::WorkspaceLock;
+pub use manifest::{FileRecord, Manifest, ShardRecord};
+
+/// A failure of the cache itself (disk, Parquet, JSON), naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: Parquet: {source}")]
+    Parquet {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: Arrow: {source}")]
+    Arrow {
+        path: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("{path}: JSON: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Locked(String),
+}
+
+impl CacheError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        CacheError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+    pub fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
+        CacheError::Parquet {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+    pub fn json(path: &Path, source: serde_json::Error) -> Self {
+        CacheError::Json {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// The folder holding a project's cache and run records.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+/// Suffix of an output folder still being computed.
+const PARTIAL: &str = ".partial";
+
+impl Workspace {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Workspace { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.root.join("cache").join(stage)
+    }
+
+    /// Where the finished output with this fingerprint lives.
+    pub fn output_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.stage_dir(stage).join(fingerprint)
+    }
+
+    pub fn partial_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.stage_dir(stage).join(format!("{fingerprint}{PARTIAL}"))
+    }
+
+    /// The finished output with this fingerprint, if there is one.
+    pub fn finished(&self, stage: &str, fingerprint: &str) -> Option<Manifest> {
+        Manifest::read(&self.output_dir(stage, fingerprint)).ok()
+    }
+
+    /// Every finished output of `stage`, newest first.
+    pub fn finished_outputs(&self, stage: &str) -> Vec<(PathBuf, Manifest)> {
+        let mut found: Vec<(PathBuf, Manifest)> = self
+            .entries(stage)
+            .into_iter()
+            .filter(|p| !is_partial(p))
+            .filter_map(|p| Manifest::read(&p).ok().map(|m| (p, m)))
+            .collect();
+        found.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+        found
+    }
+
+    /// Every folder under the stage's cache directory (finished, partial or abandoned).
+    pub fn entries(&self, stage: &str) -> Vec<PathBuf> {
+        let Ok(read) = fs::read_dir(self.stage_dir(stage)) else {
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> = read
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+
+    /// Stage names that have a cache folder.
+    pub fn cached_stages(&self) -> Vec<String> {
+        let Ok(read) = fs::read_dir(self.root.join("cache")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = read
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// True for a folder of an output still being computed.
+pub fn is_partial(dir: &Path) -> bool {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().ends_with(PARTIAL))
+        .unwrap_or(false)
+}
+
+/// The fingerprint a cache folder is named after.
+pub fn fingerprint_of_dir(dir: &Path) -> String {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    name.split('.').next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,99 @@
+//! Parquet shards on disk: ordinary files that pyarrow, DuckDB or `dfd inspect` can open.
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::Path;
+
+use arrow::compute::filter_record_batch;
+use arrow::array::{Array, BooleanArray, StringArray};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::atomic::{fsync_dir, temp_path, HashingWriter};
+use super::manifest::FileRecord;
+use super::CacheError;
+
+/// Rows per row group: small enough that a reader can stream a table of full-size frames.
+const ROW_GROUP_ROWS: usize = 256;
+
+/// Writes `batches` as one Parquet file at `dir/relative`, atomically, and describes it.
+pub fn write_parquet(
+    dir: &Path,
+    relative: &str,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<FileRecord, CacheError> {
+    let path = dir.join(relative);
+    let parent = path.parent().unwrap_or(dir);
+    fs::create_dir_all(parent).map_err(|e| CacheError::io(parent, e))?;
+    let temp = temp_path(&path);
+    let file = File::create(&temp).map_err(|e| CacheError::io(&temp, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Encoded images do not repeat; a dictionary only costs memory.
+        .set_column_dictionary_enabled("image".into(), false)
+        .build();
+    let sink = HashingWriter::new(BufWriter::new(file));
+    let mut writer = ArrowWriter::try_new(sink, schema, Some(props))
+        .map_err(|e| CacheError::parquet(&temp, e))?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += batch.num_rows() as u64;
+        writer.write(batch).map_err(|e| CacheError::parquet(&temp, e))?;
+    }
+    let sink = writer.into_inner().map_err(|e| CacheError::parquet(&temp, e))?;
+    let (buffered, bytes, sha256) = sink.finish();
+    let file = buffered
+        .into_inner()
+        .map_err(|e| CacheError::io(&temp, e.into_error()))?;
+    file.sync_all().map_err(|e| CacheError::io(&temp, e))?;
+    fs::rename(&temp, &path).map_err(|e| CacheError::io(&path, e))?;
+    fsync_dir(parent).map_err(|e| CacheError::io(parent, e))?;
+    Ok(FileRecord {
+        path: relative.to_string(),
+        rows,
+        bytes,
+        sha256,
+    })
+}
+
+/// Reads every row of a Parquet file.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, CacheError> {
+    let file = File::open(path).map_err(|e| CacheError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| CacheError::parquet(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CacheError::Arrow {
+            path: path.display().to_string(),
+            source: e,
+        })
+}
+
+/// Keeps the rows whose `video_id` is in `keep`; batches without that column pass unchanged.
+pub fn filter_videos(
+    batches: Vec<RecordBatch>,
+    keep: &std::collections::HashSet<&str>,
+) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    batches
+        .into_iter()
+        .map(|batch| {
+            let Some(ids) = batch
+                .column_by_name("video_id")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            else {
+                return Ok(batch);
+            };
+            let mask: BooleanArray = (0..ids.len())
+                .map(|i| Some(!ids.is_null(i) && keep.contains(ids.value(i))))
+                .collect();
+            filter_record_batch(&batch, &mask)
+        })
+        .collect()
+}

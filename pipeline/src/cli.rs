@@ -1,0 +1,188 @@
+//! The `dfd` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::cache::{Workspace, WorkspaceLock};
+use crate::commands::dag::DagFormat;
+use crate::commands::{dag, gc, inspect, run, status};
+use crate::config::Config;
+use crate::runner::{Executor, Pipeline, Selection};
+
+#[derive(Debug, Parser)]
+#[command(name = "dfd", version, about = "Deepfake detection as a resumable DAG of Parquet tables")]
+pub struct Cli {
+    /// Folder holding the cache and run records.
+    #[arg(long, global = true, env = "DFD_WORKSPACE", default_value = "dfd-work")]
+    pub workspace: PathBuf,
+    /// Config file (TOML); default: ./dfd.toml when present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Override one config key, e.g. --set decode.frames_per_video=10 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the DAG (every stage, or a selection); resumes where a previous run stopped.
+    Run {
+        /// DFDC-format dataset folder (videos + metadata.json); default: the config's, else the demo set.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Recompute just this stage; its upstream must be cached.
+        #[arg(long, value_name = "STAGE")]
+        only: Option<String>,
+        /// Recompute this stage and everything downstream.
+        #[arg(long, value_name = "STAGE")]
+        from: Option<String>,
+        /// Recompute this stage even if cached (repeatable); downstream reruns only if its bytes change.
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Wait for another run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Per stage: fresh / stale (and why) / missing, rows and bytes.
+    Status {
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schema, rows, column statistics and first rows of a stage's output or a Parquet file.
+    Inspect {
+        /// A stage name (its latest output) or a path to a .parquet file or folder.
+        target: String,
+        /// Only this table of the stage.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        head: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The graph of stages.
+    Dag {
+        #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+        format: DagFormat,
+    },
+    /// Delete cached outputs that none of the recent runs used.
+    Gc {
+        /// How many recent runs' outputs to keep.
+        #[arg(long, default_value_t = 3)]
+        keep_runs: usize,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the effective configuration (file + overrides + defaults) as TOML.
+    Config,
+}
+
+/// Entry point of the binary: runs the command and turns an error into a message and exit code 1.
+pub fn main() -> ExitCode {
+    crate::progress::init_logging();
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
+    if config.runner.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.runner.threads)
+            .build_global()
+            .context("cannot size the worker pool")?;
+    }
+    let workspace = Workspace::new(&cli.workspace);
+    match cli.command {
+        Command::Run { dataset, only, from, force, wait } => {
+            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
+            run::run(run::RunRequest {
+                workspace: &workspace,
+                config: &config,
+                dataset,
+                selection: Selection { only, from, force },
+                wait_for_lock: wait,
+            })?;
+        }
+        Command::Status { dataset, json } => {
+            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
+            let pipeline = Pipeline::new(&config, dataset);
+            let executor = Executor {
+                workspace,
+                videos_per_shard: config.runner.videos_per_shard,
+            };
+            let statuses = status::status(&pipeline, &executor);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else {
+                status::print_text(&statuses);
+            }
+        }
+        Command::Inspect { target, table, head, json } => {
+            let inspection = inspect::inspect(&workspace, &target, table.as_deref(), head)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inspection)?);
+            } else {
+                inspect::print_text(&inspection);
+            }
+        }
+        Command::Dag { format } => {
+            let pipeline = Pipeline::new(&config, PathBuf::from("<dataset>"));
+            print!("{}", dag::render(&pipeline, format));
+        }
+        Command::Gc { keep_runs, dry_run } => {
+            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), false)?;
+            let report = gc::collect(&workspace, keep_runs, dry_run)?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for dir in &report.removed {
+                println!("{verb} {dir}");
+            }
+            println!(
+                "{verb} {} folder(s), {}; kept {}",
+                report.removed.len(),
+                inspect::human_bytes(report.bytes_freed),
+                report.kept
+            );
+        }
+        Command::Config => print!("{}", config.to_toml()?),
+    }
+    Ok(())
+}
+
+/// Where the demo dataset is made by `make demo` (override with DFD_DEMO_DATASET).
+fn demo_dataset() -> PathBuf {
+    match std::env::var_os("DFD_DEMO_DATASET") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo"),
+    }
+}
+
+/// `--dataset`, else the config's `dataset`, else the demo dataset; made absolute.
+fn resolve_dataset(cli: Option<&Path>, config: &Config) -> Result<PathBuf> {
+    let (path, origin) = match (cli, &config.dataset) {
+        (Some(path), _) => (path.to_path_buf(), "--dataset"),
+        (None, Some(path)) => (path.clone(), "the config's `dataset`"),
+        (None, None) => (demo_dataset(), "the demo dataset (no --dataset given)"),
+    };
+    path.canonicalize().with_context(|| {
+        let hint = if origin.starts_with("the demo") {
+            "; build it with `make demo`, or pass --dataset DIR"
+        } else {
+            ""
+        };
+        format!("dataset folder {} ({origin}) does not exist{hint}", path.display())
+    })
+}

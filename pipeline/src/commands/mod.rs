@@ -1,0 +1,7 @@
+//! One module per `dfd` subcommand.
+
+pub mod dag;
+pub mod gc;
+pub mod inspect;
+pub mod run;
+pub mod status;

@@ -1,0 +1,124 @@
+//! `dfd run`: brings every selected stage up to date, then records and summarises the run.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use dfd_schemas::ErrorRow;
+
+use crate::cache::parquet_io::read_parquet;
+use crate::cache::{Manifest, Workspace, WorkspaceLock};
+use crate::config::Config;
+use crate::runner::{run_dag, Executor, Outcome, Pipeline, Selection, StageReport};
+use crate::runs::{new_run_id, write_record, RunRecord};
+
+pub struct RunRequest<'a> {
+    pub workspace: &'a Workspace,
+    pub config: &'a Config,
+    pub dataset: std::path::PathBuf,
+    pub selection: Selection,
+    pub wait_for_lock: bool,
+}
+
+/// Runs the DAG; returns the stage reports (also written to `runs/<id>.json`).
+pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let workspace = request.workspace;
+    let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
+    let pipeline = Arc::new(Pipeline::new(request.config, request.dataset.clone()));
+    let modes = request.selection.modes(&pipeline)?;
+    let executor = Arc::new(Executor {
+        workspace: workspace.clone(),
+        videos_per_shard: request.config.runner.videos_per_shard,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut by_index = runtime.block_on(run_dag(pipeline.clone(), executor, &modes))?;
+    let reports: Vec<StageReport> = pipeline
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            by_index.remove(&i).unwrap_or_else(|| {
+                StageReport::not_run(stage.name(), Outcome::Skipped("not selected".into()))
+            })
+        })
+        .collect();
+    let ok = !reports.iter().any(|r| matches!(r.outcome, Outcome::Failed(_)));
+    let id = new_run_id(started_at);
+    let record = RunRecord {
+        id: &id,
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        ok,
+        command: std::env::args().collect(),
+        dataset: request.dataset.display().to_string(),
+        config: serde_json::to_value(request.config)?,
+        stages: &reports,
+    };
+    let record_path = write_record(workspace, &record)?;
+    tracing::debug!("run record: {}", record_path.display());
+    print_summary(&reports, started.elapsed().as_secs_f64());
+    print_errors(workspace, &reports);
+    if !ok {
+        bail!("the run failed (record: {})", record_path.display());
+    }
+    Ok(reports)
+}
+
+fn print_summary(reports: &[StageReport], seconds: f64) {
+    if reports.iter().all(|r| !r.ran()) && reports.iter().all(|r| r.outcome == Outcome::Cached) {
+        eprintln!("nothing to do: every stage is up to date ({seconds:.2} s)");
+    }
+    eprintln!("{:<10} {:<10} {:>14} {:>9}  tables", "stage", "outcome", "shards new/old", "seconds");
+    for r in reports {
+        let (outcome, detail) = match &r.outcome {
+            Outcome::Cached => ("cached", String::new()),
+            Outcome::Computed => ("computed", String::new()),
+            Outcome::Failed(why) => ("FAILED", why.clone()),
+            Outcome::Skipped(why) => ("skipped", why.clone()),
+        };
+        let tables: Vec<String> = r
+            .tables
+            .iter()
+            .map(|(name, t)| format!("{name} {}", t.rows))
+            .collect();
+        eprintln!(
+            "{:<10} {:<10} {:>14} {:>9.2}  {}{}",
+            r.stage,
+            outcome,
+            format!("{}/{}", r.shards_computed, r.shards_reused),
+            r.seconds,
+            tables.join(", "),
+            if detail.is_empty() { String::new() } else { format!("  ({detail})") }
+        );
+    }
+}
+
+/// Lists the inputs stages could not process, so a corrupt video is seen, not just counted.
+fn print_errors(workspace: &Workspace, reports: &[StageReport]) {
+    const SHOWN: usize = 10;
+    for report in reports.iter().filter(|r| r.errors > 0) {
+        let Some(fingerprint) = &report.fingerprint else { continue };
+        let dir = workspace.output_dir(&report.stage, fingerprint);
+        let Ok(manifest) = Manifest::read(&dir) else { continue };
+        let mut rows = Vec::new();
+        for file in manifest.files_of("errors") {
+            for batch in read_parquet(&dir.join(&file.path)).unwrap_or_default() {
+                rows.extend(ErrorRow::from_batch(&batch).unwrap_or_default());
+            }
+        }
+        eprintln!("{}: {} input(s) could not be processed:", report.stage, rows.len());
+        for row in rows.iter().take(SHOWN) {
+            eprintln!("  {}: {}", row.video_id, row.message);
+        }
+        if rows.len() > SHOWN {
+            eprintln!("  ... and {} more", rows.len() - SHOWN);
+        }
+        eprintln!("  (all of them: dfd inspect {} --table errors)", report.stage);
+    }
+}

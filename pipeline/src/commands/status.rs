@@ -1,0 +1,163 @@
+//! `dfd status`: for every stage, whether its output is fresh (cached for the current dataset and
+//! parameters), stale (an output exists, made from other inputs or parameters, and why), or missing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cache::manifest::TableTotals;
+use crate::cache::{Manifest, ShardRecord};
+use crate::runner::{Executor, Pipeline, Upstream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Missing,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageStatus {
+    pub stage: String,
+    pub state: Freshness,
+    /// Why a stage is stale or missing, in words.
+    pub reasons: Vec<String>,
+    pub fingerprint: Option<String>,
+    pub tables: BTreeMap<String, TableTotals>,
+    pub errors: u64,
+}
+
+/// The status of every stage, in pipeline order.
+pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
+    let workspace = &executor.workspace;
+    let mut upstream = Upstream::new();
+    let mut out = Vec::new();
+    for stage in &pipeline.stages {
+        let name = stage.name();
+        let latest = workspace.finished_outputs(name).into_iter().next().map(|(_, m)| m);
+        let blocked: Vec<&str> = stage
+            .inputs()
+            .iter()
+            .map(|i| i.stage)
+            .filter(|s| !upstream.contains_key(*s))
+            .collect();
+        let (state, reasons, shown, fingerprint) = if !blocked.is_empty() {
+            let state = if latest.is_some() { Freshness::Stale } else { Freshness::Missing };
+            let reason = format!("upstream {} not up to date", blocked.join(", "));
+            (state, vec![reason], latest, None)
+        } else {
+            match executor.resolve(stage.as_ref(), &upstream) {
+                Err(e) => (Freshness::Missing, vec![format!("{e:#}")], latest, None),
+                Ok(resolved) => {
+                    let fp = resolved.fingerprint.clone();
+                    if let Some(manifest) = workspace.finished(name, &fp) {
+                        upstream.insert(name.to_string(), Arc::new(manifest.clone()));
+                        (Freshness::Fresh, Vec::new(), Some(manifest), Some(fp))
+                    } else {
+                        let mut reasons = Vec::new();
+                        let done = partial_shards(executor, name, &fp);
+                        if done > 0 {
+                            reasons.push(format!(
+                                "{done} shard(s) done by an interrupted run; `dfd run` resumes"
+                            ));
+                        }
+                        match &latest {
+                            Some(old) => {
+                                reasons.extend(why_stale(old, stage.version(), &stage.params(), &resolved));
+                                (Freshness::Stale, reasons, latest, Some(fp))
+                            }
+                            None => {
+                                reasons.push("never computed".into());
+                                (Freshness::Missing, reasons, None, Some(fp))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let tables = shown.as_ref().map(Manifest::table_totals).unwrap_or_default();
+        out.push(StageStatus {
+            stage: name.to_string(),
+            state,
+            reasons,
+            fingerprint,
+            errors: tables.get("errors").map(|t| t.rows).unwrap_or(0),
+            tables,
+        });
+    }
+    out
+}
+
+fn partial_shards(executor: &Executor, stage: &str, fingerprint: &str) -> usize {
+    let dir = executor.workspace.partial_dir(stage, fingerprint).join("_shards");
+    std::fs::read_dir(dir)
+        .map(|read| {
+            read.flatten()
+                .filter(|e| ShardRecord::read(&e.path()).is_ok())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// What differs between the newest output on disk and what the current inputs call for.
+fn why_stale(
+    old: &Manifest,
+    version: u32,
+    params: &serde_json::Value,
+    resolved: &crate::runner::executor::Resolved,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if old.version != version {
+        reasons.push(format!("stage code changed (version {} -> {version})", old.version));
+    }
+    if let (Some(before), Some(now)) = (old.params.as_object(), params.as_object()) {
+        for (key, value) in now {
+            match before.get(key) {
+                Some(previous) if previous == value => {}
+                Some(previous) => {
+                    reasons.push(format!("{}.{key}: {previous} -> {value}", old.stage))
+                }
+                None => reasons.push(format!("{}.{key}: new parameter = {value}", old.stage)),
+            }
+        }
+    }
+    for (stage, hash) in &resolved.inputs {
+        if old.inputs.get(stage) != Some(hash) {
+            reasons.push(format!("output of {stage} changed"));
+        }
+    }
+    if old.external != resolved.external {
+        reasons.push("dataset folder changed (metadata.json or video files)".into());
+    }
+    if old.videos_per_shard != resolved.videos_per_shard {
+        reasons.push("runner.videos_per_shard changed".into());
+    }
+    if reasons.is_empty() {
+        reasons.push("inputs differ".into());
+    }
+    reasons
+}
+
+pub fn print_text(statuses: &[StageStatus]) {
+    println!("{:<10} {:<8} {:>10} {:>10} {:>7}  why", "stage", "state", "rows", "bytes", "errors");
+    for s in statuses {
+        let rows: u64 = s.tables.iter().filter(|(t, _)| *t != "errors").map(|(_, t)| t.rows).sum();
+        let bytes: u64 = s.tables.values().map(|t| t.bytes).sum();
+        let state = match s.state {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Missing => "missing",
+        };
+        println!(
+            "{:<10} {:<8} {:>10} {:>10} {:>7}  {}",
+            s.stage,
+            state,
+            rows,
+            super::inspect::human_bytes(bytes),
+            s.errors,
+            s.reasons.join("; ")
+        );
+    }
+}

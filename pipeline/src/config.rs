@@ -1,0 +1,179 @@
+//! The pipeline's configuration: one TOML file holding every parameter (`dfd.toml`), overridable on
+//! the command line with `--set section.key=value`. Unknown keys are errors that name the key, since a
+//! misspelt parameter silently left at its default is how wrong experiments get published.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dfd_stages::decode::DecodeParams;
+use serde::{Deserialize, Serialize};
+
+/// The name of the config file picked up from the current directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "dfd.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The DFDC-format dataset folder; `--dataset` wins over it. Relative paths are taken from the
+    /// config file's folder.
+    pub dataset: Option<PathBuf>,
+    pub runner: RunnerConfig,
+    pub decode: DecodeParams,
+}
+
+/// How the runner works; nothing here changes any output except `videos_per_shard`, which decides
+/// which rows share a Parquet file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Videos per Parquet shard: the unit of resume after a crash and of memory use.
+    pub videos_per_shard: usize,
+    /// Worker threads for per-video work; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            videos_per_shard: 8,
+            threads: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dataset: None,
+            runner: RunnerConfig::default(),
+            decode: DecodeParams::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist), else `./dfd.toml` if present, else the defaults; then
+    /// applies the `key=value` overrides.
+    pub fn load(explicit: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let (mut table, source, base) = match explicit {
+            Some(path) => (read_table(path)?, path.display().to_string(), path.parent()),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => (
+                read_table(Path::new(DEFAULT_CONFIG_FILE))?,
+                DEFAULT_CONFIG_FILE.to_string(),
+                Some(Path::new(".")),
+            ),
+            None => (toml::Table::new(), "defaults".to_string(), None),
+        };
+        let from_file_dataset = table.contains_key("dataset");
+        for item in overrides {
+            apply_override(&mut table, item)?;
+        }
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                anyhow::anyhow!("config ({source}): key `{path}`: {}", e.into_inner())
+            })?;
+        if let (true, Some(base), Some(dataset)) = (from_file_dataset, base, &config.dataset) {
+            if dataset.is_relative() {
+                config.dataset = Some(base.join(dataset));
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.runner.videos_per_shard == 0 {
+            bail!("runner.videos_per_shard must be at least 1");
+        }
+        self.decode.validate().map_err(anyhow::Error::msg)
+    }
+
+    /// The whole configuration as TOML, every key with its value (`dfd config`).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).context("cannot write the config as TOML")
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    text.parse::<toml::Table>()
+        .with_context(|| format!("config file {} is not valid TOML", path.display()))
+}
+
+/// Applies `section.key=value`; the value is read as TOML (`20`, `0.5`, `true`, `"png"`) and, failing
+/// that, taken as a bare string (`png`).
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .with_context(|| format!("--set `{item}`: expected key=value, e.g. decode.frames_per_video=10"))?;
+    let key = key.trim();
+    let value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts
+        .pop()
+        .filter(|k| !k.is_empty())
+        .with_context(|| format!("--set `{item}`: empty key"))?;
+    let mut node = table;
+    for part in parts {
+        node = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .with_context(|| format!("--set `{item}`: `{part}` is not a section"))?;
+    }
+    node.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dfd.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let (_dir, path) = write("[decode]\nframes_per_vid = 3\n");
+        let err = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("decode.frames_per_vid"), "{err}");
+        let err = Config::load(None, &["runner.shards=3".into()]).unwrap_err().to_string();
+        assert!(err.contains("runner.shards"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file_and_dataset_is_relative_to_it() {
+        let (dir, path) = write("dataset = \"videos\"\n[decode]\nframes_per_video = 3\n");
+        let config = Config::load(
+            Some(&path),
+            &["decode.frames_per_video=7".into(), "decode.encoding=jpeg".into()],
+        )
+        .unwrap();
+        assert_eq!(config.decode.frames_per_video, 7);
+        assert_eq!(config.decode.encoding, dfd_stages::decode::EncodingParam::Jpeg);
+        assert_eq!(config.dataset, Some(dir.path().join("videos")));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let err = Config::load(None, &["decode.interval_s=0".into()]).unwrap_err().to_string();
+        assert!(err.contains("decode.interval_s"), "{err}");
+    }
+
+    #[test]
+    fn the_written_config_loads_back_identically() {
+        let config = Config::default();
+        let (_dir, path) = write(&config.to_toml().unwrap());
+        assert_eq!(Config::load(Some(&path), &[]).unwrap(), config);
+    }
+}

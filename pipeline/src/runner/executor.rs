@@ -1,0 +1,297 @@
+//! Running one stage against the cache: hit, or compute shard by shard with resume, then commit.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
+
+use super::report::{Outcome, StageReport};
+use crate::cache::atomic::{fsync_dir, temp_path};
+use crate::cache::parquet_io::{filter_videos, read_parquet, write_parquet};
+use crate::cache::{fingerprint, FingerprintInput, Manifest, ShardRecord, Workspace};
+use crate::progress::StageBar;
+
+/// How a run treats one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Use the cached output if there is one, else compute.
+    Normal,
+    /// Compute even if a cached output exists (`--force`, `--only`, `--from`).
+    Force,
+    /// Use the cached output; fail if there is none (upstream of `--only` / `--from`).
+    CacheOnly,
+}
+
+/// Upstream outputs a stage reads, by stage name.
+pub type Upstream = BTreeMap<String, Arc<Manifest>>;
+
+/// A stage's cache key and what went into it.
+pub struct Resolved {
+    pub fingerprint: String,
+    pub inputs: BTreeMap<String, String>,
+    pub external: Option<String>,
+    pub videos_per_shard: Option<usize>,
+}
+
+pub struct Executor {
+    pub workspace: Workspace,
+    pub videos_per_shard: usize,
+}
+
+impl Executor {
+    /// Computes the fingerprint of `stage` given its upstream outputs.
+    pub fn resolve(&self, stage: &dyn Stage, upstream: &Upstream) -> Result<Resolved> {
+        let mut inputs = BTreeMap::new();
+        for input in stage.inputs() {
+            let manifest = upstream.get(input.stage).with_context(|| {
+                format!("stage {} needs the output of {}", stage.name(), input.stage)
+            })?;
+            inputs.insert(input.stage.to_string(), manifest.content_hash.clone());
+        }
+        let external = stage.external_state()?;
+        let videos_per_shard =
+            (stage.sharding() == Sharding::PerVideo).then_some(self.videos_per_shard);
+        let params = stage.params();
+        let fingerprint = fingerprint(&FingerprintInput {
+            stage: stage.name(),
+            version: stage.version(),
+            params: &params,
+            inputs: &inputs,
+            external: external.as_deref(),
+            videos_per_shard,
+        });
+        Ok(Resolved {
+            fingerprint,
+            inputs,
+            external,
+            videos_per_shard,
+        })
+    }
+
+    /// Brings the stage's output up to date and returns it.
+    pub fn execute(
+        &self,
+        stage: &dyn Stage,
+        upstream: &Upstream,
+        mode: Mode,
+    ) -> Result<(Arc<Manifest>, StageReport)> {
+        let started = Instant::now();
+        let resolved = self.resolve(stage, upstream)?;
+        let name = stage.name();
+        if mode != Mode::Force {
+            if let Some(manifest) = self.workspace.finished(name, &resolved.fingerprint) {
+                let report = report_of(&manifest, Outcome::Cached, 0, 0, started);
+                return Ok((Arc::new(manifest), report));
+            }
+        }
+        if mode == Mode::CacheOnly {
+            bail!(
+                "stage {name} has no cached output for the current dataset and parameters \
+                 (fingerprint {}); run it first (`dfd run` or `dfd run --only {name}`)",
+                resolved.fingerprint
+            );
+        }
+        let partial = self.workspace.partial_dir(name, &resolved.fingerprint);
+        if mode == Mode::Force && partial.exists() {
+            fs::remove_dir_all(&partial)
+                .with_context(|| format!("cannot clear {}", partial.display()))?;
+        }
+        let shards_dir = partial.join("_shards");
+        fs::create_dir_all(&shards_dir)
+            .with_context(|| format!("cannot create {}", shards_dir.display()))?;
+
+        let plan = self.shard_plan(stage, upstream)?;
+        let bar = StageBar::new(name, plan.iter().map(|s| s.len() as u64).sum(), "videos");
+        let mut shards = Vec::with_capacity(plan.len());
+        let (mut computed, mut reused) = (0, 0);
+        for (index, video_ids) in plan.into_iter().enumerate() {
+            let marker = shards_dir.join(format!("{index:05}.json"));
+            if let Ok(record) = ShardRecord::read(&marker) {
+                dfd_stages::Progress::advance(&bar, video_ids.len() as u64);
+                shards.push(record);
+                reused += 1;
+                continue;
+            }
+            let record = self
+                .compute_shard(stage, upstream, &partial, index, video_ids, &bar)
+                .with_context(|| format!("stage {name}, shard {index}"))?;
+            record.write(&marker)?;
+            shards.push(record);
+            computed += 1;
+        }
+        bar.finish();
+        if reused > 0 {
+            tracing::info!(stage = name, "resumed: {reused} shard(s) kept from an interrupted run");
+        }
+
+        let manifest = Manifest {
+            stage: name.to_string(),
+            version: stage.version(),
+            fingerprint: resolved.fingerprint.clone(),
+            params: stage.params(),
+            inputs: resolved.inputs,
+            external: resolved.external,
+            videos_per_shard: resolved.videos_per_shard,
+            content_hash: Manifest::content_hash_of(&shards),
+            seconds: shards.iter().map(|s| s.seconds).sum(),
+            shards,
+            created_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        };
+        manifest.write(&partial)?;
+        self.commit(name, &resolved.fingerprint, &partial)?;
+        let report = report_of(&manifest, Outcome::Computed, computed, reused, started);
+        Ok((Arc::new(manifest), report))
+    }
+
+    /// The videos of each shard: one shard of everything for whole-table stages, consecutive runs of
+    /// `videos_per_shard` videos of the `videos` table for per-video stages.
+    fn shard_plan(&self, stage: &dyn Stage, upstream: &Upstream) -> Result<Vec<Vec<String>>> {
+        let videos = match upstream.get(PARTITION_TABLE.stage) {
+            Some(manifest) => self.video_ids(manifest)?,
+            None => Vec::new(),
+        };
+        Ok(match stage.sharding() {
+            Sharding::Whole => vec![videos],
+            Sharding::PerVideo => videos
+                .chunks(self.videos_per_shard)
+                .map(<[String]>::to_vec)
+                .collect(),
+        })
+    }
+
+    fn video_ids(&self, manifest: &Manifest) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for batch in self.read_table(manifest, PARTITION_TABLE.table, None)? {
+            let column = batch
+                .column_by_name("video_id")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .context("videos table has no utf8 video_id column")?;
+            ids.extend((0..column.len()).map(|i| column.value(i).to_string()));
+        }
+        Ok(ids)
+    }
+
+    /// Reads table `table` of a finished output: the whole table, or only shard `shard`.
+    fn read_table(
+        &self,
+        manifest: &Manifest,
+        table: &str,
+        shard: Option<usize>,
+    ) -> Result<Vec<RecordBatch>> {
+        let dir = self.workspace.output_dir(&manifest.stage, &manifest.fingerprint);
+        let files: Vec<_> = match shard {
+            None => manifest.files_of(table).collect(),
+            Some(index) => manifest
+                .shards
+                .get(index)
+                .with_context(|| {
+                    format!("{} has no shard {index} (sharded differently?)", manifest.stage)
+                })?
+                .files
+                .iter()
+                .filter(|f| f.table() == table)
+                .collect(),
+        };
+        let mut batches = Vec::new();
+        for file in files {
+            batches.extend(read_parquet(&dir.join(&file.path))?);
+        }
+        Ok(batches)
+    }
+
+    fn compute_shard(
+        &self,
+        stage: &dyn Stage,
+        upstream: &Upstream,
+        partial: &Path,
+        index: usize,
+        video_ids: Vec<String>,
+        bar: &StageBar,
+    ) -> Result<ShardRecord> {
+        let started = Instant::now();
+        let per_video = stage.sharding() == Sharding::PerVideo;
+        let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
+        let mut tables = BTreeMap::new();
+        for input in stage.inputs() {
+            let manifest = &upstream[input.stage];
+            let batches = match (per_video, manifest.videos_per_shard.is_some()) {
+                (true, true) => self.read_table(manifest, input.table, Some(index))?,
+                (true, false) => filter_videos(self.read_table(manifest, input.table, None)?, &keep)?,
+                (false, _) => self.read_table(manifest, input.table, None)?,
+            };
+            tables.insert(input.table, batches);
+        }
+        drop(keep);
+        let videos = video_ids.len();
+        let mut input = StageInput::new(video_ids);
+        for (table, batches) in tables {
+            input = input.with_table(table, batches);
+        }
+        let mut output = stage.run(&input, &StageContext { progress: bar })?;
+        if let Some(extra) = output
+            .table_names()
+            .find(|n| !stage.outputs().iter().any(|t| t.name == **n))
+        {
+            bail!("stage {} produced undeclared table `{extra}`", stage.name());
+        }
+        let mut files = Vec::new();
+        for table in stage.outputs() {
+            let batches = output.take(table.name);
+            for batch in &batches {
+                table.validate(batch)?;
+            }
+            let relative = format!("{}/part-{index:05}.parquet", table.name);
+            files.push(write_parquet(partial, &relative, table.schema_ref(), &batches)?);
+        }
+        Ok(ShardRecord {
+            index,
+            videos,
+            files,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Renames the computed folder into place (replacing an older copy on `--force`).
+    fn commit(&self, stage: &str, fingerprint: &str, partial: &Path) -> Result<()> {
+        let target = self.workspace.output_dir(stage, fingerprint);
+        let parent = self.workspace.stage_dir(stage);
+        if target.exists() {
+            let old = temp_path(&target);
+            fs::rename(&target, &old)
+                .with_context(|| format!("cannot move aside {}", target.display()))?;
+            fs::rename(partial, &target)
+                .with_context(|| format!("cannot commit {}", target.display()))?;
+            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        } else {
+            fs::rename(partial, &target)
+                .with_context(|| format!("cannot commit {}", target.display()))?;
+        }
+        fsync_dir(&parent).with_context(|| format!("cannot sync {}", parent.display()))
+    }
+}
+
+fn report_of(
+    manifest: &Manifest,
+    outcome: Outcome,
+    computed: usize,
+    reused: usize,
+    started: Instant,
+) -> StageReport {
+    let tables = manifest.table_totals();
+    StageReport {
+        stage: manifest.stage.clone(),
+        fingerprint: Some(manifest.fingerprint.clone()),
+        outcome,
+        shards_computed: computed,
+        shards_reused: reused,
+        seconds: started.elapsed().as_secs_f64(),
+        errors: tables.get("errors").map(|t| t.rows).unwrap_or(0),
+        tables,
+    }
+}

@@ -1,0 +1,133 @@
+//! The DAG of stages and how a run selects and executes them.
+
+mod dag;
+pub mod executor;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use dfd_stages::decode::Decode;
+use dfd_stages::ingest::Ingest;
+use dfd_stages::Stage;
+
+pub use dag::run_dag;
+pub use executor::{Executor, Mode, Upstream};
+pub use report::{Outcome, StageReport};
+
+use crate::config::Config;
+
+/// The stages of the pipeline in a topological order, with their edges derived from the tables each
+/// one reads.
+pub struct Pipeline {
+    pub stages: Vec<Arc<dyn Stage>>,
+}
+
+impl Pipeline {
+    /// Every stage, configured. `dataset` must be absolute.
+    pub fn new(config: &Config, dataset: PathBuf) -> Pipeline {
+        Pipeline {
+            stages: vec![
+                Arc::new(Ingest::new(dataset)),
+                Arc::new(Decode::new(config.decode.clone())),
+            ],
+        }
+    }
+
+    /// Names of every stage, in order, without needing a dataset (for `dfd dag`, error messages).
+    pub fn stage_names() -> &'static [&'static str] {
+        &[dfd_stages::ingest::NAME, dfd_stages::decode::NAME]
+    }
+
+    pub fn index_of(&self, name: &str) -> Result<usize> {
+        match self.stages.iter().position(|s| s.name() == name) {
+            Some(index) => Ok(index),
+            None => bail!(
+                "no stage named `{name}`; the stages are: {}",
+                self.stages.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Direct parents of stage `index`: the stages whose tables it reads.
+    pub fn parents(&self, index: usize) -> BTreeSet<usize> {
+        self.stages[index]
+            .inputs()
+            .iter()
+            .filter_map(|input| self.stages.iter().position(|s| s.name() == input.stage))
+            .collect()
+    }
+
+    pub fn children(&self, index: usize) -> BTreeSet<usize> {
+        (0..self.stages.len())
+            .filter(|&child| self.parents(child).contains(&index))
+            .collect()
+    }
+
+    fn closure(&self, start: usize, next: impl Fn(usize) -> BTreeSet<usize>) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start];
+        while let Some(i) = todo.pop() {
+            for j in next(i) {
+                if seen.insert(j) {
+                    todo.push(j);
+                }
+            }
+        }
+        seen
+    }
+
+    pub fn ancestors(&self, index: usize) -> BTreeSet<usize> {
+        self.closure(index, |i| self.parents(i))
+    }
+
+    pub fn descendants(&self, index: usize) -> BTreeSet<usize> {
+        self.closure(index, |i| self.children(i))
+    }
+}
+
+/// Which stages a run executes, and how.
+#[derive(Debug, Default, Clone)]
+pub struct Selection {
+    /// Run just this stage (recomputed); its upstream must be cached.
+    pub only: Option<String>,
+    /// Recompute this stage and everything downstream; its upstream must be cached.
+    pub from: Option<String>,
+    /// Recompute these stages even if cached; everything else as usual.
+    pub force: Vec<String>,
+}
+
+impl Selection {
+    /// The mode of every stage the run touches, by index.
+    pub fn modes(&self, pipeline: &Pipeline) -> Result<BTreeMap<usize, Mode>> {
+        let mut modes = BTreeMap::new();
+        if self.only.is_some() && self.from.is_some() {
+            bail!("--only and --from cannot be combined");
+        }
+        if let Some(name) = self.only.as_deref().or(self.from.as_deref()) {
+            let target = pipeline.index_of(name)?;
+            for i in pipeline.ancestors(target) {
+                modes.insert(i, Mode::CacheOnly);
+            }
+            modes.insert(target, Mode::Force);
+            if self.from.is_some() {
+                for i in pipeline.descendants(target) {
+                    modes.insert(i, Mode::Force);
+                }
+            }
+        } else {
+            for i in 0..pipeline.stages.len() {
+                modes.insert(i, Mode::Normal);
+            }
+        }
+        for name in &self.force {
+            let index = pipeline.index_of(name)?;
+            if modes.insert(index, Mode::Force).is_none() {
+                bail!("--force {name}: that stage is not part of this run");
+            }
+        }
+        Ok(modes)
+    }
+}

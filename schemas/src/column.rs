@@ -1,0 +1,83 @@
+//! Typed access to the columns of a record batch, with errors that say which table and column failed.
+
+use arrow::array::{Array, ArrayRef};
+use arrow::record_batch::RecordBatch;
+
+/// Why a batch does not satisfy a table's contract.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("table `{table}`: schema mismatch\n  expected: {expected}\n  found:    {found}")]
+    SchemaMismatch {
+        table: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("table `{table}`: column `{column}` is missing")]
+    MissingColumn {
+        table: &'static str,
+        column: &'static str,
+    },
+    #[error("table `{table}`: column `{column}` is {found}, expected {expected}")]
+    WrongType {
+        table: &'static str,
+        column: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("table `{table}`, row {row}: column `{column}`: {message}")]
+    InvalidValue {
+        table: &'static str,
+        column: &'static str,
+        row: usize,
+        message: String,
+    },
+    #[error("table `{table}`: cannot build batch: {source}")]
+    Build {
+        table: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}
+
+/// Downcasts column `column` of `batch` to the concrete array type `A`.
+pub(crate) fn column<'a, A: Array + 'static>(
+    table: &'static str,
+    batch: &'a RecordBatch,
+    column: &'static str,
+    expected: &'static str,
+) -> Result<&'a A, SchemaError> {
+    let array: &ArrayRef = batch
+        .column_by_name(column)
+        .ok_or(SchemaError::MissingColumn { table, column })?;
+    array
+        .as_any()
+        .downcast_ref::<A>()
+        .ok_or_else(|| SchemaError::WrongType {
+            table,
+            column,
+            expected,
+            found: array.data_type().to_string(),
+        })
+}
+
+/// Reads an optional string cell.
+pub(crate) fn opt_str(array: &arrow::array::StringArray, row: usize) -> Option<String> {
+    (!array.is_null(row)).then(|| array.value(row).to_string())
+}
+
+/// Fails when a non-nullable string column holds an empty string (an id nobody can look up).
+pub(crate) fn require_non_empty(
+    table: &'static str,
+    column: &'static str,
+    array: &arrow::array::StringArray,
+) -> Result<(), SchemaError> {
+    match (0..array.len()).find(|&i| array.value(i).is_empty()) {
+        Some(row) => Err(SchemaError::InvalidValue {
+            table,
+            column,
+            row,
+            message: "empty string".into(),
+        }),
+        None => Ok(()),
+    }
+}

