@@ -7,13 +7,18 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::cache::{Workspace, WorkspaceLock};
+use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{dag, gc, inspect, run, status};
+use crate::commands::{bench, dag, gc, inspect, run, status};
 use crate::config::Config;
 use crate::runner::{Executor, Pipeline, Selection};
 
 #[derive(Debug, Parser)]
-#[command(name = "dfd", version, about = "Deepfake detection as a resumable DAG of Parquet tables")]
+#[command(
+    name = "dfd",
+    version,
+    about = "Deepfake detection as a resumable DAG of Parquet tables"
+)]
 pub struct Cli {
     /// Folder holding the cache and run records.
     #[arg(long, global = true, env = "DFD_WORKSPACE", default_value = "dfd-work")]
@@ -80,12 +85,24 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Measure throughput and peak memory on real data (figures, not pass/fail).
+    Bench {
+        #[arg(value_enum)]
+        target: BenchTarget,
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the effective configuration (file + overrides + defaults) as TOML.
     Config,
 }
 
 /// Entry point of the binary: runs the command and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
+    quiet_native_logs();
     crate::progress::init_logging();
     let cli = Cli::parse();
     match execute(cli) {
@@ -93,6 +110,20 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// FFmpeg and OpenCV print their own warnings for every damaged file; dfd reports those failures
+/// itself (errors table, log line naming the file), so their chatter is silenced unless asked for.
+fn quiet_native_logs() {
+    for (key, value) in [
+        ("OPENCV_FFMPEG_LOGLEVEL", "-8"),
+        ("OPENCV_LOG_LEVEL", "ERROR"),
+    ] {
+        if std::env::var_os(key).is_none() {
+            // Called first thing in main, before any thread exists.
+            std::env::set_var(key, value);
         }
     }
 }
@@ -107,7 +138,13 @@ fn execute(cli: Cli) -> Result<()> {
     }
     let workspace = Workspace::new(&cli.workspace);
     match cli.command {
-        Command::Run { dataset, only, from, force, wait } => {
+        Command::Run {
+            dataset,
+            only,
+            from,
+            force,
+            wait,
+        } => {
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
             run::run(run::RunRequest {
                 workspace: &workspace,
@@ -131,7 +168,12 @@ fn execute(cli: Cli) -> Result<()> {
                 status::print_text(&statuses);
             }
         }
-        Command::Inspect { target, table, head, json } => {
+        Command::Inspect {
+            target,
+            table,
+            head,
+            json,
+        } => {
             let inspection = inspect::inspect(&workspace, &target, table.as_deref(), head)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&inspection)?);
@@ -156,6 +198,20 @@ fn execute(cli: Cli) -> Result<()> {
                 inspect::human_bytes(report.bytes_freed),
                 report.kept
             );
+        }
+        Command::Bench {
+            target,
+            dataset,
+            repeats,
+            json,
+        } => {
+            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
+            let report = bench::bench(target, &config, dataset, &workspace, repeats)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                bench::print_text(&report);
+            }
         }
         Command::Config => print!("{}", config.to_toml()?),
     }
@@ -183,6 +239,9 @@ fn resolve_dataset(cli: Option<&Path>, config: &Config) -> Result<PathBuf> {
         } else {
             ""
         };
-        format!("dataset folder {} ({origin}) does not exist{hint}", path.display())
+        format!(
+            "dataset folder {} ({origin}) does not exist{hint}",
+            path.display()
+        )
     })
 }

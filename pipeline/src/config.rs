@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The name of the config file picked up from the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "dfd.toml";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The DFDC-format dataset folder; `--dataset` wins over it. Relative paths are taken from the
@@ -37,16 +37,6 @@ impl Default for RunnerConfig {
         RunnerConfig {
             videos_per_shard: 8,
             threads: 0,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dataset: None,
-            runner: RunnerConfig::default(),
-            decode: DecodeParams::default(),
         }
     }
 }
@@ -105,9 +95,9 @@ fn read_table(path: &Path) -> Result<toml::Table> {
 /// Applies `section.key=value`; the value is read as TOML (`20`, `0.5`, `true`, `"png"`) and, failing
 /// that, taken as a bare string (`png`).
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
-    let (key, raw) = item
-        .split_once('=')
-        .with_context(|| format!("--set `{item}`: expected key=value, e.g. decode.frames_per_video=10"))?;
+    let (key, raw) = item.split_once('=').with_context(|| {
+        format!("--set `{item}`: expected key=value, e.g. decode.frames_per_video=10")
+    })?;
     let key = key.trim();
     let value = format!("v = {}", raw.trim())
         .parse::<toml::Table>()
@@ -147,7 +137,9 @@ mod tests {
         let (_dir, path) = write("[decode]\nframes_per_vid = 3\n");
         let err = Config::load(Some(&path), &[]).unwrap_err().to_string();
         assert!(err.contains("decode.frames_per_vid"), "{err}");
-        let err = Config::load(None, &["runner.shards=3".into()]).unwrap_err().to_string();
+        let err = Config::load(None, &["runner.shards=3".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("runner.shards"), "{err}");
     }
 
@@ -156,17 +148,25 @@ mod tests {
         let (dir, path) = write("dataset = \"videos\"\n[decode]\nframes_per_video = 3\n");
         let config = Config::load(
             Some(&path),
-            &["decode.frames_per_video=7".into(), "decode.encoding=jpeg".into()],
+            &[
+                "decode.frames_per_video=7".into(),
+                "decode.encoding=jpeg".into(),
+            ],
         )
         .unwrap();
         assert_eq!(config.decode.frames_per_video, 7);
-        assert_eq!(config.decode.encoding, dfd_stages::decode::EncodingParam::Jpeg);
+        assert_eq!(
+            config.decode.encoding,
+            dfd_stages::decode::EncodingParam::Jpeg
+        );
         assert_eq!(config.dataset, Some(dir.path().join("videos")));
     }
 
     #[test]
     fn out_of_range_values_are_refused() {
-        let err = Config::load(None, &["decode.interval_s=0".into()]).unwrap_err().to_string();
+        let err = Config::load(None, &["decode.interval_s=0".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("decode.interval_s"), "{err}");
     }
 

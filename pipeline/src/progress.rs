@@ -21,9 +21,8 @@ pub struct StageBar {
 impl StageBar {
     pub fn new(stage: &str, total: u64, unit: &str) -> StageBar {
         let bar = bars().add(ProgressBar::new(total));
-        let template = format!(
-            "{{prefix:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}"
-        );
+        let template =
+            format!("{{prefix:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }

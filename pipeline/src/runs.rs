@@ -26,7 +26,10 @@ pub struct RunRecord<'a> {
 /// A run id that sorts by time: `20261125T013812Z-4242`.
 pub fn new_run_id(started: SystemTime) -> String {
     let stamp = humantime::format_rfc3339_seconds(started).to_string();
-    let compact: String = stamp.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let compact: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     format!("{compact}-{}", std::process::id())
 }
 

@@ -42,9 +42,13 @@ impl ErrorRow {
         RecordBatch::try_new(
             Arc::new(schema()),
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.video_id))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| &r.video_id),
+                )),
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.stage))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.message))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| &r.message),
+                )),
             ],
         )
         .map_err(|source| SchemaError::Build {
@@ -70,6 +74,14 @@ impl ErrorRow {
 
 fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
     let t = TABLE.name;
-    require_non_empty(t, "stage", column::<StringArray>(t, batch, "stage", "utf8")?)?;
-    require_non_empty(t, "message", column::<StringArray>(t, batch, "message", "utf8")?)
+    require_non_empty(
+        t,
+        "stage",
+        column::<StringArray>(t, batch, "stage", "utf8")?,
+    )?;
+    require_non_empty(
+        t,
+        "message",
+        column::<StringArray>(t, batch, "message", "utf8")?,
+    )
 }

@@ -79,10 +79,18 @@ impl FrameRow {
         RecordBatch::try_new(
             Arc::new(schema()),
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.video_id))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.sample_index))),
-                Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.frame_index))),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.pts_ms))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| &r.video_id),
+                )),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|r| r.sample_index),
+                )),
+                Arc::new(UInt64Array::from_iter_values(
+                    rows.iter().map(|r| r.frame_index),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.pts_ms),
+                )),
                 Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.width))),
                 Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.height))),
                 Arc::new(StringArray::from_iter_values(
@@ -134,7 +142,11 @@ impl FrameRow {
 
 fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
     let t = TABLE.name;
-    require_non_empty(t, "video_id", column::<StringArray>(t, batch, "video_id", "utf8")?)?;
+    require_non_empty(
+        t,
+        "video_id",
+        column::<StringArray>(t, batch, "video_id", "utf8")?,
+    )?;
     let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
     let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
     let image = column::<BinaryArray>(t, batch, "image", "binary")?;

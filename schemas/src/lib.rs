@@ -43,11 +43,15 @@ impl TableDef {
         let expected = (self.schema)();
         let found = batch.schema();
         if expected.fields().len() != found.fields().len()
-            || expected.fields().iter().zip(found.fields().iter()).any(|(a, b)| {
-                a.name() != b.name()
-                    || a.data_type() != b.data_type()
-                    || a.is_nullable() != b.is_nullable()
-            })
+            || expected
+                .fields()
+                .iter()
+                .zip(found.fields().iter())
+                .any(|(a, b)| {
+                    a.name() != b.name()
+                        || a.data_type() != b.data_type()
+                        || a.is_nullable() != b.is_nullable()
+                })
         {
             return Err(SchemaError::SchemaMismatch {
                 table: self.name,

@@ -81,9 +81,8 @@ pub fn schema() -> Schema {
 
 impl VideoRow {
     pub fn to_batch(rows: &[VideoRow]) -> Result<RecordBatch, SchemaError> {
-        let strings = |f: fn(&VideoRow) -> Option<&str>| -> StringArray {
-            rows.iter().map(f).collect()
-        };
+        let strings =
+            |f: fn(&VideoRow) -> Option<&str>| -> StringArray { rows.iter().map(f).collect() };
         RecordBatch::try_new(
             Arc::new(schema()),
             vec![
@@ -117,14 +116,16 @@ impl VideoRow {
             .map(|row| {
                 let label = match opt_str(label, row) {
                     None => None,
-                    Some(text) => Some(Label::parse(&text).ok_or_else(|| {
-                        SchemaError::InvalidValue {
-                            table: t,
-                            column: "label",
-                            row,
-                            message: format!("`{text}` is neither REAL nor FAKE"),
-                        }
-                    })?),
+                    Some(text) => {
+                        Some(
+                            Label::parse(&text).ok_or_else(|| SchemaError::InvalidValue {
+                                table: t,
+                                column: "label",
+                                row,
+                                message: format!("`{text}` is neither REAL nor FAKE"),
+                            })?,
+                        )
+                    }
                 };
                 Ok(VideoRow {
                     video_id: video_id.value(row).to_string(),

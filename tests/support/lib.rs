@@ -1,1 +1,259 @@
-//! placeholder
+//! Helpers of the end-to-end tests: finding the `dfd` binary and the real clips, building small
+//! DFDC-format datasets, and running `dfd` against a throwaway workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `dfd` binary of the same profile as the running test (`make test` builds it first).
+pub fn dfd_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/dfd
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join("dfd");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build --release --workspace`, as `make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A real clip fetched by scripts/setup.sh.
+pub fn media(name: &str) -> PathBuf {
+    let path = repo_root().join("vendor/media").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `bash scripts/setup.sh` (or `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A DFDC-format dataset in a temporary folder.
+pub struct Dataset {
+    pub dir: tempfile::TempDir,
+    entries: serde_json::Map<String, Value>,
+}
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dataset {
+    pub fn new() -> Dataset {
+        Dataset {
+            dir: tempfile::tempdir().expect("temp dir"),
+            entries: serde_json::Map::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies a registry clip in under `name` and lists it with `label`.
+    pub fn clip(mut self, name: &str, source: &str, label: &str) -> Dataset {
+        std::fs::copy(media(source), self.path().join(name)).expect("copy clip");
+        self.entries
+            .insert(name.into(), serde_json::json!({ "label": label }));
+        self
+    }
+
+    /// Writes arbitrary bytes under `name` and lists it with `label`.
+    pub fn file(mut self, name: &str, bytes: &[u8], label: &str) -> Dataset {
+        std::fs::write(self.path().join(name), bytes).expect("write file");
+        self.entries
+            .insert(name.into(), serde_json::json!({ "label": label }));
+        self
+    }
+
+    /// Adds a raw metadata entry (for entries without a file, odd labels, escaping paths).
+    pub fn entry(mut self, name: &str, entry: Value) -> Dataset {
+        self.entries.insert(name.into(), entry);
+        self
+    }
+
+    /// Writes metadata.json.
+    pub fn write(self) -> Dataset {
+        let text = serde_json::to_string_pretty(&Value::Object(self.entries.clone())).unwrap();
+        std::fs::write(self.path().join("metadata.json"), text).expect("write metadata.json");
+        self
+    }
+}
+
+/// `dfd` against one throwaway workspace.
+pub struct Dfd {
+    pub workspace: tempfile::TempDir,
+}
+
+impl Default for Dfd {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dfd {
+    pub fn new() -> Dfd {
+        Dfd {
+            workspace: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(dfd_bin());
+        command
+            .arg("--workspace")
+            .arg(self.workspace.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `dfd ARGS` to completion.
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run dfd")
+    }
+
+    /// Runs `dfd ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "dfd {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `dfd ARGS`, asserting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(!out.status.success(), "dfd {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dfd")
+    }
+
+    /// The newest run record.
+    pub fn last_run(&self) -> Value {
+        let dir = self.workspace.path().join("runs");
+        let mut records: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("runs/ exists")
+            .map(|e| e.unwrap().path())
+            .collect();
+        records.sort();
+        let text = std::fs::read_to_string(records.last().expect("a run record")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Outcome kind (`cached`, `computed`, `failed`, `skipped`) of each stage in the newest run.
+    pub fn outcomes(&self) -> Vec<(String, String)> {
+        self.last_run()["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["outcome"]["kind"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn outcome(&self, stage: &str) -> String {
+        self.outcomes()
+            .into_iter()
+            .find(|(s, _)| s == stage)
+            .unwrap_or_else(|| panic!("no stage {stage} in the run record"))
+            .1
+    }
+
+    /// The newest run's report of `stage`.
+    pub fn stage_report(&self, stage: &str) -> Value {
+        self.last_run()["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == stage)
+            .cloned()
+            .unwrap_or_else(|| panic!("no stage {stage} in the run record"))
+    }
+
+    /// The manifest of the output `stage` had in the newest run.
+    pub fn manifest(&self, stage: &str) -> Value {
+        let fingerprint = self.stage_report(stage)["fingerprint"]
+            .as_str()
+            .expect("stage has a fingerprint")
+            .to_string();
+        let path = self.output_dir(stage, &fingerprint).join("_manifest.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    pub fn output_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.workspace
+            .path()
+            .join("cache")
+            .join(stage)
+            .join(fingerprint)
+    }
+
+    /// All rows of table `table` of the output `stage` had in the newest run.
+    pub fn table(&self, stage: &str, table: &str) -> Vec<arrow::record_batch::RecordBatch> {
+        let manifest = self.manifest(stage);
+        let dir = self.output_dir(stage, manifest["fingerprint"].as_str().unwrap());
+        let mut batches = Vec::new();
+        for shard in manifest["shards"].as_array().unwrap() {
+            for file in shard["files"].as_array().unwrap() {
+                let path = file["path"].as_str().unwrap();
+                if path.starts_with(&format!("{table}/")) {
+                    batches.extend(read_parquet(&dir.join(path)));
+                }
+            }
+        }
+        batches
+    }
+}
+
+pub fn read_parquet(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| panic!("{} is not readable Parquet: {e}", path.display()))
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// Runs ffmpeg (installed by scripts/setup.sh) to make a derived test clip.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed by scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -17,6 +17,9 @@ pub struct FingerprintInput<'a> {
     pub external: Option<&'a str>,
     /// Part of the key because it decides which rows share a file.
     pub videos_per_shard: Option<usize>,
+    /// The output tables' schemas: a schema change invalidates old outputs even if someone forgot
+    /// to bump the stage version.
+    pub output_schemas: &'a [String],
 }
 
 /// 20 hex digits (80 bits) of sha256 over the canonical JSON of `input`: short enough for a folder
@@ -44,6 +47,7 @@ mod tests {
             inputs: &inputs,
             external: None,
             videos_per_shard: Some(8),
+            output_schemas: &[],
         })
     }
 

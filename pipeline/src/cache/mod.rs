@@ -111,7 +111,8 @@ impl Workspace {
     }
 
     pub fn partial_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
-        self.stage_dir(stage).join(format!("{fingerprint}{PARTIAL}"))
+        self.stage_dir(stage)
+            .join(format!("{fingerprint}{PARTIAL}"))
     }
 
     /// The finished output with this fingerprint, if there is one.

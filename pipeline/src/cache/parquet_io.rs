@@ -4,8 +4,8 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::Path;
 
-use arrow::compute::filter_record_batch;
 use arrow::array::{Array, BooleanArray, StringArray};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -44,9 +44,13 @@ pub fn write_parquet(
     let mut rows = 0;
     for batch in batches {
         rows += batch.num_rows() as u64;
-        writer.write(batch).map_err(|e| CacheError::parquet(&temp, e))?;
+        writer
+            .write(batch)
+            .map_err(|e| CacheError::parquet(&temp, e))?;
     }
-    let sink = writer.into_inner().map_err(|e| CacheError::parquet(&temp, e))?;
+    let sink = writer
+        .into_inner()
+        .map_err(|e| CacheError::parquet(&temp, e))?;
     let (buffered, bytes, sha256) = sink.finish();
     let file = buffered
         .into_inner()

@@ -16,7 +16,10 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
         .stages
         .iter()
         .flat_map(|stage| {
-            stage.inputs().iter().map(move |input| (input.stage, stage.name(), input.table.to_string()))
+            stage
+                .inputs()
+                .iter()
+                .map(move |input| (input.stage, stage.name(), input.table.to_string()))
         })
         .collect();
     let mut out = String::new();
@@ -29,7 +32,11 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
                     .map(|i| format!("{}.{}", i.stage, i.table))
                     .collect();
                 let writes: Vec<&str> = stage.outputs().iter().map(|t| t.name).collect();
-                let reads = if reads.is_empty() { "the dataset folder".to_string() } else { reads.join(", ") };
+                let reads = if reads.is_empty() {
+                    "the dataset folder".to_string()
+                } else {
+                    reads.join(", ")
+                };
                 out.push_str(&format!(
                     "{:<8} v{}  reads {reads}\n{:<12}writes {}\n",
                     stage.name(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
+use arrow::array::{Array, ArrayRef, BinaryArray};
 use arrow::compute::{concat, sort_to_indices, SortOptions};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -38,8 +38,15 @@ pub struct TableView {
     pub rows: u64,
     pub bytes: u64,
     pub columns: Vec<ColumnStats>,
-    /// The first rows, each column rendered as text (images as `WxH format, size`).
-    pub head: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// The first rows, each cell rendered as text (images as `WxH format, size`).
+    pub head: Head,
+}
+
+/// Rows as a small table, columns in schema order.
+#[derive(Debug, Default, Serialize)]
+pub struct Head {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +88,12 @@ pub fn inspect(
     if let (Some(wanted), true) = (table, tables.is_empty()) {
         bail!(
             "stage {target} has no table `{wanted}`; it has: {}",
-            manifest.table_totals().keys().cloned().collect::<Vec<_>>().join(", ")
+            manifest
+                .table_totals()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(Inspection {
@@ -196,14 +208,26 @@ fn view_table(name: &str, files: &[PathBuf], head: usize) -> Result<TableView> {
     })
 }
 
-fn column_stats(field: &Field, mins: &[ArrayRef], maxes: &[ArrayRef], nulls: u64) -> Result<ColumnStats> {
+fn column_stats(
+    field: &Field,
+    mins: &[ArrayRef],
+    maxes: &[ArrayRef],
+    nulls: u64,
+) -> Result<ColumnStats> {
     let pick = |arrays: &[ArrayRef], descending: bool| -> Result<Option<String>> {
         if arrays.is_empty() {
             return Ok(None);
         }
         let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
         let all = concat(&refs)?;
-        let order = sort_to_indices(&all, Some(SortOptions { descending, nulls_first: false }), Some(1))?;
+        let order = sort_to_indices(
+            &all,
+            Some(SortOptions {
+                descending,
+                nulls_first: false,
+            }),
+            Some(1),
+        )?;
         match order.iter().flatten().next() {
             Some(i) if !all.is_null(i as usize) => {
                 let formatter = ArrayFormatter::try_new(all.as_ref(), &FormatOptions::default())?;
@@ -223,30 +247,28 @@ fn column_stats(field: &Field, mins: &[ArrayRef], maxes: &[ArrayRef], nulls: u64
 }
 
 /// Renders rows as text; binary cells that hold an image become `WxH format, size`.
-fn render_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let mut rows = Vec::new();
+fn render_rows(batches: &[RecordBatch]) -> Result<Head> {
+    let mut head = Head::default();
     for batch in batches {
         let schema = batch.schema();
+        head.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
         for row in 0..batch.num_rows() {
-            let mut out = serde_json::Map::new();
-            for (i, field) in schema.fields().iter().enumerate() {
-                let column = batch.column(i);
-                let value = if column.is_null(row) {
-                    serde_json::Value::Null
+            let mut cells = Vec::with_capacity(batch.num_columns());
+            for column in batch.columns() {
+                cells.push(if column.is_null(row) {
+                    None
                 } else if let Some(binary) = column.as_any().downcast_ref::<BinaryArray>() {
-                    serde_json::Value::String(describe_blob(binary.value(row)))
-                } else if let Some(text) = column.as_any().downcast_ref::<StringArray>() {
-                    serde_json::Value::String(text.value(row).to_string())
+                    Some(describe_blob(binary.value(row)))
                 } else {
-                    let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
-                    serde_json::Value::String(formatter.value(row).to_string())
-                };
-                out.insert(field.name().clone(), value);
+                    let formatter =
+                        ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+                    Some(formatter.value(row).to_string())
+                });
             }
-            rows.push(out);
+            head.rows.push(cells);
         }
     }
-    Ok(rows)
+    Ok(head)
 }
 
 /// `640x360 png, 312.4 KB` for an encoded image, `N bytes` for anything else.
@@ -259,7 +281,12 @@ pub fn describe_blob(bytes: &[u8]) -> String {
     };
     match (kind, imagesize::blob_size(bytes)) {
         (Some(kind), Ok(size)) => {
-            format!("{}x{} {kind}, {}", size.width, size.height, human_bytes(bytes.len() as u64))
+            format!(
+                "{}x{} {kind}, {}",
+                size.width,
+                size.height,
+                human_bytes(bytes.len() as u64)
+            )
         }
         _ => format!("{} bytes", bytes.len()),
     }
@@ -294,8 +321,16 @@ pub fn print_text(inspection: &Inspection) {
             table.files.len(),
             human_bytes(table.bytes)
         );
-        let width = table.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        println!("{:width$}  {:<10} {:>7}  {:<24} {:<24}", "column", "type", "nulls", "min", "max");
+        let width = table
+            .columns
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(0);
+        println!(
+            "{:width$}  {:<10} {:>7}  {:<24} {:<24}",
+            "column", "type", "nulls", "min", "max"
+        );
         for c in &table.columns {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
             let ty = format!("{}{}", c.data_type, if c.nullable { "?" } else { "" });
@@ -308,15 +343,15 @@ pub fn print_text(inspection: &Inspection) {
                 clip(&show(&c.max), 24)
             );
         }
-        if !table.head.is_empty() {
-            println!("first {} row(s):", table.head.len());
-            for row in &table.head {
-                let cells: Vec<String> = row
+        if !table.head.rows.is_empty() {
+            println!("first {} row(s):", table.head.rows.len());
+            for row in &table.head.rows {
+                let cells: Vec<String> = table
+                    .head
+                    .columns
                     .iter()
-                    .map(|(k, v)| match v {
-                        serde_json::Value::String(s) => format!("{k}={}", clip(s, 60)),
-                        other => format!("{k}={other}"),
-                    })
+                    .zip(row)
+                    .map(|(k, v)| format!("{k}={}", clip(v.as_deref().unwrap_or("null"), 60)))
                     .collect();
                 println!("  {}", cells.join("  "));
             }

@@ -1,5 +1,6 @@
 //! One module per `dfd` subcommand.
 
+pub mod bench;
 pub mod dag;
 pub mod gc;
 pub mod inspect;

@@ -48,7 +48,9 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
             })
         })
         .collect();
-    let ok = !reports.iter().any(|r| matches!(r.outcome, Outcome::Failed(_)));
+    let ok = !reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Failed(_)));
     let id = new_run_id(started_at);
     let record = RunRecord {
         id: &id,
@@ -74,7 +76,10 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
     if reports.iter().all(|r| !r.ran()) && reports.iter().all(|r| r.outcome == Outcome::Cached) {
         eprintln!("nothing to do: every stage is up to date ({seconds:.2} s)");
     }
-    eprintln!("{:<10} {:<10} {:>14} {:>9}  tables", "stage", "outcome", "shards new/old", "seconds");
+    eprintln!(
+        "{:<10} {:<10} {:>14} {:>9}  tables",
+        "stage", "outcome", "shards new/old", "seconds"
+    );
     for r in reports {
         let (outcome, detail) = match &r.outcome {
             Outcome::Cached => ("cached", String::new()),
@@ -94,7 +99,11 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
             format!("{}/{}", r.shards_computed, r.shards_reused),
             r.seconds,
             tables.join(", "),
-            if detail.is_empty() { String::new() } else { format!("  ({detail})") }
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({detail})")
+            }
         );
     }
 }
@@ -103,22 +112,33 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
 fn print_errors(workspace: &Workspace, reports: &[StageReport]) {
     const SHOWN: usize = 10;
     for report in reports.iter().filter(|r| r.errors > 0) {
-        let Some(fingerprint) = &report.fingerprint else { continue };
+        let Some(fingerprint) = &report.fingerprint else {
+            continue;
+        };
         let dir = workspace.output_dir(&report.stage, fingerprint);
-        let Ok(manifest) = Manifest::read(&dir) else { continue };
+        let Ok(manifest) = Manifest::read(&dir) else {
+            continue;
+        };
         let mut rows = Vec::new();
         for file in manifest.files_of("errors") {
             for batch in read_parquet(&dir.join(&file.path)).unwrap_or_default() {
                 rows.extend(ErrorRow::from_batch(&batch).unwrap_or_default());
             }
         }
-        eprintln!("{}: {} input(s) could not be processed:", report.stage, rows.len());
+        eprintln!(
+            "{}: {} input(s) could not be processed:",
+            report.stage,
+            rows.len()
+        );
         for row in rows.iter().take(SHOWN) {
             eprintln!("  {}: {}", row.video_id, row.message);
         }
         if rows.len() > SHOWN {
             eprintln!("  ... and {} more", rows.len() - SHOWN);
         }
-        eprintln!("  (all of them: dfd inspect {} --table errors)", report.stage);
+        eprintln!(
+            "  (all of them: dfd inspect {} --table errors)",
+            report.stage
+        );
     }
 }

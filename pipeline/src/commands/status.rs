@@ -36,7 +36,11 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
     let mut out = Vec::new();
     for stage in &pipeline.stages {
         let name = stage.name();
-        let latest = workspace.finished_outputs(name).into_iter().next().map(|(_, m)| m);
+        let latest = workspace
+            .finished_outputs(name)
+            .into_iter()
+            .next()
+            .map(|(_, m)| m);
         let blocked: Vec<&str> = stage
             .inputs()
             .iter()
@@ -44,7 +48,11 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
             .filter(|s| !upstream.contains_key(*s))
             .collect();
         let (state, reasons, shown, fingerprint) = if !blocked.is_empty() {
-            let state = if latest.is_some() { Freshness::Stale } else { Freshness::Missing };
+            let state = if latest.is_some() {
+                Freshness::Stale
+            } else {
+                Freshness::Missing
+            };
             let reason = format!("upstream {} not up to date", blocked.join(", "));
             (state, vec![reason], latest, None)
         } else {
@@ -65,7 +73,12 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
                         }
                         match &latest {
                             Some(old) => {
-                                reasons.extend(why_stale(old, stage.version(), &stage.params(), &resolved));
+                                reasons.extend(why_stale(
+                                    old,
+                                    stage.version(),
+                                    &stage.params(),
+                                    &resolved,
+                                ));
                                 (Freshness::Stale, reasons, latest, Some(fp))
                             }
                             None => {
@@ -77,7 +90,10 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
                 }
             }
         };
-        let tables = shown.as_ref().map(Manifest::table_totals).unwrap_or_default();
+        let tables = shown
+            .as_ref()
+            .map(Manifest::table_totals)
+            .unwrap_or_default();
         out.push(StageStatus {
             stage: name.to_string(),
             state,
@@ -91,7 +107,10 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
 }
 
 fn partial_shards(executor: &Executor, stage: &str, fingerprint: &str) -> usize {
-    let dir = executor.workspace.partial_dir(stage, fingerprint).join("_shards");
+    let dir = executor
+        .workspace
+        .partial_dir(stage, fingerprint)
+        .join("_shards");
     std::fs::read_dir(dir)
         .map(|read| {
             read.flatten()
@@ -110,7 +129,10 @@ fn why_stale(
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     if old.version != version {
-        reasons.push(format!("stage code changed (version {} -> {version})", old.version));
+        reasons.push(format!(
+            "stage code changed (version {} -> {version})",
+            old.version
+        ));
     }
     if let (Some(before), Some(now)) = (old.params.as_object(), params.as_object()) {
         for (key, value) in now {
@@ -135,15 +157,23 @@ fn why_stale(
         reasons.push("runner.videos_per_shard changed".into());
     }
     if reasons.is_empty() {
-        reasons.push("inputs differ".into());
+        reasons.push("stage code or output schema changed".into());
     }
     reasons
 }
 
 pub fn print_text(statuses: &[StageStatus]) {
-    println!("{:<10} {:<8} {:>10} {:>10} {:>7}  why", "stage", "state", "rows", "bytes", "errors");
+    println!(
+        "{:<10} {:<8} {:>10} {:>7}  {:<40} why",
+        "stage", "state", "bytes", "errors", "rows"
+    );
     for s in statuses {
-        let rows: u64 = s.tables.iter().filter(|(t, _)| *t != "errors").map(|(_, t)| t.rows).sum();
+        let rows: Vec<String> = s
+            .tables
+            .iter()
+            .filter(|(t, _)| *t != "errors")
+            .map(|(t, totals)| format!("{t} {}", totals.rows))
+            .collect();
         let bytes: u64 = s.tables.values().map(|t| t.bytes).sum();
         let state = match s.state {
             Freshness::Fresh => "fresh",
@@ -151,12 +181,12 @@ pub fn print_text(statuses: &[StageStatus]) {
             Freshness::Missing => "missing",
         };
         println!(
-            "{:<10} {:<8} {:>10} {:>10} {:>7}  {}",
+            "{:<10} {:<8} {:>10} {:>7}  {:<40} {}",
             s.stage,
             state,
-            rows,
             super::inspect::human_bytes(bytes),
             s.errors,
+            rows.join(", "),
             s.reasons.join("; ")
         );
     }

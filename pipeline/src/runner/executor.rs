@@ -58,6 +58,11 @@ impl Executor {
         let videos_per_shard =
             (stage.sharding() == Sharding::PerVideo).then_some(self.videos_per_shard);
         let params = stage.params();
+        let output_schemas: Vec<String> = stage
+            .outputs()
+            .iter()
+            .map(|t| format!("{}: {:?}", t.name, (t.schema)()))
+            .collect();
         let fingerprint = fingerprint(&FingerprintInput {
             stage: stage.name(),
             version: stage.version(),
@@ -65,6 +70,7 @@ impl Executor {
             inputs: &inputs,
             external: external.as_deref(),
             videos_per_shard,
+            output_schemas: &output_schemas,
         });
         Ok(Resolved {
             fingerprint,
@@ -127,7 +133,10 @@ impl Executor {
         }
         bar.finish();
         if reused > 0 {
-            tracing::info!(stage = name, "resumed: {reused} shard(s) kept from an interrupted run");
+            tracing::info!(
+                stage = name,
+                "resumed: {reused} shard(s) kept from an interrupted run"
+            );
         }
 
         let manifest = Manifest {
@@ -184,14 +193,19 @@ impl Executor {
         table: &str,
         shard: Option<usize>,
     ) -> Result<Vec<RecordBatch>> {
-        let dir = self.workspace.output_dir(&manifest.stage, &manifest.fingerprint);
+        let dir = self
+            .workspace
+            .output_dir(&manifest.stage, &manifest.fingerprint);
         let files: Vec<_> = match shard {
             None => manifest.files_of(table).collect(),
             Some(index) => manifest
                 .shards
                 .get(index)
                 .with_context(|| {
-                    format!("{} has no shard {index} (sharded differently?)", manifest.stage)
+                    format!(
+                        "{} has no shard {index} (sharded differently?)",
+                        manifest.stage
+                    )
                 })?
                 .files
                 .iter()
@@ -222,7 +236,9 @@ impl Executor {
             let manifest = &upstream[input.stage];
             let batches = match (per_video, manifest.videos_per_shard.is_some()) {
                 (true, true) => self.read_table(manifest, input.table, Some(index))?,
-                (true, false) => filter_videos(self.read_table(manifest, input.table, None)?, &keep)?,
+                (true, false) => {
+                    filter_videos(self.read_table(manifest, input.table, None)?, &keep)?
+                }
                 (false, _) => self.read_table(manifest, input.table, None)?,
             };
             tables.insert(input.table, batches);
@@ -247,7 +263,12 @@ impl Executor {
                 table.validate(batch)?;
             }
             let relative = format!("{}/part-{index:05}.parquet", table.name);
-            files.push(write_parquet(partial, &relative, table.schema_ref(), &batches)?);
+            files.push(write_parquet(
+                partial,
+                &relative,
+                table.schema_ref(),
+                &batches,
+            )?);
         }
         Ok(ShardRecord {
             index,

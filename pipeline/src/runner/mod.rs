@@ -46,7 +46,11 @@ impl Pipeline {
             Some(index) => Ok(index),
             None => bail!(
                 "no stage named `{name}`; the stages are: {}",
-                self.stages.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+                self.stages
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }

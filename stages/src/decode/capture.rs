@@ -37,7 +37,7 @@ pub fn decode_video(
         .to_str()
         .ok_or_else(|| "path is not valid UTF-8".to_string())?;
     let cv = |what: &str, e: opencv::Error| format!("{what}: {e}");
-    let mut capture = videoio::VideoCapture::from_file(path_text, videoio::CAP_ANY)
+    let mut capture = videoio::VideoCapture::from_file(path_text, videoio::CAP_FFMPEG)
         .map_err(|e| cv("cannot open as a video", e))?;
     if !capture.is_opened().map_err(|e| cv("cannot open", e))? {
         return Err(
@@ -46,6 +46,12 @@ pub fn decode_video(
         );
     }
     let fps = capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
+    let declared = capture.get(videoio::CAP_PROP_FRAME_COUNT).unwrap_or(0.0);
+    let declared_frames = if declared.is_finite() && declared > 0.0 {
+        declared as u64
+    } else {
+        0
+    };
     let frame_period_ms = if fps > 0.0 { 1000.0 / fps } else { 0.0 };
     let mut sampler = FrameSampler::new(
         params.frames_per_video,
@@ -59,13 +65,18 @@ pub fn decode_video(
     let mut decoded: u64 = 0;
     let mut last_pts_ms = f64::NEG_INFINITY;
     let (mut width, mut height) = (0u32, 0u32);
+    let mut stream_error = None;
+    let mut ended = false;
     while !sampler.is_done() {
         match capture.grab() {
             Ok(true) => {}
-            Ok(false) => break,
-            // A decoder error mid-stream (truncated file): keep what was read before it.
+            Ok(false) => {
+                ended = true;
+                break;
+            }
+            // A decoder error mid-stream (a damaged file): keep what was read before it.
             Err(e) => {
-                tracing::warn!(video = video_id, "stream ends with a decoder error after {decoded} frames: {e}");
+                stream_error = Some(e.to_string());
                 break;
             }
         }
@@ -87,13 +98,20 @@ pub fn decode_video(
             .map_err(|e| cv("cannot retrieve frame", e))?
             || mat.empty()
         {
-            return Err(format!("frame {index} was grabbed but could not be decoded"));
+            return Err(format!(
+                "frame {index} was grabbed but could not be decoded"
+            ));
         }
         width = mat.cols() as u32;
         height = mat.rows() as u32;
         let mut encoded = Vector::<u8>::new();
-        imgcodecs::imencode(params.encoding.extension(), &mat, &mut encoded, &encode_params)
-            .map_err(|e| cv("cannot encode frame", e))?;
+        imgcodecs::imencode(
+            params.encoding.extension(),
+            &mat,
+            &mut encoded,
+            &encode_params,
+        )
+        .map_err(|e| cv("cannot encode frame", e))?;
         frames.push(FrameRow {
             video_id: video_id.to_string(),
             sample_index: frames.len() as u32,
@@ -115,17 +133,45 @@ pub fn decode_video(
             )
         });
     }
+    let note = stream_note(ended, stream_error, decoded, declared_frames);
+    if let Some(note) = &note {
+        tracing::warn!(video = video_id, "{}: {note}", path.display());
+    }
     let summary = DecodedVideoRow {
         video_id: video_id.to_string(),
         frames_requested: params.frames_per_video,
         frames_kept: sampler.kept(),
         frames_decoded: decoded,
+        declared_frames,
         fps: if fps.is_finite() { fps } else { 0.0 },
         last_pts_ms,
         width,
         height,
+        note,
     };
     Ok(DecodedVideo { frames, summary })
+}
+
+/// Says what was odd about a stream that yielded frames: a decoder error, or an end well before the
+/// length the container declares (a truncated download). Such a video keeps the frames it has.
+fn stream_note(
+    ended: bool,
+    stream_error: Option<String>,
+    decoded: u64,
+    declared: u64,
+) -> Option<String> {
+    if let Some(error) = stream_error {
+        return Some(format!(
+            "decoder error after {decoded} frames ({error}); kept the frames before it"
+        ));
+    }
+    // Containers round their frame counts; a few frames short is normal, 10% short is not.
+    if ended && declared > 0 && decoded * 10 < declared * 9 {
+        return Some(format!(
+            "stream ended after {decoded} of {declared} declared frames: truncated or damaged file"
+        ));
+    }
+    None
 }
 
 fn encode_params(params: &DecodeParams) -> Vector<i32> {
@@ -134,9 +180,8 @@ fn encode_params(params: &DecodeParams) -> Vector<i32> {
             imgcodecs::IMWRITE_PNG_COMPRESSION,
             params.png_compression as i32,
         ]),
-        FrameEncoding::Jpeg => Vector::from_slice(&[
-            imgcodecs::IMWRITE_JPEG_QUALITY,
-            params.jpeg_quality as i32,
-        ]),
+        FrameEncoding::Jpeg => {
+            Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, params.jpeg_quality as i32])
+        }
     }
 }

@@ -82,16 +82,25 @@ impl DecodeParams {
             return Err("decode.frames_per_video must be at least 1".into());
         }
         if !(self.interval_s.is_finite() && self.interval_s > 0.0) {
-            return Err(format!("decode.interval_s must be > 0, got {}", self.interval_s));
+            return Err(format!(
+                "decode.interval_s must be > 0, got {}",
+                self.interval_s
+            ));
         }
         if !(self.start_s.is_finite() && self.start_s >= 0.0) {
             return Err(format!("decode.start_s must be >= 0, got {}", self.start_s));
         }
         if self.png_compression > 9 {
-            return Err(format!("decode.png_compression must be 0-9, got {}", self.png_compression));
+            return Err(format!(
+                "decode.png_compression must be 0-9, got {}",
+                self.png_compression
+            ));
         }
         if self.jpeg_quality > 100 {
-            return Err(format!("decode.jpeg_quality must be 0-100, got {}", self.jpeg_quality));
+            return Err(format!(
+                "decode.jpeg_quality must be 0-100, got {}",
+                self.jpeg_quality
+            ));
         }
         Ok(())
     }
@@ -113,7 +122,7 @@ impl Stage for Decode {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn params(&self) -> serde_json::Value {

@@ -86,7 +86,7 @@ mod tests {
     fn short_clip_keeps_what_exists() {
         let mut s = FrameSampler::new(20, 0.0, 500.0, 25.0);
         let pts = (0..50).map(|i| i as f64 * 40.0); // 2 s
-        // 480 ms and 520 ms are equally near 500 ms: the earlier frame wins.
+                                                    // 480 ms and 520 ms are equally near 500 ms: the earlier frame wins.
         assert_eq!(kept_indices(&mut s, pts), vec![0, 12, 25, 37]);
         assert_eq!(s.kept(), 4);
         assert!(!s.is_done());
@@ -95,7 +95,9 @@ mod tests {
     #[test]
     fn variable_rate_gap_skips_targets_instead_of_repeating_frames() {
         // Frames every 100 ms, then nothing from 300 ms to 1600 ms, then every 100 ms again.
-        let pts = [0.0, 100.0, 200.0, 300.0, 1600.0, 1700.0, 1800.0, 1900.0, 2000.0, 2100.0];
+        let pts = [
+            0.0, 100.0, 200.0, 300.0, 1600.0, 1700.0, 1800.0, 1900.0, 2000.0, 2100.0,
+        ];
         let mut s = FrameSampler::new(10, 0.0, 500.0, 0.0);
         let kept: Vec<f64> = pts.iter().copied().filter(|&t| s.offer(t)).collect();
         assert_eq!(kept, vec![0.0, 1600.0, 2000.0]);

@@ -83,6 +83,9 @@ mod tests {
         let path = dir.path().join("metadata.json");
         std::fs::write(&path, "{\n  \"a.mp4\": {\"label\": \"FAKE\",}\n}").unwrap();
         let err = read_metadata(&path).unwrap_err().to_string();
-        assert!(err.contains("metadata.json") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("metadata.json") && err.contains("line 2"),
+            "{err}"
+        );
     }
 }

@@ -135,7 +135,9 @@ impl Stage for Ingest {
                 Some((text, None)) => {
                     reject(
                         name,
-                        format!("metadata.json entry `{name}`: label `{text}` is neither REAL nor FAKE"),
+                        format!(
+                            "metadata.json entry `{name}`: label `{text}` is neither REAL nor FAKE"
+                        ),
                     );
                     continue;
                 }
@@ -147,7 +149,10 @@ impl Stage for Ingest {
                 _ => {
                     reject(
                         name,
-                        format!("metadata.json entry `{name}`: no such file {}", path.display()),
+                        format!(
+                            "metadata.json entry `{name}`: no such file {}",
+                            path.display()
+                        ),
                     );
                     continue;
                 }

