@@ -50,7 +50,11 @@ fn status_reports_fresh_stages_with_rows_and_bytes() {
     let json: serde_json::Value =
         serde_json::from_str(&dfd.ok(&["status", "--dataset", dataset, "--json"])).unwrap();
     let stages = json.as_array().unwrap();
-    assert_eq!(stages.len(), 2);
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ingest", "decode", "detect", "crop", "ssim"]);
     for stage in stages {
         assert_eq!(stage["state"], "fresh", "{stage}");
     }
@@ -61,8 +65,9 @@ fn status_reports_fresh_stages_with_rows_and_bytes() {
     let json: serde_json::Value =
         serde_json::from_str(&fresh_workspace.ok(&["status", "--dataset", dataset, "--json"]))
             .unwrap();
-    assert_eq!(json[0]["state"], "missing");
-    assert_eq!(json[1]["state"], "missing");
+    for stage in json.as_array().unwrap() {
+        assert_eq!(stage["state"], "missing", "{stage}");
+    }
 }
 
 #[test]
@@ -70,6 +75,8 @@ fn dag_lists_stages_and_edges() {
     let dfd = Dfd::new();
     let mermaid = dfd.ok(&["dag", "--format", "mermaid"]);
     assert!(mermaid.contains("ingest -->|videos| decode"), "{mermaid}");
+    assert!(mermaid.contains("detect -->|detections| crop"), "{mermaid}");
+    assert!(mermaid.contains("decode -->|frames| crop"), "{mermaid}");
     let dot = dfd.ok(&["dag", "--format", "dot"]);
     assert!(dot.contains("ingest -> decode"), "{dot}");
 }

@@ -130,6 +130,8 @@ fn quiet_native_logs() {
 
 fn execute(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
+    // `ort` finds the library through this variable; still single-threaded here.
+    std::env::set_var("ORT_DYLIB_PATH", &config.paths.onnxruntime);
     if config.runner.threads > 0 {
         rayon::ThreadPoolBuilder::new()
             .num_threads(config.runner.threads)
@@ -157,10 +159,7 @@ fn execute(cli: Cli) -> Result<()> {
         Command::Status { dataset, json } => {
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
             let pipeline = Pipeline::new(&config, dataset);
-            let executor = Executor {
-                workspace,
-                videos_per_shard: config.runner.videos_per_shard,
-            };
+            let executor = Executor::new(workspace, config.runner.videos_per_shard);
             let statuses = status::status(&pipeline, &executor);
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use dfd_stages::crop::CropParams;
 use dfd_stages::decode::DecodeParams;
+use dfd_stages::detect::MtcnnParams;
+use dfd_stages::ssim::SsimParams;
 use serde::{Deserialize, Serialize};
 
 /// The name of the config file picked up from the current directory when `--config` is not given.
@@ -18,7 +21,35 @@ pub struct Config {
     /// config file's folder.
     pub dataset: Option<PathBuf>,
     pub runner: RunnerConfig,
+    pub paths: PathsConfig,
     pub decode: DecodeParams,
+    pub detect: MtcnnParams,
+    pub crop: CropParams,
+    pub ssim: SsimParams,
+}
+
+/// Where model weights live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsConfig {
+    /// Folder with MTCNN's pnet.onnx, rnet.onnx and onet.onnx (scripts/setup.sh fetches them).
+    pub mtcnn: PathBuf,
+    /// The ONNX Runtime shared library (default: $ORT_DYLIB_PATH, else the set-up's copy).
+    pub onnxruntime: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        let vendor = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor");
+        PathsConfig {
+            mtcnn: std::env::var_os("DFD_MTCNN_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| vendor.join("mtcnn")),
+            onnxruntime: std::env::var_os("ORT_DYLIB_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| vendor.join("onnxruntime/libonnxruntime.so.1.31.1")),
+        }
+    }
 }
 
 /// How the runner works; nothing here changes any output except `videos_per_shard`, which decides
@@ -76,7 +107,10 @@ impl Config {
         if self.runner.videos_per_shard == 0 {
             bail!("runner.videos_per_shard must be at least 1");
         }
-        self.decode.validate().map_err(anyhow::Error::msg)
+        self.decode.validate().map_err(anyhow::Error::msg)?;
+        self.detect.validate().map_err(anyhow::Error::msg)?;
+        self.crop.validate().map_err(anyhow::Error::msg)?;
+        self.ssim.validate().map_err(anyhow::Error::msg)
     }
 
     /// The whole configuration as TOML, every key with its value (`dfd config`).

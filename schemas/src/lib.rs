@@ -6,10 +6,14 @@
 //! Every table is an ordinary Parquet file on disk; the column lists below are the documentation a
 //! pyarrow or DuckDB user needs.
 
+pub mod cell;
 mod column;
 pub mod decoded_videos;
+pub mod detections;
 pub mod errors;
+pub mod faces;
 pub mod frames;
+pub mod ssim;
 pub mod videos;
 
 use std::sync::Arc;
@@ -19,8 +23,13 @@ use arrow::record_batch::RecordBatch;
 
 pub use column::SchemaError;
 pub use decoded_videos::DecodedVideoRow;
+pub use detections::DetectionRow;
 pub use errors::ErrorRow;
+pub use faces::crops::FaceRow;
+pub use faces::misses::FaceMissRow;
 pub use frames::{FrameEncoding, FrameRow};
+pub use ssim::maps::SsimMapRow;
+pub use ssim::stats::SsimStatsRow;
 pub use videos::{Label, VideoRow};
 
 /// A table a stage can write: its name (the folder name under the stage's cache entry) and its schema.
@@ -80,6 +89,11 @@ pub const ALL_TABLES: &[TableDef] = &[
     videos::TABLE,
     frames::TABLE,
     decoded_videos::TABLE,
+    detections::TABLE,
+    faces::crops::TABLE,
+    faces::misses::TABLE,
+    ssim::maps::TABLE,
+    ssim::stats::TABLE,
     errors::TABLE,
 ];
 

@@ -3,8 +3,10 @@
 //! belong to the `dfd-pipeline` crate. That split is what lets the runner cache, shard and resume any
 //! stage the same way.
 
+pub mod crop;
 pub mod decode;
 pub mod detect;
+mod image_io;
 pub mod ingest;
 pub mod ssim;
 mod stage;

@@ -28,10 +28,10 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
     let pipeline = Arc::new(Pipeline::new(request.config, request.dataset.clone()));
     let modes = request.selection.modes(&pipeline)?;
-    let executor = Arc::new(Executor {
-        workspace: workspace.clone(),
-        videos_per_shard: request.config.runner.videos_per_shard,
-    });
+    let executor = Arc::new(Executor::new(
+        workspace.clone(),
+        request.config.runner.videos_per_shard,
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

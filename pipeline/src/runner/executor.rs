@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -42,9 +42,34 @@ pub struct Resolved {
 pub struct Executor {
     pub workspace: Workspace,
     pub videos_per_shard: usize,
+    /// Outputs finished in this run, by stage: a per-video stage takes its shard plan from ingest's
+    /// `videos` table even when it does not read that table itself.
+    finished: Mutex<BTreeMap<String, Arc<Manifest>>>,
 }
 
 impl Executor {
+    pub fn new(workspace: Workspace, videos_per_shard: usize) -> Executor {
+        Executor {
+            workspace,
+            videos_per_shard,
+            finished: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Brings the stage's output up to date, returns it, and remembers it for later stages.
+    pub fn execute(
+        &self,
+        stage: &dyn Stage,
+        upstream: &Upstream,
+        mode: Mode,
+    ) -> Result<(Arc<Manifest>, StageReport)> {
+        let (manifest, report) = self.bring_up_to_date(stage, upstream, mode)?;
+        if let Ok(mut finished) = self.finished.lock() {
+            finished.insert(stage.name().to_string(), manifest.clone());
+        }
+        Ok((manifest, report))
+    }
+
     /// Computes the fingerprint of `stage` given its upstream outputs.
     pub fn resolve(&self, stage: &dyn Stage, upstream: &Upstream) -> Result<Resolved> {
         let mut inputs = BTreeMap::new();
@@ -80,8 +105,7 @@ impl Executor {
         })
     }
 
-    /// Brings the stage's output up to date and returns it.
-    pub fn execute(
+    fn bring_up_to_date(
         &self,
         stage: &dyn Stage,
         upstream: &Upstream,
@@ -161,8 +185,17 @@ impl Executor {
     /// The videos of each shard: one shard of everything for whole-table stages, consecutive runs of
     /// `videos_per_shard` videos of the `videos` table for per-video stages.
     fn shard_plan(&self, stage: &dyn Stage, upstream: &Upstream) -> Result<Vec<Vec<String>>> {
-        let videos = match upstream.get(PARTITION_TABLE.stage) {
-            Some(manifest) => self.video_ids(manifest)?,
+        let partition = upstream.get(PARTITION_TABLE.stage).cloned().or_else(|| {
+            let finished = self.finished.lock().ok()?;
+            finished.get(PARTITION_TABLE.stage).cloned()
+        });
+        let videos = match partition {
+            Some(manifest) => self.video_ids(&manifest)?,
+            None if stage.sharding() == Sharding::PerVideo => bail!(
+                "stage {} is per video but the {} table is not available",
+                stage.name(),
+                PARTITION_TABLE.table
+            ),
             None => Vec::new(),
         };
         Ok(match stage.sharding() {

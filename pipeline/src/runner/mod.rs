@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use dfd_stages::crop::Crop;
 use dfd_stages::decode::Decode;
+use dfd_stages::detect::Detect;
 use dfd_stages::ingest::Ingest;
+use dfd_stages::ssim::SsimStage;
 use dfd_stages::Stage;
 
 pub use dag::run_dag;
@@ -32,13 +35,14 @@ impl Pipeline {
             stages: vec![
                 Arc::new(Ingest::new(dataset)),
                 Arc::new(Decode::new(config.decode.clone())),
+                Arc::new(Detect::new(
+                    config.detect.clone(),
+                    config.paths.mtcnn.clone(),
+                )),
+                Arc::new(Crop::new(config.crop.clone())),
+                Arc::new(SsimStage::new(config.ssim.clone())),
             ],
         }
-    }
-
-    /// Names of every stage, in order, without needing a dataset (for `dfd dag`, error messages).
-    pub fn stage_names() -> &'static [&'static str] {
-        &[dfd_stages::ingest::NAME, dfd_stages::decode::NAME]
     }
 
     pub fn index_of(&self, name: &str) -> Result<usize> {

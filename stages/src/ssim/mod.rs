@@ -10,8 +10,10 @@
 
 mod gray;
 mod kernel;
+mod stage;
 mod video;
 
 pub use gray::{gray_pixel, rgb_to_gray};
 pub use kernel::{structural_similarity, Ssim, SsimError, BORDER, WINDOW};
+pub use stage::{SsimParams, SsimStage, NAME};
 pub use video::{consecutive_scores, video_stats, VideoSsimStats};

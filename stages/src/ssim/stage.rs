@@ -1,0 +1,208 @@
+//! The `ssim` stage: for every face frame, the SSIM map against its neighbour in time (the previous
+//! face frame; the first against the second), and per video the mean and population variance of the
+//! scores. Frames are ordered by `sample_index`, i.e. by time; the reference sorted file names as
+//! strings, so its frame 105 came before frame 15.
+
+use std::collections::BTreeMap;
+
+use dfd_schemas::{ErrorRow, FaceRow, SsimMapRow, SsimStatsRow, TableDef};
+use ndarray::Array2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{structural_similarity, video_stats};
+use crate::image_io::{bgr_to_gray_array, decode_bgr, encode_png, gray_array_to_mat};
+use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+
+pub const NAME: &str = "ssim";
+
+/// The `[ssim]` section of the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsimParams {
+    /// zlib level of the stored PNG maps.
+    pub png_compression: u8,
+}
+
+impl Default for SsimParams {
+    fn default() -> Self {
+        SsimParams { png_compression: 1 }
+    }
+}
+
+impl SsimParams {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.png_compression > 9 {
+            return Err(format!(
+                "ssim.png_compression must be 0-9, got {}",
+                self.png_compression
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub struct SsimStage {
+    params: SsimParams,
+}
+
+impl SsimStage {
+    pub fn new(params: SsimParams) -> Self {
+        SsimStage { params }
+    }
+
+    fn video(&self, faces: &[&FaceRow]) -> Result<(Vec<SsimMapRow>, SsimStatsRow), String> {
+        let video_id = faces
+            .first()
+            .map(|f| f.video_id.clone())
+            .unwrap_or_default();
+        let grays = faces
+            .iter()
+            .map(|f| {
+                decode_bgr(&f.image)
+                    .and_then(|bgr| bgr_to_gray_array(&bgr))
+                    .map_err(|e| format!("face of frame {}: {e}", f.sample_index))
+            })
+            .collect::<Result<Vec<Array2<u8>>, String>>()?;
+        let mut maps = Vec::new();
+        if faces.len() >= 2 {
+            for i in 0..faces.len() {
+                let partner = if i == 0 { 1 } else { i - 1 };
+                let ssim = structural_similarity(grays[i].view(), grays[partner].view())
+                    .map_err(|e| format!("frame {}: {e}", faces[i].sample_index))?;
+                let (map_min, map_max) = ssim
+                    .map
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                maps.push(SsimMapRow {
+                    video_id: video_id.clone(),
+                    sample_index: faces[i].sample_index,
+                    frame_index: faces[i].frame_index,
+                    compared_with: faces[partner].sample_index,
+                    score: ssim.score,
+                    map_min,
+                    map_max,
+                    map: self.encode_map(&ssim.map, map_min, map_max)?,
+                });
+            }
+        }
+        let scores: Vec<f64> = maps.iter().map(|m| m.score).collect();
+        let stats = video_stats(&scores);
+        Ok((
+            maps,
+            SsimStatsRow {
+                video_id,
+                frames: faces.len() as u32,
+                mean: stats.as_ref().map(|s| s.mean),
+                variance: stats.as_ref().map(|s| s.var),
+            },
+        ))
+    }
+
+    /// Min-max normalises the map to 0..255 (a constant map becomes all 0) and stores it as PNG.
+    fn encode_map(&self, map: &Array2<f32>, lo: f32, hi: f32) -> Result<Vec<u8>, String> {
+        let range = hi - lo;
+        let levels = map.mapv(|v| {
+            if range > 0.0 {
+                (((v - lo) / range) * 255.0).round().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            }
+        });
+        encode_png(
+            &gray_array_to_mat(&levels)?,
+            self.params.png_compression as i32,
+        )
+    }
+}
+
+impl Stage for SsimStage {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or_default()
+    }
+
+    fn inputs(&self) -> &'static [InputDef] {
+        &[InputDef {
+            stage: crate::crop::NAME,
+            table: "faces",
+        }]
+    }
+
+    fn outputs(&self) -> &'static [TableDef] {
+        &[
+            dfd_schemas::ssim::maps::TABLE,
+            dfd_schemas::ssim::stats::TABLE,
+            dfd_schemas::errors::TABLE,
+        ]
+    }
+
+    fn sharding(&self) -> Sharding {
+        Sharding::PerVideo
+    }
+
+    fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let mut faces = Vec::new();
+        for batch in input.table("faces")? {
+            faces.extend(FaceRow::from_batch(batch)?);
+        }
+        let mut by_video: BTreeMap<&str, Vec<&FaceRow>> = input
+            .video_ids()
+            .iter()
+            .map(|id| (id.as_str(), Vec::new()))
+            .collect();
+        for face in &faces {
+            by_video.entry(&face.video_id).or_default().push(face);
+        }
+        let results: Vec<_> = by_video
+            .into_par_iter()
+            .map(|(video_id, mut faces)| {
+                faces.sort_by_key(|f| f.sample_index);
+                let result = if faces.is_empty() {
+                    Ok((Vec::new(), empty_stats(video_id)))
+                } else {
+                    self.video(&faces)
+                };
+                ctx.progress.advance(1);
+                (video_id.to_string(), result)
+            })
+            .collect();
+        let (mut maps, mut stats, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        for (video_id, result) in results {
+            match result {
+                Ok((m, s)) => {
+                    maps.extend(m);
+                    stats.push(s);
+                }
+                Err(message) => errors.push(ErrorRow {
+                    video_id,
+                    stage: NAME.into(),
+                    message,
+                }),
+            }
+        }
+        Ok(StageOutput::default()
+            .with_table("ssim_maps", SsimMapRow::to_batch(&maps)?)
+            .with_table("ssim_stats", SsimStatsRow::to_batch(&stats)?)
+            .with_table("errors", ErrorRow::to_batch(&errors)?))
+    }
+}
+
+/// Statistics of a video without any face frame.
+fn empty_stats(video_id: &str) -> SsimStatsRow {
+    SsimStatsRow {
+        video_id: video_id.to_string(),
+        frames: 0,
+        mean: None,
+        variance: None,
+    }
+}
