@@ -11,9 +11,9 @@ run: demo
 
 test: setup
 	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace
-	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 setup:
 	bash scripts/setup.sh

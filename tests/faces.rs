@@ -78,8 +78,13 @@ fn faces_in_every_frame_of_a_talking_head_and_none_in_an_empty_room() {
         "every frame is a face or a miss"
     );
 
-    let text = dfd.ok(&["inspect", "crop", "--table", "faces", "--head", "1"]);
+    let text = dfd.ok(&["inspect", "faces", "--head", "1"]);
+    assert!(text.contains("== faces: 20 rows"), "{text}");
     assert!(text.contains("image=224x224 png"), "{text}");
+    assert!(
+        !text.contains("frames_without_face"),
+        "only the table asked for: {text}"
+    );
 }
 
 #[test]

@@ -76,6 +76,12 @@ pub fn inspect(
             tables: vec![view_table(&name, &files, head)?],
         });
     }
+    // A table name (`faces`) stands for the stage that writes it, restricted to that table.
+    let (stage, table) = match stage_of_table(workspace, target) {
+        Some(stage) if table.is_none() => (stage, Some(target)),
+        _ => (target.to_string(), table),
+    };
+    let target = stage.as_str();
     let (dir, manifest, note) = stage_output(workspace, target)?;
     let mut tables = Vec::new();
     for name in manifest.table_totals().keys() {
@@ -100,6 +106,20 @@ pub fn inspect(
         source: dir.display().to_string(),
         note,
         tables,
+    })
+}
+
+/// The cached stage whose outputs include a table named `table` (and which is not itself a stage of
+/// that name).
+fn stage_of_table(workspace: &Workspace, table: &str) -> Option<String> {
+    let stages = workspace.cached_stages();
+    if stages.iter().any(|s| s == table) {
+        return None;
+    }
+    stages.into_iter().find(|stage| {
+        stage_output(workspace, stage)
+            .map(|(_, manifest, _)| manifest.table_totals().contains_key(table))
+            .unwrap_or(false)
     })
 }
 
