@@ -121,7 +121,8 @@ pub fn read_cell<T: Cell>(
 }
 
 /// Declares a table: a row struct, its Arrow schema, and batch conversion both ways. Column order is
-/// field order; the doc comment of each field is the column's documentation.
+/// field order; the doc comment of each field is the column's documentation. Validation checks that
+/// no `video_id` is empty, then runs `validate` for the table's own rules.
 #[macro_export]
 macro_rules! table {
     (
@@ -140,8 +141,17 @@ macro_rules! table {
         pub const TABLE: $crate::TableDef = $crate::TableDef {
             name: $name,
             schema,
-            validate_values: $validate,
+            validate_values: validate_table,
         };
+
+        fn validate_table(
+            batch: &arrow::record_batch::RecordBatch,
+        ) -> Result<(), $crate::SchemaError> {
+            $crate::column::require_video_ids($name, batch)?;
+            let own_rules: fn(&arrow::record_batch::RecordBatch) -> Result<(), $crate::SchemaError> =
+                $validate;
+            own_rules(batch)
+        }
 
         pub fn schema() -> arrow::datatypes::Schema {
             arrow::datatypes::Schema::new(vec![

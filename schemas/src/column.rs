@@ -81,3 +81,17 @@ pub(crate) fn require_non_empty(
         None => Ok(()),
     }
 }
+
+/// Fails when a table's `video_id` column (if it has one) holds an empty string.
+pub(crate) fn require_video_ids(
+    table: &'static str,
+    batch: &RecordBatch,
+) -> Result<(), SchemaError> {
+    match batch
+        .column_by_name("video_id")
+        .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+    {
+        Some(ids) => require_non_empty(table, "video_id", ids),
+        None => Ok(()),
+    }
+}

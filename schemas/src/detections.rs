@@ -1,10 +1,8 @@
 //! `detections`: every face MTCNN found in a sampled frame, written by `detect`. Box and landmarks are
 //! in pixels of the frame (see `frames`). `face_index` orders the faces of a frame by confidence.
 
-use arrow::array::StringArray;
 use arrow::record_batch::RecordBatch;
 
-use crate::column::{column, require_non_empty};
 use crate::SchemaError;
 
 crate::table! {
@@ -39,11 +37,6 @@ crate::table! {
 
 fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
     let t = TABLE.name;
-    require_non_empty(
-        t,
-        "video_id",
-        column::<StringArray>(t, batch, "video_id", "utf8")?,
-    )?;
     for (row, d) in DetectionRow::from_batch(batch)?.iter().enumerate() {
         if !(d.width > 0.0 && d.height > 0.0 && (0.0..=1.0).contains(&d.confidence)) {
             return Err(SchemaError::InvalidValue {

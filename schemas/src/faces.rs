@@ -3,11 +3,6 @@
 
 /// `faces`.
 pub mod crops {
-    use arrow::array::StringArray;
-    use arrow::record_batch::RecordBatch;
-
-    use crate::column::{column, require_non_empty};
-    use crate::SchemaError;
 
     crate::table! {
         /// One face crop.
@@ -30,26 +25,12 @@ pub mod crops {
             /// The crop as PNG, colours in true RGB order.
             image: Vec<u8>,
         }
-        validate = validate_values;
-    }
-
-    fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-        let t = TABLE.name;
-        require_non_empty(
-            t,
-            "video_id",
-            column::<StringArray>(t, batch, "video_id", "utf8")?,
-        )
+        validate = |_| Ok(());
     }
 }
 
 /// `frames_without_face`.
 pub mod misses {
-    use arrow::array::StringArray;
-    use arrow::record_batch::RecordBatch;
-
-    use crate::column::{column, require_non_empty};
-    use crate::SchemaError;
 
     crate::table! {
         /// A sampled frame with no usable face.
@@ -60,15 +41,6 @@ pub mod misses {
             /// Why: no face detected, or the chosen box was empty after clamping.
             reason: String,
         }
-        validate = validate_values;
-    }
-
-    fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-        let t = TABLE.name;
-        require_non_empty(
-            t,
-            "video_id",
-            column::<StringArray>(t, batch, "video_id", "utf8")?,
-        )
+        validate = |_| Ok(());
     }
 }

@@ -3,11 +3,6 @@
 
 /// `ssim_maps`.
 pub mod maps {
-    use arrow::array::StringArray;
-    use arrow::record_batch::RecordBatch;
-
-    use crate::column::{column, require_non_empty};
-    use crate::SchemaError;
 
     crate::table! {
         /// The SSIM of one face frame against its neighbour (the previous face frame; the first
@@ -27,26 +22,12 @@ pub mod maps {
             /// The map min-max normalised to 8-bit grey, as PNG (as the reference stored it).
             map: Vec<u8>,
         }
-        validate = validate_values;
-    }
-
-    fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-        let t = TABLE.name;
-        require_non_empty(
-            t,
-            "video_id",
-            column::<StringArray>(t, batch, "video_id", "utf8")?,
-        )
+        validate = |_| Ok(());
     }
 }
 
 /// `ssim_stats`.
 pub mod stats {
-    use arrow::array::StringArray;
-    use arrow::record_batch::RecordBatch;
-
-    use crate::column::{column, require_non_empty};
-    use crate::SchemaError;
 
     crate::table! {
         /// SSIM statistics of one video; null mean and variance when it has fewer than two face
@@ -59,15 +40,6 @@ pub mod stats {
             /// Population variance (numpy's `var`, ddof 0), as the reference computed it.
             variance: Option<f64>,
         }
-        validate = validate_values;
-    }
-
-    fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-        let t = TABLE.name;
-        require_non_empty(
-            t,
-            "video_id",
-            column::<StringArray>(t, batch, "video_id", "utf8")?,
-        )
+        validate = |_| Ok(());
     }
 }

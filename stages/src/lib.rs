@@ -12,8 +12,8 @@ pub mod ssim;
 mod stage;
 
 pub use stage::{
-    InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError, StageInput,
-    StageOutput,
+    per_video, InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError,
+    StageInput, StageOutput,
 };
 
 /// The table whose row order defines the per-video shards of every per-video stage.

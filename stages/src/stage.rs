@@ -130,3 +130,43 @@ pub trait Stage: Send + Sync {
     }
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError>;
 }
+
+/// Runs `work` on every video in parallel, advancing the progress bar once per video, and splits the
+/// outcomes: the successes, in video order, and an `errors` row (also logged) for each failure, so
+/// that one bad video never stops the others.
+pub fn per_video<I, T>(
+    stage: &str,
+    videos: Vec<(String, I)>,
+    ctx: &StageContext,
+    work: impl Fn(&str, I) -> Result<T, String> + Sync,
+) -> (Vec<T>, Vec<dfd_schemas::ErrorRow>)
+where
+    I: Send,
+    T: Send,
+{
+    use rayon::prelude::*;
+    let outcomes: Vec<(String, Result<T, String>)> = videos
+        .into_par_iter()
+        .map(|(video_id, item)| {
+            let outcome = work(&video_id, item);
+            ctx.progress.advance(1);
+            (video_id, outcome)
+        })
+        .collect();
+    let mut done = Vec::with_capacity(outcomes.len());
+    let mut errors = Vec::new();
+    for (video_id, outcome) in outcomes {
+        match outcome {
+            Ok(value) => done.push(value),
+            Err(message) => {
+                tracing::warn!(video = %video_id, "{stage} failed: {message}");
+                errors.push(dfd_schemas::ErrorRow {
+                    video_id,
+                    stage: stage.to_string(),
+                    message,
+                });
+            }
+        }
+    }
+    (done, errors)
+}

@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use dfd_schemas::{DetectionRow, ErrorRow, FaceMissRow, FaceRow, FrameRow, TableDef};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use choose::{choose_face, Region};
 
 use crate::image_io::{decode_bgr, encode_png};
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
 
 pub const NAME: &str = "crop";
 
@@ -261,28 +262,18 @@ impl Stage for Crop {
                 .or_default()
                 .push(d);
         }
-        let results: Vec<_> = by_video
-            .into_par_iter()
-            .map(|(video_id, (mut frames, detections))| {
-                frames.sort_by_key(|f| f.sample_index);
-                let result = self.crop_video(&frames, &detections);
-                ctx.progress.advance(1);
-                (video_id.to_string(), result)
-            })
+        let items = by_video
+            .into_iter()
+            .map(|(id, input)| (id.to_string(), input))
             .collect();
-        let (mut faces, mut misses, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-        for (video_id, result) in results {
-            match result {
-                Ok((f, m)) => {
-                    faces.extend(f);
-                    misses.extend(m);
-                }
-                Err(message) => errors.push(ErrorRow {
-                    video_id,
-                    stage: NAME.into(),
-                    message,
-                }),
-            }
+        let (cropped, errors) = per_video(NAME, items, ctx, |_, (mut frames, detections)| {
+            frames.sort_by_key(|f| f.sample_index);
+            self.crop_video(&frames, &detections)
+        });
+        let (mut faces, mut misses) = (Vec::new(), Vec::new());
+        for (f, m) in cropped {
+            faces.extend(f);
+            misses.extend(m);
         }
         Ok(StageOutput::default()
             .with_table("faces", FaceRow::to_batch(&faces)?)

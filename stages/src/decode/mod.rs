@@ -8,13 +8,14 @@ mod capture;
 mod sampler;
 
 use dfd_schemas::{DecodedVideoRow, ErrorRow, FrameEncoding, FrameRow, TableDef, VideoRow};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use capture::{decode_video, DecodedVideo};
 pub use sampler::FrameSampler;
 
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
 
 pub const NAME: &str = "decode";
 
@@ -150,33 +151,19 @@ impl Stage for Decode {
         for batch in input.table("videos")? {
             videos.extend(VideoRow::from_batch(batch)?);
         }
-        let results: Vec<(String, Result<DecodedVideo, String>)> = videos
-            .par_iter()
-            .map(|video| {
-                let result = decode_video(&video.video_id, video.path.as_ref(), &self.params)
-                    .map_err(|message| format!("{}: {message}", video.path));
-                ctx.progress.advance(1);
-                (video.video_id.clone(), result)
-            })
+        let items = videos
+            .into_iter()
+            .map(|v| (v.video_id.clone(), v))
             .collect();
+        let (decoded, errors) = per_video(NAME, items, ctx, |video_id, video: VideoRow| {
+            decode_video(video_id, video.path.as_ref(), &self.params)
+                .map_err(|message| format!("{}: {message}", video.path))
+        });
         let mut frames = Vec::new();
         let mut summaries = Vec::new();
-        let mut errors = Vec::new();
-        for (video_id, result) in results {
-            match result {
-                Ok(decoded) => {
-                    frames.extend(decoded.frames);
-                    summaries.push(decoded.summary);
-                }
-                Err(message) => {
-                    tracing::warn!(video = %video_id, "decode failed: {message}");
-                    errors.push(ErrorRow {
-                        video_id,
-                        stage: NAME.to_string(),
-                        message,
-                    });
-                }
-            }
+        for video in decoded {
+            frames.extend(video.frames);
+            summaries.push(video.summary);
         }
         Ok(StageOutput::default()
             .with_table("frames", FrameRow::to_batch(&frames)?)

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, TableDef};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
 use crate::image_io::{bgr_to_rgb_array, decode_bgr};
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
 
 pub const NAME: &str = "detect";
 
@@ -180,25 +181,11 @@ impl Stage for Detect {
                     .push(frame);
             }
         }
-        let results: Vec<_> = by_video
-            .into_par_iter()
-            .map(|(video_id, frames)| {
-                let result = self.video(&frames);
-                ctx.progress.advance(1);
-                (video_id, result)
-            })
-            .collect();
-        let (mut detections, mut errors) = (Vec::new(), Vec::new());
-        for (video_id, result) in results {
-            match result {
-                Ok(rows) => detections.extend(rows),
-                Err(message) => errors.push(ErrorRow {
-                    video_id,
-                    stage: NAME.into(),
-                    message,
-                }),
-            }
-        }
+        let items = by_video.into_iter().collect();
+        let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRow>| {
+            self.video(&frames)
+        });
+        let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
         Ok(StageOutput::default()
             .with_table("detections", DetectionRow::to_batch(&detections)?)
             .with_table("errors", ErrorRow::to_batch(&errors)?))

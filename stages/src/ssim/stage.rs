@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use dfd_schemas::{ErrorRow, FaceRow, SsimMapRow, SsimStatsRow, TableDef};
 use ndarray::Array2;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{structural_similarity, video_stats};
 use crate::image_io::{bgr_to_gray_array, decode_bgr, encode_png, gray_array_to_mat};
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
 
 pub const NAME: &str = "ssim";
 
@@ -163,32 +164,23 @@ impl Stage for SsimStage {
         for face in &faces {
             by_video.entry(&face.video_id).or_default().push(face);
         }
-        let results: Vec<_> = by_video
-            .into_par_iter()
-            .map(|(video_id, mut faces)| {
-                faces.sort_by_key(|f| f.sample_index);
-                let result = if faces.is_empty() {
-                    Ok((Vec::new(), empty_stats(video_id)))
-                } else {
-                    self.video(&faces)
-                };
-                ctx.progress.advance(1);
-                (video_id.to_string(), result)
-            })
+        let items = by_video
+            .into_iter()
+            .map(|(id, faces)| (id.to_string(), faces))
             .collect();
-        let (mut maps, mut stats, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-        for (video_id, result) in results {
-            match result {
-                Ok((m, s)) => {
-                    maps.extend(m);
-                    stats.push(s);
-                }
-                Err(message) => errors.push(ErrorRow {
-                    video_id,
-                    stage: NAME.into(),
-                    message,
-                }),
+        let (done, errors) = per_video(NAME, items, ctx, |video_id, mut faces: Vec<&FaceRow>| {
+            faces.sort_by_key(|f| f.sample_index);
+            if faces.is_empty() {
+                Ok((Vec::new(), empty_stats(video_id)))
+            } else {
+                self.video(&faces)
             }
+        });
+        let mut maps = Vec::new();
+        let mut stats = Vec::new();
+        for (m, s) in done {
+            maps.extend(m);
+            stats.push(s);
         }
         Ok(StageOutput::default()
             .with_table("ssim_maps", SsimMapRow::to_batch(&maps)?)
