@@ -119,10 +119,6 @@ pub trait Stage: Send + Sync {
     fn inputs(&self) -> &'static [InputDef];
     fn outputs(&self) -> &'static [TableDef];
     fn sharding(&self) -> Sharding;
-    /// Units of work a call over `input` performs, for progress bars (default: one per video).
-    fn work_units(&self, input: &StageInput) -> u64 {
-        input.video_ids().len() as u64
-    }
     /// A digest of anything outside the pipeline's tables that the stage reads (ingest: the dataset
     /// folder); `None` for stages that read only their input tables.
     fn external_state(&self) -> Result<Option<String>, StageError> {

@@ -137,13 +137,23 @@ impl Executor {
             .with_context(|| format!("cannot create {}", shards_dir.display()))?;
 
         let plan = self.shard_plan(stage, upstream)?;
-        let bar = StageBar::new(name, plan.iter().map(|s| s.len() as u64).sum(), "videos");
+        // Whole-table stages (ingest) count as one unit: they have no per-video progress to show.
+        let units = match stage.sharding() {
+            Sharding::PerVideo => plan.iter().map(|s| s.len() as u64).sum(),
+            Sharding::Whole => 1,
+        };
+        let bar = StageBar::new(name, units, "videos");
         let mut shards = Vec::with_capacity(plan.len());
         let (mut computed, mut reused) = (0, 0);
         for (index, video_ids) in plan.into_iter().enumerate() {
             let marker = shards_dir.join(format!("{index:05}.json"));
             if let Ok(record) = ShardRecord::read(&marker) {
-                dfd_stages::Progress::advance(&bar, video_ids.len() as u64);
+                let done = if stage.sharding() == Sharding::PerVideo {
+                    video_ids.len()
+                } else {
+                    1
+                };
+                dfd_stages::Progress::advance(&bar, done as u64);
                 shards.push(record);
                 reused += 1;
                 continue;

@@ -95,10 +95,6 @@ impl Stage for Ingest {
         Sharding::Whole
     }
 
-    fn work_units(&self, _input: &StageInput) -> u64 {
-        1
-    }
-
     /// The dataset's state: metadata.json's bytes and every video file's name, size and modification
     /// time. Hashing video contents would cost minutes on a DFDC part; size and time catch edits.
     fn external_state(&self) -> Result<Option<String>, StageError> {
