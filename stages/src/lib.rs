@@ -3,6 +3,7 @@
 //! belong to the `dfd-pipeline` crate. That split is what lets the runner cache, shard and resume any
 //! stage the same way.
 
+pub mod aggregate;
 pub mod crop;
 pub mod decode;
 pub mod detect;
