@@ -13,7 +13,7 @@ test: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --workspace --all-targets
-	$(CARGO) test --release --workspace
+	bash scripts/run-tests.sh
 
 setup:
 	bash scripts/setup.sh
