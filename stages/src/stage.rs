@@ -79,6 +79,19 @@ impl StageInput {
             .ok_or(StageError::MissingInput(name))
     }
 
+    /// Every row of input table `name`, read as typed rows by `read` (a `from_batch` of the schemas).
+    pub fn rows<T>(
+        &self,
+        name: &'static str,
+        read: fn(&RecordBatch) -> Result<Vec<T>, SchemaError>,
+    ) -> Result<Vec<T>, StageError> {
+        let mut rows = Vec::new();
+        for batch in self.table(name)? {
+            rows.extend(read(batch)?);
+        }
+        Ok(rows)
+    }
+
     /// The videos of this call (all of them for [`Sharding::Whole`]).
     pub fn video_ids(&self) -> &[String] {
         &self.video_ids

@@ -237,14 +237,8 @@ impl Stage for Crop {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let mut frames = Vec::new();
-        for batch in input.table("frames")? {
-            frames.extend(FrameRow::from_batch(batch)?);
-        }
-        let mut detections = Vec::new();
-        for batch in input.table("detections")? {
-            detections.extend(DetectionRow::from_batch(batch)?);
-        }
+        let frames = input.rows("frames", FrameRow::from_batch)?;
+        let detections = input.rows("detections", DetectionRow::from_batch)?;
         let mut by_video: BTreeMap<&str, VideoInput> = input
             .video_ids()
             .iter()

@@ -147,10 +147,7 @@ impl Stage for Decode {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let mut videos = Vec::new();
-        for batch in input.table("videos")? {
-            videos.extend(VideoRow::from_batch(batch)?);
-        }
+        let videos = input.rows("videos", VideoRow::from_batch)?;
         let items = videos
             .into_iter()
             .map(|v| (v.video_id.clone(), v))

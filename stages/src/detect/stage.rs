@@ -173,13 +173,11 @@ impl Stage for Detect {
             .iter()
             .map(|id| (id.clone(), Vec::new()))
             .collect();
-        for batch in input.table("frames")? {
-            for frame in FrameRow::from_batch(batch)? {
-                by_video
-                    .entry(frame.video_id.clone())
-                    .or_default()
-                    .push(frame);
-            }
+        for frame in input.rows("frames", FrameRow::from_batch)? {
+            by_video
+                .entry(frame.video_id.clone())
+                .or_default()
+                .push(frame);
         }
         let items = by_video.into_iter().collect();
         let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRow>| {

@@ -152,10 +152,7 @@ impl Stage for SsimStage {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let mut faces = Vec::new();
-        for batch in input.table("faces")? {
-            faces.extend(FaceRow::from_batch(batch)?);
-        }
+        let faces = input.rows("faces", FaceRow::from_batch)?;
         let mut by_video: BTreeMap<&str, Vec<&FaceRow>> = input
             .video_ids()
             .iter()
