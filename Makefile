@@ -21,8 +21,11 @@ setup:
 build: setup
 	$(CARGO) build --release --workspace
 
+# The demo dataset (REAL registry clips and face-swap FAKEs), made once; delete data/demo to remake it.
 demo: build
-	bash scripts/demo-dataset.sh
+	test -f data/demo/.made-by-dfd-demo-data || \
+	  ($(DFD) demo-data --out data/demo --contact-sheet data/demo-contact-sheet.png && \
+	   touch data/demo/.made-by-dfd-demo-data)
 
 lint:
 	$(CARGO) fmt --all --check

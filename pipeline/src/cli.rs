@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, gc, inspect, run, status};
+use crate::commands::{bench, dag, demo_data, gc, inspect, run, status};
 use crate::config::Config;
 use crate::runner::{Executor, Pipeline, Selection};
 
@@ -98,6 +98,24 @@ pub enum Command {
     },
     /// Print the effective configuration (file + overrides + defaults) as TOML.
     Config,
+    /// Write the demo dataset: REAL clips cut from the registry videos, FAKE ones made by face swap.
+    DemoData {
+        /// Dataset folder to (re)write; default: the demo dataset `dfd run` uses.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Names the dataset: the same seed gives the same clips, swaps and metadata.json.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Number of videos, about half REAL and half FAKE.
+        #[arg(long, default_value_t = 16)]
+        videos: usize,
+        /// Folder with the registry clips; default: vendor/media (scripts/setup.sh fills it).
+        #[arg(long)]
+        media: Option<PathBuf>,
+        /// Also write one REAL frame and the same frame of its FAKE side by side to this PNG.
+        #[arg(long, value_name = "PNG")]
+        contact_sheet: Option<PathBuf>,
+    },
 }
 
 /// Entry point of the binary: runs the command and turns an error into a message and exit code 1.
@@ -213,6 +231,34 @@ fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Config => print!("{}", config.to_toml()?),
+        Command::DemoData {
+            out,
+            seed,
+            videos,
+            media,
+            contact_sheet,
+        } => {
+            let out = out.unwrap_or_else(demo_dataset);
+            let media = media
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor/media"));
+            let summary = demo_data::demo_data(&demo_data::DemoRequest {
+                out: &out,
+                seed,
+                videos,
+                media: &media,
+                mtcnn_dir: &config.paths.mtcnn,
+                mtcnn_params: &config.detect,
+                contact_sheet: contact_sheet.as_deref(),
+            })?;
+            println!(
+                "wrote {} REAL + {} FAKE videos ({}) to {} in {:.1} s",
+                summary.real,
+                summary.fake,
+                summary.codec,
+                out.display(),
+                summary.seconds
+            );
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod image_io;
 pub mod ingest;
 pub mod ssim;
 mod stage;
+pub mod synth;
 
 pub use stage::{
     per_video, InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError,

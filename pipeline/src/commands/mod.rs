@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod dag;
+pub mod demo_data;
 pub mod gc;
 pub mod inspect;
 pub mod run;
