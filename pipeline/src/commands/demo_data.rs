@@ -16,10 +16,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use dfd_stages::detect::{Mtcnn, MtcnnParams};
-use dfd_stages::synth::opencv::core::{self as cv, Mat, Vector};
-use dfd_stages::synth::opencv::prelude::*;
-use dfd_stages::synth::opencv::{imgcodecs, videoio};
 use dfd_stages::synth::{self, FaceGeometry, Points, SwapParams};
+use opencv::core::{self as cv, Mat, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, videoio};
 use serde::Serialize;
 use tracing::{info, warn};
 

@@ -23,10 +23,6 @@ use opencv::prelude::*;
 use opencv::{imgproc, photo};
 use serde::{Deserialize, Serialize};
 
-/// Re-exported so that crates using this module (the `dfd` CLI) need no OpenCV dependency of their
-/// own and always get the same version and features.
-pub use opencv;
-
 pub use transform::{similarity, Points};
 
 use crate::detect::{Face, Mtcnn};
