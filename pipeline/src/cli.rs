@@ -10,7 +10,7 @@ use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
 use crate::commands::{bench, dag, demo_data, gc, inspect, run, status};
-use crate::config::Config;
+use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 
 #[derive(Debug, Parser)]
@@ -239,8 +239,7 @@ fn execute(cli: Cli) -> Result<()> {
             contact_sheet,
         } => {
             let out = out.unwrap_or_else(demo_dataset);
-            let media = media
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor/media"));
+            let media = media.unwrap_or_else(|| source_tree_path("vendor/media"));
             let summary = demo_data::demo_data(&demo_data::DemoRequest {
                 out: &out,
                 seed,
@@ -267,7 +266,7 @@ fn execute(cli: Cli) -> Result<()> {
 fn demo_dataset() -> PathBuf {
     match std::env::var_os("DFD_DEMO_DATASET") {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo"),
+        None => source_tree_path("data/demo"),
     }
 }
 

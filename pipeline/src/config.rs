@@ -40,7 +40,7 @@ pub struct PathsConfig {
 
 impl Default for PathsConfig {
     fn default() -> Self {
-        let vendor = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor");
+        let vendor = source_tree_path("vendor");
         PathsConfig {
             mtcnn: std::env::var_os("DFD_MTCNN_DIR")
                 .map(PathBuf::from)
@@ -117,6 +117,14 @@ impl Config {
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).context("cannot write the config as TOML")
     }
+}
+
+/// A path inside the source tree `dfd` was built from, where `scripts/setup.sh` puts the weights
+/// and media (`vendor/`) and `make demo` the demo dataset (`data/demo`).
+pub fn source_tree_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 fn read_table(path: &Path) -> Result<toml::Table> {
