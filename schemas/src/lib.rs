@@ -13,7 +13,9 @@ pub mod detections;
 pub mod errors;
 pub mod faces;
 pub mod frames;
+pub mod scores;
 pub mod ssim;
+pub mod training;
 pub mod videos;
 
 use std::sync::Arc;
@@ -29,7 +31,10 @@ pub use faces::crops::FaceRow;
 pub use faces::misses::FaceMissRow;
 pub use frames::{FrameEncoding, FrameRow};
 pub use ssim::maps::SsimMapRow;
+pub use scores::FrameScoreRow;
 pub use ssim::stats::SsimStatsRow;
+pub use training::history::EpochRow;
+pub use training::trained::TrainedModelRow;
 pub use videos::{Label, VideoRow};
 
 /// A table a stage can write: its name (the folder name under the stage's cache entry) and its schema.
@@ -94,6 +99,9 @@ pub const ALL_TABLES: &[TableDef] = &[
     faces::misses::TABLE,
     ssim::maps::TABLE,
     ssim::stats::TABLE,
+    training::trained::TABLE,
+    training::history::TABLE,
+    scores::TABLE,
     errors::TABLE,
 ];
 

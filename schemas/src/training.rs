@@ -1,0 +1,54 @@
+//! `models`: one trained detector per model variant, with its ONNX export, written by `train`; and
+//! `training_history`: one row per (model variant, epoch), for the training curves of the report.
+
+/// `models`.
+pub mod trained {
+
+    crate::table! {
+        /// One trained model variant. The ONNX bytes are what `score` runs; they are the weights of
+        /// the best epoch (lowest validation loss), as early stopping restores them.
+        pub struct TrainedModelRow in "models" {
+            /// Variant name, `<architecture>-<form>`, e.g. `mesonet4-multi`.
+            model: String,
+            /// `baseline`, `mesonet4`, `mesoinception4`, `mobilenet_v3_small`, `efficientnet_b0`
+            /// or `vit_b16`.
+            architecture: String,
+            /// `single` or `multi`.
+            form: String,
+            /// Trainable and non-trainable parameters, counted as Keras counts them.
+            parameters: u64,
+            /// Epochs run before stopping (early stopping or the epoch limit).
+            epochs_run: u32,
+            /// The epoch (1-based) whose weights were kept.
+            best_epoch: u32,
+            best_val_loss: Option<f64>,
+            /// Wall seconds spent training, resumed sessions included.
+            train_seconds: f64,
+            /// The model as ONNX: inputs `face` (+ `ssim_map`, `ssim_stats`), output `p_fake`.
+            onnx: Vec<u8>,
+        }
+        validate = |_| Ok(());
+    }
+}
+
+/// `training_history`.
+pub mod history {
+
+    crate::table! {
+        /// One epoch of one model variant's training. Validation columns are null when the
+        /// validation split is empty; AUC also when it holds one class only.
+        pub struct EpochRow in "training_history" {
+            model: String,
+            /// 1-based.
+            epoch: u32,
+            train_loss: f64,
+            train_accuracy: f64,
+            val_loss: Option<f64>,
+            val_accuracy: Option<f64>,
+            val_auc: Option<f64>,
+            /// Wall seconds of the epoch, validation included.
+            seconds: f64,
+        }
+        validate = |_| Ok(());
+    }
+}
