@@ -1,0 +1,66 @@
+//! The two traits between the architectures and everything else (training, export, scoring).
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+
+use crate::onnx::{ExportError, OnnxGraph};
+
+/// A face backbone: the part of a detector that differs between architectures. The single and the
+/// multi-input forms wrap the same backbone, so each architecture is written once.
+pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
+    /// Width of the feature vector [`Backbone::features`] returns (the input of the Dense(1) head,
+    /// or of the concatenation in the multi-input form).
+    fn feature_len(&self) -> usize;
+
+    /// `face` `[N, 3, 224, 224]` in `[0, 1]` -> features `[N, feature_len]`.
+    fn features(&self, face: Tensor<4>) -> Tensor<2>;
+
+    /// Appends the same computation as [`Backbone::features`] to `graph`, reading the value named
+    /// `face`, and returns the name of the value holding the features `[N, feature_len]`.
+    fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError>;
+}
+
+/// Which inputs a detector takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Form {
+    /// Face crop only.
+    Single,
+    /// Face crop, SSIM map and SSIM statistics.
+    Multi,
+}
+
+impl Form {
+    /// The name used in model variant names, config and tables: `single` or `multi`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Single => "single",
+            Form::Multi => "multi",
+        }
+    }
+}
+
+/// One batch of model inputs. `ssim_map` and `ssim_stats` are present exactly when the detector is
+/// multi-input.
+#[derive(Clone, Debug)]
+pub struct DetectorInput {
+    /// `[N, 3, 224, 224]`, RGB in `[0, 1]`.
+    pub face: Tensor<4>,
+    /// `[N, 1, 224, 224]` in `[0, 1]`.
+    pub ssim_map: Option<Tensor<4>>,
+    /// `[N, 2]`: SSIM mean and variance of the frame's video.
+    pub ssim_stats: Option<Tensor<2>>,
+}
+
+/// A whole detector: a backbone in one of the two forms, with its head.
+pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
+    /// The form, which decides which inputs [`Detector::forward_logits`] reads.
+    fn form(&self) -> Form;
+
+    /// Logit of P(FAKE), `[N, 1]`. Fails (panics in burn's shape checks) when an input the form
+    /// needs is missing; callers build inputs from [`Detector::form`].
+    fn forward_logits(&self, input: &DetectorInput) -> Tensor<2>;
+
+    /// The detector as a self-contained ONNX model (weights embedded) with inputs `face`
+    /// (+ `ssim_map`, `ssim_stats`) and output `p_fake`, batch dimension dynamic.
+    fn export_onnx(&self) -> Result<Vec<u8>, ExportError>;
+}

@@ -1,0 +1,24 @@
+//! The detector models of the reference study (Baseline CNN, MesoNet-4, MesoInception-4,
+//! MobileNetV3Small, EfficientNetB0, ViT-B/16), each in a single-input form (face only) and a
+//! multi-input form (face + SSIM map + SSIM statistics), written in burn so that they train in Rust,
+//! and exported to ONNX so that scoring runs on ONNX Runtime like every other inference in dfd.
+//!
+//! The contract every model keeps, in training and in its ONNX export alike:
+//! - `face`: `[N, 3, 224, 224]` float32, RGB, pixels scaled to `[0, 1]`;
+//! - `ssim_map` (multi-input only): `[N, 1, 224, 224]` float32 in `[0, 1]` (the SSIM map as stored,
+//!   min-max scaled to 8 bits, divided by 255);
+//! - `ssim_stats` (multi-input only): `[N, 2]` float32, the video's SSIM mean and variance;
+//! - output `p_fake`: `[N, 1]` float32, the sigmoid of the logit: P(FAKE).
+//!
+//! In burn the models return the *logit* (`forward_logits`), so that the losses can use the
+//! numerically stable log-sigmoid; the export appends the sigmoid.
+
+pub mod arch;
+pub mod detector;
+pub mod onnx;
+
+pub use detector::{Backbone, Detector, DetectorInput, Form};
+pub use onnx::{ExportError, OnnxGraph};
+
+/// Side of the square face crop every model takes.
+pub const FACE_SIZE: usize = 224;
