@@ -9,6 +9,8 @@ pub mod decode;
 pub mod detect;
 mod image_io;
 pub mod ingest;
+pub mod model_inputs;
+pub mod score;
 pub mod ssim;
 mod stage;
 pub mod synth;

@@ -50,6 +50,11 @@ impl Progress for NoProgress {
 /// What the runner lends a stage for one call.
 pub struct StageContext<'a> {
     pub progress: &'a dyn Progress,
+    /// A folder kept across runs for work a stage can resume at a finer grain than shards (the
+    /// per-epoch checkpoints of `train`). The stage keys what it keeps there by what the work
+    /// depends on; the runner only provides the folder. `None` where nothing should be kept
+    /// (benchmarks, library users).
+    pub scratch: Option<&'a std::path::Path>,
 }
 
 /// The input tables of one call, already restricted to the shard's videos for per-video stages.

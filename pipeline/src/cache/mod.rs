@@ -101,6 +101,12 @@ impl Workspace {
         self.root.join("lock")
     }
 
+    /// Where `stage` keeps work it resumes at a finer grain than shards (see
+    /// `StageContext::scratch`): outside `cache/`, because it outlives any one fingerprint.
+    pub fn scratch_dir(&self, stage: &str) -> PathBuf {
+        self.root().join("scratch").join(stage)
+    }
+
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
         self.root.join("cache").join(stage)
     }

@@ -53,6 +53,7 @@ pub fn bench(
             let ingest = Ingest::new(dataset);
             let ctx = StageContext {
                 progress: &NoProgress,
+                scratch: None,
             };
             let mut listed = ingest.run(&StageInput::new(Vec::new()), &ctx)?;
             let video_table = listed.take("videos");

@@ -292,7 +292,15 @@ impl Executor {
         for (table, batches) in tables {
             input = input.with_table(table, batches);
         }
-        let mut output = stage.run(&input, &StageContext { progress: bar })?;
+        // Created by the stage if it keeps anything there.
+        let scratch = self.workspace.scratch_dir(stage.name());
+        let mut output = stage.run(
+            &input,
+            &StageContext {
+                progress: bar,
+                scratch: Some(&scratch),
+            },
+        )?;
         if let Some(extra) = output
             .table_names()
             .find(|n| !stage.outputs().iter().any(|t| t.name == **n))

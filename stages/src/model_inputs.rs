@@ -1,0 +1,133 @@
+//! From the rows of `faces`, `ssim_maps` and `ssim_stats` to what a detector takes as input. `train`
+//! and `score` both go through here, so a model is scored on exactly the kind of input it was trained
+//! on: the same decoding, the same channel order, the same scaling of the SSIM map.
+//!
+//! Samples keep their pixels as 8-bit (150 KB a face instead of 600 KB as floats); they become
+//! floats in `[0, 1]`, channel-first, one batch at a time.
+
+use std::collections::BTreeMap;
+
+use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow};
+use ndarray::{Array2, Array3, Array4, ArrayView2};
+
+use crate::image_io::{bgr_to_gray_array, bgr_to_rgb_array, decode_bgr};
+
+/// One face frame, decoded, with its SSIM inputs when the video has them.
+#[derive(Debug, Clone)]
+pub struct ModelSample {
+    pub video_id: String,
+    pub sample_index: u32,
+    pub frame_index: u64,
+    /// The face crop, RGB, H x W x 3.
+    pub face: Array3<u8>,
+    /// The SSIM map against the neighbouring face frame, as stored (min-max scaled to 0..255),
+    /// H x W; `None` when the video has fewer than two face frames.
+    pub ssim_map: Option<Array2<u8>>,
+    /// The video's SSIM mean and population variance; `None` as for `ssim_map`.
+    pub ssim_stats: Option<[f32; 2]>,
+}
+
+impl ModelSample {
+    /// Whether a multi-input model can take this sample: it needs the map and the statistics.
+    pub fn has_ssim(&self) -> bool {
+        self.ssim_map.is_some() && self.ssim_stats.is_some()
+    }
+}
+
+/// Decodes one video's face frames, joined with its SSIM maps (by `sample_index`) and statistics.
+/// `faces` must all belong to one video.
+pub fn video_samples(
+    faces: &[&FaceRow],
+    maps: &[&SsimMapRow],
+    stats: Option<&SsimStatsRow>,
+) -> Result<Vec<ModelSample>, String> {
+    let maps: BTreeMap<u32, &SsimMapRow> = maps.iter().map(|m| (m.sample_index, *m)).collect();
+    let stats = stats.and_then(|s| match (s.mean, s.variance) {
+        (Some(mean), Some(variance)) => Some([mean as f32, variance as f32]),
+        _ => None,
+    });
+    faces
+        .iter()
+        .map(|face| {
+            let rgb = decode_bgr(&face.image)
+                .and_then(|bgr| bgr_to_rgb_array(&bgr))
+                .map_err(|e| format!("face of frame {}: {e}", face.sample_index))?;
+            let ssim_map = maps
+                .get(&face.sample_index)
+                .map(|m| {
+                    decode_bgr(&m.map)
+                        .and_then(|bgr| bgr_to_gray_array(&bgr))
+                        .map_err(|e| format!("SSIM map of frame {}: {e}", face.sample_index))
+                })
+                .transpose()?;
+            if let Some(map) = &ssim_map {
+                if map.dim() != (rgb.dim().0, rgb.dim().1) {
+                    return Err(format!(
+                        "SSIM map of frame {} is {:?}, its face {:?}",
+                        face.sample_index,
+                        map.dim(),
+                        rgb.dim()
+                    ));
+                }
+            }
+            Ok(ModelSample {
+                video_id: face.video_id.clone(),
+                sample_index: face.sample_index,
+                frame_index: face.frame_index,
+                face: rgb,
+                ssim_map,
+                ssim_stats: stats,
+            })
+        })
+        .collect()
+}
+
+/// Groups rows by `video_id`, keeping each video's rows in table order.
+pub fn by_video<R>(rows: &[R], video_id: impl Fn(&R) -> &str) -> BTreeMap<&str, Vec<&R>> {
+    let mut grouped: BTreeMap<&str, Vec<&R>> = BTreeMap::new();
+    for row in rows {
+        grouped.entry(video_id(row)).or_default().push(row);
+    }
+    grouped
+}
+
+/// Faces of a batch as `[N, 3, H, W]` floats in `[0, 1]`.
+pub fn face_batch(samples: &[&ModelSample]) -> Array4<f32> {
+    let (h, w, _) = samples.first().map_or((0, 0, 3), |s| s.face.dim());
+    let mut batch = Array4::<f32>::zeros((samples.len(), 3, h, w));
+    for (i, sample) in samples.iter().enumerate() {
+        for c in 0..3 {
+            let plane = sample.face.index_axis(ndarray::Axis(2), c);
+            batch
+                .slice_mut(ndarray::s![i, c, .., ..])
+                .assign(&plane.mapv(|v| v as f32 / 255.0));
+        }
+    }
+    batch
+}
+
+/// SSIM maps of a batch as `[N, 1, H, W]` floats in `[0, 1]`; `None` if a sample has no map.
+pub fn ssim_map_batch(samples: &[&ModelSample]) -> Option<Array4<f32>> {
+    let maps: Vec<ArrayView2<u8>> = samples
+        .iter()
+        .map(|s| s.ssim_map.as_ref().map(|m| m.view()))
+        .collect::<Option<_>>()?;
+    let (h, w) = maps.first().map_or((0, 0), |m| m.dim());
+    let mut batch = Array4::<f32>::zeros((samples.len(), 1, h, w));
+    for (i, map) in maps.iter().enumerate() {
+        batch
+            .slice_mut(ndarray::s![i, 0, .., ..])
+            .assign(&map.mapv(|v| v as f32 / 255.0));
+    }
+    Some(batch)
+}
+
+/// SSIM statistics of a batch as `[N, 2]`; `None` if a sample has none.
+pub fn ssim_stats_batch(samples: &[&ModelSample]) -> Option<Array2<f32>> {
+    let stats: Vec<[f32; 2]> = samples
+        .iter()
+        .map(|s| s.ssim_stats)
+        .collect::<Option<_>>()?;
+    let flat: Vec<f32> = stats.iter().flatten().copied().collect();
+    Array2::from_shape_vec((samples.len(), 2), flat).ok()
+}

@@ -1,0 +1,197 @@
+//! `score`: every trained model variant's P(FAKE) for every face frame of the evaluation splits, on
+//! ONNX Runtime, the same engine as detection. Scoring the exported ONNX model rather than the burn
+//! model is deliberate: it is the artefact a user ships, so the report measures what runs.
+
+mod session;
+
+use std::collections::BTreeMap;
+
+use dfd_schemas::{
+    FaceRow, FrameScoreRow, SsimMapRow, SsimStatsRow, TableDef, TrainedModelRow, VideoRow,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::model_inputs::{by_video, video_samples, ModelSample};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
+pub use session::{ModelSession, ScoreError};
+
+pub const NAME: &str = "score";
+
+/// The `[score]` section of the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreParams {
+    /// Face crops per ONNX Runtime call.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; 0 means one per core.
+    pub threads: usize,
+    /// Which splits are scored. Training frames are left out: scores on them say nothing.
+    pub splits: Vec<String>,
+}
+
+impl Default for ScoreParams {
+    fn default() -> Self {
+        ScoreParams {
+            batch_size: 64,
+            threads: 0,
+            splits: vec!["val".into(), "test".into()],
+        }
+    }
+}
+
+impl ScoreParams {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size == 0 {
+            return Err("score.batch_size must be at least 1".into());
+        }
+        if self.splits.is_empty() {
+            return Err("score.splits must name at least one split".into());
+        }
+        Ok(())
+    }
+}
+
+pub struct Score {
+    params: ScoreParams,
+}
+
+impl Score {
+    pub fn new(params: ScoreParams) -> Self {
+        Score { params }
+    }
+
+    /// The decoded samples of every video of the shard that is in a scored split, with the video's
+    /// split and label; videos whose crops cannot be decoded become `errors` rows.
+    fn samples(
+        &self,
+        input: &StageInput,
+        ctx: &StageContext,
+    ) -> Result<(Vec<ScoredVideo>, Vec<dfd_schemas::ErrorRow>), StageError> {
+        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let faces = input.rows("faces", FaceRow::from_batch)?;
+        let maps = input.rows("ssim_maps", SsimMapRow::from_batch)?;
+        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
+        let faces = by_video(&faces, |f| &f.video_id);
+        let maps = by_video(&maps, |m| &m.video_id);
+        let stats: BTreeMap<&str, &SsimStatsRow> =
+            stats.iter().map(|s| (s.video_id.as_str(), s)).collect();
+        let wanted: Vec<(String, &VideoRow)> = videos
+            .iter()
+            .filter(|v| {
+                v.split
+                    .as_ref()
+                    .is_some_and(|s| self.params.splits.contains(s))
+            })
+            .map(|v| (v.video_id.clone(), v))
+            .collect();
+        let no_rows = Vec::new();
+        Ok(per_video(NAME, wanted, ctx, |video_id, video| {
+            let samples = video_samples(
+                faces.get(video_id).unwrap_or(&no_rows),
+                maps.get(video_id).unwrap_or(&Vec::new()),
+                stats.get(video_id).copied(),
+            )?;
+            Ok(ScoredVideo {
+                split: video.split.clone().unwrap_or_default(),
+                label: video.label.map(|l| l.as_str().to_owned()),
+                samples,
+            })
+        }))
+    }
+}
+
+/// One video to score.
+struct ScoredVideo {
+    split: String,
+    label: Option<String>,
+    samples: Vec<ModelSample>,
+}
+
+impl Stage for Score {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn params(&self) -> serde_json::Value {
+        // Threads and batch size change speed, not scores (up to float summation order).
+        serde_json::json!({ "splits": self.params.splits })
+    }
+
+    fn inputs(&self) -> &'static [InputDef] {
+        &[
+            InputDef {
+                stage: crate::ingest::NAME,
+                table: "videos",
+            },
+            InputDef {
+                stage: crate::crop::NAME,
+                table: "faces",
+            },
+            InputDef {
+                stage: crate::ssim::NAME,
+                table: "ssim_maps",
+            },
+            InputDef {
+                stage: crate::ssim::NAME,
+                table: "ssim_stats",
+            },
+            InputDef {
+                stage: "train",
+                table: "models",
+            },
+        ]
+    }
+
+    fn outputs(&self) -> &'static [TableDef] {
+        &[dfd_schemas::scores::TABLE, dfd_schemas::errors::TABLE]
+    }
+
+    fn sharding(&self) -> Sharding {
+        Sharding::PerVideo
+    }
+
+    fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let models = input.rows("models", TrainedModelRow::from_batch)?;
+        let (videos, errors) = self.samples(input, ctx)?;
+        let mut rows = Vec::new();
+        for model in &models {
+            let mut session = ModelSession::load(model, self.params.threads)
+                .map_err(|e| StageError::Other(e.to_string()))?;
+            for video in &videos {
+                let samples: Vec<&ModelSample> = video
+                    .samples
+                    .iter()
+                    .filter(|s| !session.multi_input() || s.has_ssim())
+                    .collect();
+                for batch in samples.chunks(self.params.batch_size) {
+                    let scores = session
+                        .score(batch)
+                        .map_err(|e| StageError::Other(e.to_string()))?;
+                    rows.extend(
+                        batch
+                            .iter()
+                            .zip(scores)
+                            .map(|(sample, score)| FrameScoreRow {
+                                model: model.model.clone(),
+                                video_id: sample.video_id.clone(),
+                                sample_index: sample.sample_index,
+                                frame_index: sample.frame_index,
+                                split: video.split.clone(),
+                                label: video.label.clone(),
+                                score,
+                            }),
+                    );
+                }
+            }
+        }
+        Ok(StageOutput::default()
+            .with_table("frame_scores", FrameScoreRow::to_batch(&rows)?)
+            .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+    }
+}
