@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use dfd_stages::crop::CropParams;
 use dfd_stages::decode::DecodeParams;
 use dfd_stages::detect::MtcnnParams;
+use dfd_stages::score::ScoreParams;
 use dfd_stages::ssim::SsimParams;
+use dfd_stages::train::{TrainParams, TrainSection};
 use serde::{Deserialize, Serialize};
 
 /// The name of the config file picked up from the current directory when `--config` is not given.
@@ -26,6 +28,8 @@ pub struct Config {
     pub detect: MtcnnParams,
     pub crop: CropParams,
     pub ssim: SsimParams,
+    pub train: TrainSection,
+    pub score: ScoreParams,
 }
 
 /// Where model weights live.
@@ -110,7 +114,14 @@ impl Config {
         self.decode.validate().map_err(anyhow::Error::msg)?;
         self.detect.validate().map_err(anyhow::Error::msg)?;
         self.crop.validate().map_err(anyhow::Error::msg)?;
-        self.ssim.validate().map_err(anyhow::Error::msg)
+        self.ssim.validate().map_err(anyhow::Error::msg)?;
+        self.train_params().validate().map_err(anyhow::Error::msg)?;
+        self.score.validate().map_err(anyhow::Error::msg)
+    }
+
+    /// The training values in effect: `[train]`'s profile with its overrides applied.
+    pub fn train_params(&self) -> TrainParams {
+        TrainParams::from_section(&self.train)
     }
 
     /// The whole configuration as TOML, every key with its value (`dfd config`).

@@ -14,6 +14,7 @@ pub mod score;
 pub mod ssim;
 mod stage;
 pub mod synth;
+pub mod train;
 
 pub use stage::{
     per_video, InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError,

@@ -142,7 +142,7 @@ impl Stage for Score {
                 table: "ssim_stats",
             },
             InputDef {
-                stage: "train",
+                stage: crate::train::NAME,
                 table: "models",
             },
         ]

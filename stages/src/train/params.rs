@@ -1,0 +1,209 @@
+//! The `[train]` section of the config: a profile (`demo` or `paper`) that sets every value, and
+//! optional per-key overrides. A profile rather than one set of defaults because the two uses differ
+//! by two orders of magnitude in cost: the reference's settings (twelve variants, up to 200 epochs)
+//! take days on a laptop, and `make run` must finish in half an hour on two cores.
+
+use serde::{Deserialize, Serialize};
+
+/// Every architecture, by the name used in variant names (`<architecture>-<form>`).
+pub const ARCHITECTURES: [&str; 6] = [
+    "baseline",
+    "mesonet4",
+    "mesoinception4",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "vit_b16",
+];
+
+/// The two presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Small models, few epochs: the whole DAG on the demo dataset in minutes on a laptop.
+    #[default]
+    Demo,
+    /// The reference study's settings: all twelve variants, 200 epochs, patience 50.
+    Paper,
+}
+
+/// Which loss. `Auto` is the reference's choice: focal loss, except BCE for ViT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LossChoice {
+    #[default]
+    Auto,
+    Focal,
+    Bce,
+}
+
+/// `[train]` as written in the config: a profile plus overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSection {
+    pub profile: Profile,
+    /// Variant names (`mesonet4-multi`, ...); default: the profile's.
+    pub models: Option<Vec<String>>,
+    pub epochs: Option<u32>,
+    pub patience: Option<u32>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub loss: Option<LossChoice>,
+    pub focal_gamma: Option<f64>,
+    pub focal_alpha: Option<f64>,
+    /// Weight classes by n / (2 n_class), as the reference did.
+    pub class_weight: Option<bool>,
+    pub augment: Option<bool>,
+    /// Seeds initialisation, shuffling, dropout and augmentation.
+    pub seed: Option<u64>,
+    /// Use at most this many face frames per training video (0: all); a cost knob.
+    pub max_frames_per_video: Option<u32>,
+}
+
+/// The values training actually uses: the profile's, overridden key by key. This, not the
+/// section, is what the stage's cache key is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    pub models: Vec<String>,
+    pub epochs: u32,
+    pub patience: u32,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub loss: LossChoice,
+    pub focal_gamma: f64,
+    pub focal_alpha: f64,
+    pub class_weight: bool,
+    pub augment: bool,
+    pub seed: u64,
+    pub max_frames_per_video: u32,
+}
+
+impl TrainParams {
+    /// The preset values of `profile`.
+    pub fn preset(profile: Profile) -> TrainParams {
+        let paper = TrainParams {
+            models: ARCHITECTURES
+                .iter()
+                .flat_map(|a| [format!("{a}-single"), format!("{a}-multi")])
+                .collect(),
+            epochs: 200,
+            patience: 50,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            loss: LossChoice::Auto,
+            focal_gamma: 2.0,
+            focal_alpha: 0.25,
+            class_weight: true,
+            augment: true,
+            seed: 42,
+            max_frames_per_video: 0,
+        };
+        match profile {
+            Profile::Paper => paper,
+            Profile::Demo => TrainParams {
+                models: vec!["mesonet4-single".into(), "mesonet4-multi".into()],
+                epochs: 6,
+                patience: 3,
+                max_frames_per_video: 10,
+                ..paper
+            },
+        }
+    }
+
+    /// Resolves `[train]`: preset, then overrides.
+    pub fn from_section(section: &TrainSection) -> TrainParams {
+        let p = TrainParams::preset(section.profile);
+        TrainParams {
+            models: section.models.clone().unwrap_or(p.models),
+            epochs: section.epochs.unwrap_or(p.epochs),
+            patience: section.patience.unwrap_or(p.patience),
+            batch_size: section.batch_size.unwrap_or(p.batch_size),
+            learning_rate: section.learning_rate.unwrap_or(p.learning_rate),
+            loss: section.loss.unwrap_or(p.loss),
+            focal_gamma: section.focal_gamma.unwrap_or(p.focal_gamma),
+            focal_alpha: section.focal_alpha.unwrap_or(p.focal_alpha),
+            class_weight: section.class_weight.unwrap_or(p.class_weight),
+            augment: section.augment.unwrap_or(p.augment),
+            seed: section.seed.unwrap_or(p.seed),
+            max_frames_per_video: section
+                .max_frames_per_video
+                .unwrap_or(p.max_frames_per_video),
+        }
+    }
+
+    /// Names the first bad value, by its config key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.models.is_empty() {
+            return Err("train.models must name at least one model variant".into());
+        }
+        for model in &self.models {
+            parse_variant(model)?;
+        }
+        if self.epochs == 0 {
+            return Err("train.epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("train.batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!(
+                "train.learning_rate must be positive, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.focal_alpha) {
+            return Err(format!(
+                "train.focal_alpha must be in [0, 1], got {}",
+                self.focal_alpha
+            ));
+        }
+        if self.focal_gamma < 0.0 {
+            return Err(format!(
+                "train.focal_gamma must be >= 0, got {}",
+                self.focal_gamma
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Splits a variant name into (architecture, form), or says what is wrong with it.
+pub fn parse_variant(name: &str) -> Result<(&str, &str), String> {
+    let bad = || {
+        format!(
+            "train.models: `{name}` is not a model variant; use <architecture>-<single|multi> \
+             with architecture one of {}",
+            ARCHITECTURES.join(", ")
+        )
+    };
+    let (arch, form) = name.rsplit_once('-').ok_or_else(bad)?;
+    if !ARCHITECTURES.contains(&arch) || !matches!(form, "single" | "multi") {
+        return Err(bad());
+    }
+    Ok((arch, form))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_win_over_the_profile_key_by_key() {
+        let section = TrainSection {
+            profile: Profile::Paper,
+            epochs: Some(3),
+            ..TrainSection::default()
+        };
+        let params = TrainParams::from_section(&section);
+        assert_eq!(params.epochs, 3);
+        assert_eq!(params.patience, 50);
+        assert_eq!(params.models.len(), 12);
+    }
+
+    #[test]
+    fn a_misspelt_variant_is_named() {
+        let mut params = TrainParams::preset(Profile::Demo);
+        params.models = vec!["mesonet-4-multi".into()];
+        let message = params.validate().unwrap_err();
+        assert!(message.contains("mesonet-4-multi"), "{message}");
+    }
+}
