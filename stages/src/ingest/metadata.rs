@@ -16,6 +16,10 @@ pub struct MetadataEntry {
     pub split: Option<String>,
     #[serde(default)]
     pub original: Option<String>,
+    /// Not a DFDC key: what must stay within one split (a person, a source video). `dfd
+    /// demo-data` writes it; without it a fake goes with its original.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// Reads and parses `metadata.json`; a missing or malformed file fails the stage with the path and,

@@ -6,7 +6,7 @@
 
 mod metadata;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -21,6 +21,42 @@ pub use metadata::{read_metadata, MetadataEntry};
 use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
 
 pub const NAME: &str = "ingest";
+
+/// The group of an entry: its own `group` key; else, for a fake, its original's group; else itself.
+fn group_of(
+    name: &str,
+    entry: &MetadataEntry,
+    entries: &BTreeMap<String, MetadataEntry>,
+) -> String {
+    if let Some(group) = &entry.group {
+        return group.clone();
+    }
+    let is_fake = entry.label.as_deref().and_then(Label::parse) == Some(Label::Fake);
+    match (&entry.original, is_fake) {
+        (Some(original), true) => entries
+            .get(original)
+            .and_then(|o| o.group.clone())
+            .unwrap_or_else(|| original.clone()),
+        _ => name.to_owned(),
+    }
+}
+
+/// The split of a labelled video whose metadata names none: drawn from a hash of its group, so a
+/// fake and its original (and every video of one person) land together, in proportions 64/16/20
+/// (the reference study's train/val/test) on average over many groups.
+pub fn split_of_group(group: &str) -> &'static str {
+    let digest = Sha256::digest(group.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let u = u64::from_be_bytes(first) as f64 / 2f64.powi(64);
+    if u < 0.64 {
+        "train"
+    } else if u < 0.80 {
+        "val"
+    } else {
+        "test"
+    }
+}
 
 /// File name extensions taken for videos when scanning the folder for files without an entry.
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"];
@@ -76,7 +112,8 @@ impl Stage for Ingest {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: `group` from metadata; splits drawn by group when the metadata gives none.
+        2
     }
 
     fn params(&self) -> serde_json::Value {
@@ -153,15 +190,16 @@ impl Stage for Ingest {
                     continue;
                 }
             };
-            let group = match (label, &entry.original) {
-                (Some(Label::Fake), Some(original)) => original.clone(),
-                _ => name.clone(),
-            };
+            let group = group_of(name, entry, &entries);
+            let split = entry
+                .split
+                .clone()
+                .or_else(|| label.map(|_| split_of_group(&group).to_owned()));
             videos.push(VideoRow {
                 video_id: name.clone(),
                 path: path.display().to_string(),
                 label,
-                split: entry.split.clone(),
+                split,
                 original: entry.original.clone(),
                 group,
                 size_bytes: meta.len(),
@@ -189,5 +227,52 @@ impl Stage for Ingest {
         Ok(StageOutput::default()
             .with_table("videos", VideoRow::to_batch(&videos)?)
             .with_table("errors", ErrorRow::to_batch(&errors)?))
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn entry(label: &str, original: Option<&str>, group: Option<&str>) -> MetadataEntry {
+        MetadataEntry {
+            label: Some(label.into()),
+            split: None,
+            original: original.map(Into::into),
+            group: group.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_fake_takes_its_originals_group_and_so_its_split() {
+        let mut entries = BTreeMap::new();
+        entries.insert(
+            "real.mp4".to_string(),
+            entry("REAL", None, Some("person-a")),
+        );
+        entries.insert(
+            "fake.mp4".to_string(),
+            entry("FAKE", Some("real.mp4"), None),
+        );
+        let group = group_of("fake.mp4", &entries["fake.mp4"], &entries);
+        assert_eq!(group, "person-a");
+        assert_eq!(
+            split_of_group(&group),
+            split_of_group(&group_of("real.mp4", &entries["real.mp4"], &entries))
+        );
+    }
+
+    #[test]
+    fn drawn_splits_come_near_64_16_20_over_many_groups() {
+        let mut counts = BTreeMap::new();
+        for i in 0..10_000 {
+            *counts
+                .entry(split_of_group(&format!("group-{i}")))
+                .or_insert(0) += 1;
+        }
+        let share = |s: &str| counts[s] as f64 / 10_000.0;
+        assert!((share("train") - 0.64).abs() < 0.02, "{counts:?}");
+        assert!((share("val") - 0.16).abs() < 0.02, "{counts:?}");
+        assert!((share("test") - 0.20).abs() < 0.02, "{counts:?}");
     }
 }
