@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use ndarray::{ArrayD, IxDyn};
 use ort::session::Session;
@@ -16,14 +17,22 @@ fn library() -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The process's one ONNX Runtime environment: `ort` allows only one per process, and tests in a
+/// binary run on parallel threads.
+fn environment() -> &'static ort::environment::Environment {
+    static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
+    ENV.get_or_init(|| {
+        ort::init_from(library())
+            .expect("loading ONNX Runtime")
+            .with_name("dfd-models-tests")
+            .build()
+            .expect("ONNX Runtime environment")
+    })
+}
+
 /// Runs `model` (ONNX bytes) on named float32 inputs and returns every output, in graph order.
 pub fn run_onnx(model: &[u8], inputs: &[(&str, ArrayD<f32>)]) -> Vec<ArrayD<f32>> {
-    let env = ort::init_from(library())
-        .expect("loading ONNX Runtime")
-        .with_name("dfd-models-tests")
-        .build()
-        .expect("ONNX Runtime environment");
-    let mut session = Session::builder(&env)
+    let mut session = Session::builder(environment())
         .and_then(|b| Ok(b.with_intra_threads(2)?))
         .and_then(|mut b| b.commit_from_memory(model))
         .expect("ONNX Runtime accepts the exported model");
