@@ -15,7 +15,13 @@
 
 pub mod arch;
 pub mod detector;
+pub mod export;
+pub mod head;
+pub mod keras;
+pub mod multi;
 pub mod onnx;
+pub mod params;
+pub mod single;
 
 pub use detector::{Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};

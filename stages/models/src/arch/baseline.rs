@@ -1,0 +1,112 @@
+//! The reference study's Baseline CNN (`base_model.py` of Sihe12/DeepFake, the version whose
+//! `model.summary()` gives the 423,361 parameters its README reports):
+//!
+//! ```text
+//! 4 x [Conv2D(f, 3x3, same, relu) -> BatchNorm -> MaxPool(2)]   f = 32, 64, 128, 256
+//! GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.5)     (features, 128)
+//! Dense(1, sigmoid)                                              (the head)
+//! ```
+//!
+//! Its Dense(128) carries an L2 kernel regulariser (0.01) in the reference; that is a term of the
+//! training loss, not of the model, and is left to the training loop ([`Baseline::L2_DENSE`]).
+//!
+//! The same network on a one-channel input is the SSIM-map branch of the multi-input form of
+//! Baseline (and of EfficientNetB0 and ViT-B/16), which is why the channel count is a parameter.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
+use burn::tensor::{Device, Tensor};
+
+use super::cnn_blocks::{ConvReluBnPool, GlobalAvgPool};
+use crate::detector::Backbone;
+use crate::export;
+use crate::head::HeadConfig;
+use crate::keras;
+use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::onnx::{ExportError, OnnxGraph};
+use crate::single::SingleInput;
+
+const FILTERS: [usize; 4] = [32, 64, 128, 256];
+const DENSE_UNITS: usize = 128;
+
+/// The Baseline CNN's feature extractor; see the module documentation.
+#[derive(Module, Debug)]
+pub struct Baseline {
+    blocks: Vec<ConvReluBnPool>,
+    pool: GlobalAvgPool,
+    dense: Linear,
+    activation: Relu,
+    dropout: Dropout,
+}
+
+impl Baseline {
+    /// Weight of the L2 penalty the reference puts on the Dense(128) kernel.
+    pub const L2_DENSE: f64 = 0.01;
+    /// The head of both forms: a bare Dense(1).
+    pub const HEAD: HeadConfig = HeadConfig::DENSE;
+
+    /// The face backbone (3 input channels).
+    pub fn new(device: &Device) -> Self {
+        Self::with_in_channels(3, device)
+    }
+
+    /// The same network on `channels` input channels (1 for the SSIM map).
+    pub fn with_in_channels(channels: usize, device: &Device) -> Self {
+        let mut c_in = channels;
+        let blocks = FILTERS
+            .iter()
+            .map(|&c_out| {
+                let block = ConvReluBnPool::new(c_in, c_out, 3, 2, device);
+                c_in = c_out;
+                block
+            })
+            .collect();
+        Baseline {
+            blocks,
+            pool: GlobalAvgPool::new(),
+            dense: keras::dense(c_in, DENSE_UNITS, device),
+            activation: Relu::new(),
+            dropout: DropoutConfig::new(0.5).init(),
+        }
+    }
+
+    /// The single-input Baseline of the reference.
+    pub fn single(device: &Device) -> SingleInput<Baseline> {
+        SingleInput::new(Self::new(device), &Self::HEAD, device)
+    }
+
+    /// The multi-input Baseline of the reference: the SSIM map goes through a second Baseline.
+    pub fn multi(device: &Device) -> MultiInput<Baseline> {
+        let config = MultiConfig {
+            ssim_map: SsimMapBranchKind::Baseline,
+            head: Self::HEAD,
+            face_score: false,
+        };
+        MultiInput::new(Self::new(device), &config, device)
+    }
+}
+
+impl Backbone for Baseline {
+    fn feature_len(&self) -> usize {
+        DENSE_UNITS
+    }
+
+    fn features(&self, face: Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(face, |x, block| block.forward(x));
+        let x = self
+            .activation
+            .forward(self.dense.forward(self.pool.forward(x)));
+        self.dropout.forward(x)
+    }
+
+    fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {
+        let mut x = face.to_owned();
+        for block in &self.blocks {
+            x = block.export(graph, &x)?;
+        }
+        let x = self.pool.export(graph, &x)?;
+        let x = export::linear(graph, &self.dense, &x)?;
+        let x = export::relu(graph, &x);
+        Ok(export::dropout(&self.dropout, &x))
+    }
+}

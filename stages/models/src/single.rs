@@ -1,0 +1,71 @@
+//! The single-input form: face -> backbone features -> head -> logit.
+
+use burn::module::{Module, ModuleDisplay};
+use burn::tensor::{Device, Tensor};
+
+use crate::detector::{Backbone, Detector, DetectorInput, Form};
+use crate::head::{Head, HeadConfig};
+use crate::onnx::{Dim, ExportError, OnnxGraph};
+use crate::FACE_SIZE;
+
+/// A detector that sees the face crop only. Generic over the backbone, so every architecture
+/// gets this form by writing its [`Backbone`] alone.
+#[derive(Module, Debug)]
+pub struct SingleInput<B: Backbone> {
+    backbone: B,
+    head: Head,
+}
+
+impl<B: Backbone> SingleInput<B> {
+    /// Wraps `backbone` with a head built from `head` (see [`HeadConfig::DENSE`] and
+    /// [`HeadConfig::MESO`]; each architecture module says which one the reference used).
+    pub fn new(backbone: B, head: &HeadConfig, device: &Device) -> Self {
+        let head = head.init(backbone.feature_len(), device);
+        SingleInput { backbone, head }
+    }
+
+    /// The wrapped backbone (for inspection, Grad-CAM and the like).
+    pub fn backbone(&self) -> &B {
+        &self.backbone
+    }
+
+    /// Logit of P(FAKE) `[N, 1]` for `face` `[N, 3, 224, 224]`.
+    pub fn forward(&self, face: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.backbone.features(face))
+    }
+}
+
+impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
+    fn form(&self) -> Form {
+        Form::Single
+    }
+
+    fn forward_logits(&self, input: &DetectorInput) -> Tensor<2> {
+        self.forward(input.face.clone())
+    }
+
+    fn export_onnx(&self) -> Result<Vec<u8>, ExportError> {
+        let mut g = OnnxGraph::new("dfd-detector-single");
+        g.add_input("face", &face_dims(3));
+        let features = self.backbone.export_features(&mut g, "face")?;
+        let logit = self.head.export(&mut g, &features)?;
+        write_p_fake(&mut g, &logit);
+        Ok(g.to_model_bytes())
+    }
+}
+
+/// Dimensions of an image input with `channels` channels: `[N, channels, 224, 224]`.
+pub(crate) fn face_dims(channels: usize) -> [Dim; 4] {
+    [
+        Dim::Batch,
+        Dim::Fixed(channels),
+        Dim::Fixed(FACE_SIZE),
+        Dim::Fixed(FACE_SIZE),
+    ]
+}
+
+/// Ends a graph: `p_fake = sigmoid(logit)`, `[N, 1]`, the output every exported detector has.
+pub(crate) fn write_p_fake(g: &mut OnnxGraph, logit: &str) {
+    g.op_into("Sigmoid", &[logit], &[], "p_fake");
+    g.add_output("p_fake", &[Dim::Batch, Dim::Fixed(1)]);
+}
