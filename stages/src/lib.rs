@@ -9,6 +9,7 @@ pub mod decode;
 pub mod detect;
 mod image_io;
 pub mod ingest;
+pub mod report;
 pub mod ssim;
 mod stage;
 pub mod synth;

@@ -17,6 +17,8 @@ pub mod rules;
 mod stage;
 
 pub use bootstrap::{bootstrap_ci, BootstrapCi, BootstrapParams, Interval, Unit};
-pub use metrics::{binary_metrics, BinaryMetrics, Confusion, MetricsError, LOG_LOSS_EPS};
+pub use metrics::{
+    binary_metrics, roc_points, BinaryMetrics, Confusion, MetricsError, LOG_LOSS_EPS,
+};
 pub use rules::{aggregate, ConfidentParams, Rule};
 pub use stage::{predicted, Aggregate, AggregateParams, NAME, SCORE_STAGE, TRAIN_STAGE};
