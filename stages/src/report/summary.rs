@@ -64,10 +64,13 @@ pub fn markdown(metrics: &[MetricsRow], choice: &SummaryChoice) -> String {
     md.push_str(&table(&rows));
     md.push('\n');
     md.push_str(&notes(&rows));
-    let others: Vec<&MetricsRow> = metrics
+    let mut others: Vec<&MetricsRow> = metrics
         .iter()
         .filter(|r| !rows.iter().any(|s| std::ptr::eq(*s, *r)))
         .collect();
+    others.sort_by(|a, b| {
+        (&a.split, &a.level, &a.model, &a.rule).cmp(&(&b.split, &b.level, &b.model, &b.rule))
+    });
     if !others.is_empty() {
         md.push_str("\n## Other splits, levels and rules\n\n");
         md.push_str("| Model | Split | Level | Rule | n | Accuracy (95% CI) | AUC (95% CI) |\n");
