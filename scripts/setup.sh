@@ -11,7 +11,8 @@ mkdir -p "$VENDOR/wheels"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------------
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time)
+# fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

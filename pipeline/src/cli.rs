@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, demo_data, gc, inspect, run, status};
+use crate::commands::{bench, dag, demo_data, gc, inspect, report, run, status};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 
@@ -69,6 +69,12 @@ pub enum Command {
         table: Option<String>,
         #[arg(long, default_value_t = 5)]
         head: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The result summary (model, parameters, accuracy, precision, recall, F1, AUC with 95%
+    /// intervals) from the latest cached `metrics`; split and rule from the `[report]` config.
+    Report {
         #[arg(long)]
         json: bool,
     },
@@ -196,6 +202,17 @@ fn execute(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&inspection)?);
             } else {
                 inspect::print_text(&inspection);
+            }
+        }
+        Command::Report { json } => {
+            let summary = report::summary(&workspace, &config.report)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report::to_json(&summary))?
+                );
+            } else {
+                report::print_text(&summary);
             }
         }
         Command::Dag { format } => {

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use dfd_stages::aggregate::AggregateParams;
 use dfd_stages::crop::CropParams;
 use dfd_stages::decode::DecodeParams;
 use dfd_stages::detect::MtcnnParams;
+use dfd_stages::report::ReportParams;
 use dfd_stages::score::ScoreParams;
 use dfd_stages::ssim::SsimParams;
 use dfd_stages::train::{TrainParams, TrainSection};
@@ -30,6 +32,10 @@ pub struct Config {
     pub ssim: SsimParams,
     pub train: TrainSection,
     pub score: ScoreParams,
+    /// Frame scores -> video scores, metrics, bootstrap intervals.
+    pub aggregate: AggregateParams,
+    /// Which split and rule the summary quotes; the plots' font.
+    pub report: ReportParams,
 }
 
 /// Where model weights live.
@@ -116,7 +122,15 @@ impl Config {
         self.crop.validate().map_err(anyhow::Error::msg)?;
         self.ssim.validate().map_err(anyhow::Error::msg)?;
         self.train_params().validate().map_err(anyhow::Error::msg)?;
-        self.score.validate().map_err(anyhow::Error::msg)
+        self.score.validate().map_err(anyhow::Error::msg)?;
+        self.aggregate.validate().map_err(anyhow::Error::msg)?;
+        if !self.aggregate.rules.contains(&self.report.rule) {
+            bail!(
+                "report.rule `{}` is not among aggregate.rules",
+                self.report.rule.as_str()
+            );
+        }
+        Ok(())
     }
 
     /// The training values in effect: `[train]`'s profile with its overrides applied.
@@ -221,6 +235,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("decode.interval_s"), "{err}");
+    }
+
+    #[test]
+    fn aggregate_and_report_sections_are_checked() {
+        let config = Config::load(
+            None,
+            &[
+                "aggregate.bootstrap_resamples=50".into(),
+                "aggregate.rules=[\"vote\"]".into(),
+                "report.rule=vote".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.aggregate.bootstrap_resamples, 50);
+        assert_eq!(config.report.rule, dfd_stages::aggregate::Rule::Vote);
+        let refused: [(&[&str], &str); 5] = [
+            (&["aggregate.treshold=0.4"], "aggregate.treshold"),
+            (&["aggregate.threshold=1.5"], "aggregate.threshold"),
+            (&["aggregate.confident.fake_above=2"], "fake_above"),
+            (&["report.rule=median"], "report.rule"),
+            (
+                &["aggregate.rules=[\"mean\"]", "report.rule=vote"],
+                "report.rule",
+            ),
+        ];
+        for (overrides, named) in refused {
+            let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+            let err = Config::load(None, &overrides).unwrap_err().to_string();
+            assert!(err.contains(named), "{overrides:?}: {err}");
+        }
     }
 
     #[test]

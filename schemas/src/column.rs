@@ -95,3 +95,25 @@ pub(crate) fn require_video_ids(
         None => Ok(()),
     }
 }
+
+/// Fails when any `float64` column holds NaN: an undefined number is stored as null, because a NaN
+/// passes through every mean and sort it enters and comes out as a plausible-looking figure.
+pub(crate) fn require_no_nan(table: &'static str, batch: &RecordBatch) -> Result<(), SchemaError> {
+    let schema = batch.schema();
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let Some(values) = array.as_any().downcast_ref::<arrow::array::Float64Array>() else {
+            continue;
+        };
+        if let Some(row) =
+            (0..values.len()).find(|&i| values.is_valid(i) && values.value(i).is_nan())
+        {
+            return Err(SchemaError::InvalidValue {
+                table,
+                column: "float64",
+                row,
+                message: format!("`{}` is NaN; an undefined value must be null", field.name()),
+            });
+        }
+    }
+    Ok(())
+}

@@ -13,9 +13,12 @@ pub mod detections;
 pub mod errors;
 pub mod faces;
 pub mod frames;
+pub mod metrics;
+pub mod report_files;
 pub mod scores;
 pub mod ssim;
 pub mod training;
+pub mod video_scores;
 pub mod videos;
 
 use std::sync::Arc;
@@ -30,11 +33,14 @@ pub use errors::ErrorRow;
 pub use faces::crops::FaceRow;
 pub use faces::misses::FaceMissRow;
 pub use frames::{FrameEncoding, FrameRow};
+pub use metrics::MetricsRow;
+pub use report_files::ReportFileRow;
 pub use scores::FrameScoreRow;
 pub use ssim::maps::SsimMapRow;
 pub use ssim::stats::SsimStatsRow;
 pub use training::history::EpochRow;
 pub use training::trained::TrainedModelRow;
+pub use video_scores::VideoScoreRow;
 pub use videos::{Label, VideoRow};
 
 /// A table a stage can write: its name (the folder name under the stage's cache entry) and its schema.
@@ -102,6 +108,9 @@ pub const ALL_TABLES: &[TableDef] = &[
     training::trained::TABLE,
     training::history::TABLE,
     scores::TABLE,
+    video_scores::TABLE,
+    metrics::TABLE,
+    report_files::TABLE,
     errors::TABLE,
 ];
 

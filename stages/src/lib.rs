@@ -10,6 +10,7 @@ pub mod detect;
 mod image_io;
 pub mod ingest;
 pub mod model_inputs;
+pub mod report;
 pub mod score;
 pub mod ssim;
 mod stage;

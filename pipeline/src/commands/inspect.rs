@@ -124,7 +124,10 @@ fn stage_of_table(workspace: &Workspace, table: &str) -> Option<String> {
 }
 
 /// The output of `stage` the latest run used, else the newest finished one.
-fn stage_output(workspace: &Workspace, stage: &str) -> Result<(PathBuf, Manifest, Option<String>)> {
+pub(crate) fn stage_output(
+    workspace: &Workspace,
+    stage: &str,
+) -> Result<(PathBuf, Manifest, Option<String>)> {
     if let Some(fingerprint) = latest_fingerprint(workspace, stage) {
         let dir = workspace.output_dir(stage, &fingerprint);
         if let Ok(manifest) = Manifest::read(&dir) {

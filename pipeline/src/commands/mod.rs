@@ -5,5 +5,6 @@ pub mod dag;
 pub mod demo_data;
 pub mod gc;
 pub mod inspect;
+pub mod report;
 pub mod run;
 pub mod status;

@@ -66,6 +66,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     tracing::debug!("run record: {}", record_path.display());
     print_summary(&reports, started.elapsed().as_secs_f64());
     print_errors(workspace, &reports);
+    publish_report(workspace, &reports);
     if !ok {
         bail!("the run failed (record: {})", record_path.display());
     }
@@ -105,6 +106,23 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
                 format!("  ({detail})")
             }
         );
+    }
+}
+
+/// Copies the report's files to `<workspace>/report/` when the run has a `report` output (computed
+/// or cached: the folder always shows the latest run's report). A failure here is logged, not
+/// fatal: the report stays in the cache, and the run's results are not in question.
+fn publish_report(workspace: &Workspace, reports: &[StageReport]) {
+    let Some(fingerprint) = reports
+        .iter()
+        .find(|r| r.stage == dfd_stages::report::NAME)
+        .and_then(|r| r.fingerprint.as_deref())
+    else {
+        return;
+    };
+    match super::report::publish(workspace, fingerprint) {
+        Ok(dir) => eprintln!("report: {}", dir.display()),
+        Err(e) => tracing::warn!("could not write the report folder: {e:#}"),
     }
 }
 

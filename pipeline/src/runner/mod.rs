@@ -1,6 +1,8 @@
 //! The DAG of stages and how a run selects and executes them.
 
 mod dag;
+#[cfg(test)]
+mod evaluation_tests;
 pub mod executor;
 pub mod report;
 
@@ -9,10 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use dfd_stages::aggregate::Aggregate;
 use dfd_stages::crop::Crop;
 use dfd_stages::decode::Decode;
 use dfd_stages::detect::Detect;
 use dfd_stages::ingest::Ingest;
+use dfd_stages::report::Report;
 use dfd_stages::ssim::SsimStage;
 use dfd_stages::Stage;
 
@@ -41,8 +45,22 @@ impl Pipeline {
                 )),
                 Arc::new(Crop::new(config.crop.clone())),
                 Arc::new(SsimStage::new(config.ssim.clone())),
+                // ---- The end of the DAG goes here, in this order: ----------------------------
+                // augment, train, score (not in this branch yet), then
+                // `Pipeline::evaluation_stages(config)` (aggregate, report). They are left out
+                // until `score` and `train` exist: a stage whose input stage is not in the list
+                // has no parent to wait for and would fail for want of its input tables.
             ],
         }
+    }
+
+    /// The stages after `score` and `train`: `aggregate` (video scores, metrics with bootstrap
+    /// intervals, baselines) and `report` (summary and plots, copied to `<workspace>/report/`).
+    pub fn evaluation_stages(config: &Config) -> Vec<Arc<dyn Stage>> {
+        vec![
+            Arc::new(Aggregate::new(config.aggregate.clone())),
+            Arc::new(Report::new(config.report.clone())),
+        ]
     }
 
     pub fn index_of(&self, name: &str) -> Result<usize> {

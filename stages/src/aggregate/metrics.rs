@@ -143,6 +143,17 @@ pub fn binary_metrics(
     })
 }
 
+/// scikit-learn's `roc_curve` (FPR, TPR) points, starting at (0, 0): the curve the AUC above is the
+/// area of, for plotting. `None` with a single class or on the inputs [`binary_metrics`] refuses.
+pub fn roc_points(y_true: &[bool], y_score: &[f64]) -> Option<Vec<(f64, f64)>> {
+    if y_true.len() != y_score.len() || !y_score.iter().all(|&s| is_probability(s)) {
+        return None;
+    }
+    let counts = threshold_counts(y_true, y_score);
+    let (positives, negatives) = counts.last().map_or((0, 0), |c| (c.tp, c.fp));
+    (positives > 0 && negatives > 0).then(|| roc_curve(&counts, positives, negatives))
+}
+
 fn is_probability(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
 }
@@ -338,5 +349,16 @@ mod tests {
         assert_eq!(m.accuracy, 1.0);
         assert_eq!((m.precision, m.recall, m.f1), (None, None, None));
         assert_eq!((m.roc_auc, m.average_precision, m.eer), (None, None, None));
+    }
+
+    #[test]
+    fn roc_points_are_the_curve_the_auc_measures() {
+        let (y, s) = ([true, false, true, false], [0.9, 0.8, 0.4, 0.1]);
+        let points = roc_points(&y, &s).unwrap();
+        assert_eq!(points.first(), Some(&(0.0, 0.0)));
+        assert_eq!(points.last(), Some(&(1.0, 1.0)));
+        let auc = binary_metrics(&y, &s, 0.5).unwrap().roc_auc.unwrap();
+        assert!((trapezoid(&points) - auc).abs() < 1e-12);
+        assert_eq!(roc_points(&[true, true], &[0.1, 0.2]), None);
     }
 }

@@ -1,0 +1,196 @@
+//! `dfd report [--json]`: the summary table of the latest `metrics` (the reference study's "Result
+//! Summary": model, parameters, accuracy, precision, recall, F1, AUC, with 95% intervals), and the
+//! copying of the `report` stage's files to `<workspace>/report/` after a run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dfd_schemas::{MetricsRow, ReportFileRow};
+use dfd_stages::aggregate::NAME as AGGREGATE;
+use dfd_stages::report::{markdown, summary_rows, ReportParams, NAME as REPORT};
+use serde_json::json;
+
+use super::inspect::stage_output;
+use crate::cache::atomic::write_file_atomic;
+use crate::cache::parquet_io::read_parquet;
+use crate::cache::Workspace;
+
+/// The folder under the workspace that holds the rendered report.
+pub const REPORT_DIR: &str = "report";
+
+/// What `dfd report` shows.
+pub struct Summary {
+    /// The `aggregate` output the metrics come from.
+    pub source: PathBuf,
+    /// Set when that output is not the latest run's.
+    pub note: Option<String>,
+    pub params: ReportParams,
+    pub metrics: Vec<MetricsRow>,
+    /// `<workspace>/report` when it holds a rendered report.
+    pub report_dir: Option<PathBuf>,
+}
+
+/// Reads the metrics of the latest `aggregate` output.
+pub fn summary(workspace: &Workspace, params: &ReportParams) -> Result<Summary> {
+    if workspace.finished_outputs(AGGREGATE).is_empty() {
+        bail!(
+            "no metrics yet in workspace {}: the `{AGGREGATE}` stage has not run (it follows \
+             `score` and `train`); run `dfd run` first",
+            workspace.root().display()
+        );
+    }
+    let (dir, manifest, note) = stage_output(workspace, AGGREGATE)?;
+    let mut metrics = Vec::new();
+    for file in manifest.files_of("metrics") {
+        let path = dir.join(&file.path);
+        for batch in read_parquet(&path)? {
+            metrics.extend(
+                MetricsRow::from_batch(&batch)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            );
+        }
+    }
+    let report_dir = workspace.root().join(REPORT_DIR);
+    Ok(Summary {
+        source: dir,
+        note,
+        params: params.clone(),
+        metrics,
+        report_dir: report_dir
+            .join("summary.md")
+            .is_file()
+            .then_some(report_dir),
+    })
+}
+
+pub fn print_text(summary: &Summary) {
+    if let Some(note) = &summary.note {
+        eprintln!("note: {note}");
+    }
+    print!("{}", markdown(&summary.metrics, &summary.params.choice()));
+    println!("\n(metrics: {})", summary.source.display());
+    if let Some(dir) = &summary.report_dir {
+        println!("(plots and files: {})", dir.display());
+    }
+}
+
+/// The summary rows as JSON, every column of `metrics` (nulls as null).
+pub fn to_json(summary: &Summary) -> serde_json::Value {
+    let choice = summary.params.choice();
+    let rows: Vec<serde_json::Value> = summary_rows(&summary.metrics, &choice)
+        .into_iter()
+        .map(row_json)
+        .collect();
+    json!({
+        "source": summary.source.display().to_string(),
+        "note": summary.note,
+        "split": choice.split,
+        "level": "video",
+        "rule": choice.rule,
+        "rows": rows,
+        "report_dir": summary.report_dir.as_ref().map(|d| d.display().to_string()),
+    })
+}
+
+fn row_json(r: &MetricsRow) -> serde_json::Value {
+    json!({
+        "model": r.model, "split": r.split, "level": r.level, "rule": r.rule,
+        "n": r.n, "n_fake": r.n_fake, "n_real": r.n_real, "unscored": r.unscored,
+        "threshold": r.threshold, "parameters": r.parameters,
+        "accuracy": r.accuracy, "precision": r.precision, "recall": r.recall, "f1": r.f1,
+        "roc_auc": r.roc_auc, "average_precision": r.average_precision,
+        "log_loss": r.log_loss, "eer": r.eer,
+        "tp": r.tp, "fp": r.fp, "tn": r.tn, "fn": r.fn_,
+        "accuracy_ci": [r.accuracy_ci_low, r.accuracy_ci_high],
+        "roc_auc_ci": [r.roc_auc_ci_low, r.roc_auc_ci_high],
+        "bootstrap_resamples": r.bootstrap_resamples,
+        "bootstrap_auc_skipped": r.bootstrap_auc_skipped,
+    })
+}
+
+/// Copies the files of the `report` output with `fingerprint` to `<workspace>/report/`.
+pub fn publish(workspace: &Workspace, fingerprint: &str) -> Result<PathBuf> {
+    let dir = workspace.output_dir(REPORT, fingerprint);
+    let manifest = workspace
+        .finished(REPORT, fingerprint)
+        .with_context(|| format!("no finished report output at {}", dir.display()))?;
+    let mut files = Vec::new();
+    for file in manifest.files_of("report_files") {
+        for batch in read_parquet(&dir.join(&file.path))? {
+            files.extend(ReportFileRow::from_batch(&batch)?);
+        }
+    }
+    let target = workspace.root().join(REPORT_DIR);
+    write_files(&target, &files)?;
+    Ok(target)
+}
+
+/// Writes `files` into `dir` (each atomically) and removes the files there that are not among
+/// them, so a plot of a split that no longer exists does not linger next to the new summary. The
+/// folder is dfd's own: anything else put there is removed too.
+pub fn write_files(dir: &Path, files: &[ReportFileRow]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for file in files {
+        if !dfd_schemas::report_files::is_plain_file_name(&file.name) {
+            bail!("report file name `{}` is not a plain file name", file.name);
+        }
+        let path = dir.join(&file.name);
+        write_file_atomic(&path, &file.bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let current = name.is_some_and(|n| files.iter().any(|f| f.name == n));
+        if path.is_file() && !current {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, bytes: &[u8]) -> ReportFileRow {
+        ReportFileRow {
+            name: name.into(),
+            media_type: "text/plain".into(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn files_are_written_and_stale_ones_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report");
+        write_files(
+            &target,
+            &[file("summary.md", b"old"), file("roc-val.png", b"x")],
+        )
+        .unwrap();
+        write_files(&target, &[file("summary.md", b"new")]).unwrap();
+        assert_eq!(std::fs::read(target.join("summary.md")).unwrap(), b"new");
+        assert!(!target.join("roc-val.png").exists());
+    }
+
+    #[test]
+    fn a_name_outside_the_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_files(dir.path(), &[file("../escape.md", b"x")]).is_err());
+        assert!(!dir.path().parent().unwrap().join("escape.md").exists());
+    }
+
+    #[test]
+    fn without_metrics_the_message_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = summary(&Workspace::new(dir.path()), &ReportParams::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no metrics yet"), "{err}");
+        assert!(err.contains("dfd run"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! `aggregate` and `report` driven by the real runner (dagrs, cache, validation, publishing), with
+//! stand-ins for the stages before them that write hand-made tables: what the end of the DAG will
+//! do once `score` and `train` exist.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableDef, TrainedModelRow, VideoRow};
+use dfd_stages::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+
+use super::{run_dag, Executor, Mode, Outcome, Pipeline};
+use crate::cache::Workspace;
+use crate::commands::report::{publish, summary};
+use crate::config::Config;
+
+/// A stage without inputs that writes fixed tables under a borrowed name.
+struct Fixed {
+    name: &'static str,
+    outputs: &'static [TableDef],
+    tables: Vec<(&'static str, RecordBatch)>,
+}
+
+impl Stage for Fixed {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn params(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn inputs(&self) -> &'static [InputDef] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [TableDef] {
+        self.outputs
+    }
+    fn sharding(&self) -> Sharding {
+        Sharding::Whole
+    }
+    fn run(&self, _: &StageInput, _: &StageContext) -> Result<StageOutput, StageError> {
+        Ok(self
+            .tables
+            .iter()
+            .fold(StageOutput::default(), |out, (name, batch)| {
+                out.with_table(name, batch.clone())
+            }))
+    }
+}
+
+const VIDEOS: &[TableDef] = &[dfd_schemas::videos::TABLE];
+const SCORES: &[TableDef] = &[dfd_schemas::scores::TABLE];
+const TRAINED: &[TableDef] = &[
+    dfd_schemas::training::trained::TABLE,
+    dfd_schemas::training::history::TABLE,
+];
+
+fn upstream() -> Vec<Arc<dyn Stage>> {
+    let mut videos = Vec::new();
+    let mut frames = Vec::new();
+    for i in 0..10u32 {
+        let fake = i % 2 == 0;
+        let id = format!("v{i}.mp4");
+        videos.push(VideoRow {
+            video_id: id.clone(),
+            path: id.clone(),
+            label: Some(if fake { Label::Fake } else { Label::Real }),
+            split: Some("test".into()),
+            original: None,
+            group: id.clone(),
+            size_bytes: 1,
+            modified_ms: 0,
+        });
+        for k in 0..2 {
+            frames.push(FrameScoreRow {
+                model: "mesonet4-single".into(),
+                video_id: id.clone(),
+                sample_index: k,
+                frame_index: u64::from(k),
+                split: "test".into(),
+                label: Some(if fake { "FAKE" } else { "REAL" }.into()),
+                score: if fake { 0.6 } else { 0.3 } + 0.03 * i as f32,
+            });
+        }
+    }
+    let models = vec![TrainedModelRow {
+        model: "mesonet4-single".into(),
+        architecture: "mesonet4".into(),
+        form: "single".into(),
+        parameters: 27_977,
+        epochs_run: 2,
+        best_epoch: 2,
+        best_val_loss: Some(0.5),
+        train_seconds: 1.0,
+        onnx: vec![1, 2, 3],
+    }];
+    let history: Vec<EpochRow> = (1..=2)
+        .map(|epoch| EpochRow {
+            model: "mesonet4-single".into(),
+            epoch,
+            train_loss: 0.7 / f64::from(epoch),
+            train_accuracy: 0.6,
+            val_loss: Some(0.6 / f64::from(epoch)),
+            val_accuracy: Some(0.6),
+            val_auc: Some(0.7),
+            seconds: 1.0,
+        })
+        .collect();
+    vec![
+        Arc::new(Fixed {
+            name: dfd_stages::ingest::NAME,
+            outputs: VIDEOS,
+            tables: vec![("videos", VideoRow::to_batch(&videos).unwrap())],
+        }),
+        Arc::new(Fixed {
+            name: dfd_stages::aggregate::TRAIN_STAGE,
+            outputs: TRAINED,
+            tables: vec![
+                ("models", TrainedModelRow::to_batch(&models).unwrap()),
+                ("training_history", EpochRow::to_batch(&history).unwrap()),
+            ],
+        }),
+        Arc::new(Fixed {
+            name: dfd_stages::aggregate::SCORE_STAGE,
+            outputs: SCORES,
+            tables: vec![("frame_scores", FrameScoreRow::to_batch(&frames).unwrap())],
+        }),
+    ]
+}
+
+fn run(workspace: &Workspace, config: &Config) -> BTreeMap<usize, super::StageReport> {
+    let mut stages = upstream();
+    stages.extend(Pipeline::evaluation_stages(config));
+    let pipeline = Arc::new(Pipeline { stages });
+    let modes = (0..pipeline.stages.len())
+        .map(|i| (i, Mode::Normal))
+        .collect();
+    let executor = Arc::new(Executor::new(workspace.clone(), 8));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+        .block_on(run_dag(pipeline, executor, &modes))
+        .unwrap()
+}
+
+#[test]
+fn aggregate_and_report_run_cache_and_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = Workspace::new(dir.path());
+    let mut config = Config::default();
+    config.aggregate.bootstrap_resamples = 100;
+
+    let first = run(&workspace, &config);
+    for report in first.values() {
+        assert_eq!(report.outcome, Outcome::Computed, "{}", report.stage);
+    }
+    let report = &first[&4];
+    assert_eq!(report.stage, "report");
+    let published = publish(&workspace, report.fingerprint.as_deref().unwrap()).unwrap();
+    for name in [
+        "summary.md",
+        "summary.csv",
+        "summary.parquet",
+        "roc-test.png",
+    ] {
+        assert!(published.join(name).is_file(), "{name}");
+    }
+    assert!(published.join("training-curves.png").is_file());
+
+    // `dfd report` reads the same metrics back (no run record here: the newest output is used).
+    let s = summary(&workspace, &config.report).unwrap();
+    let md = dfd_stages::report::markdown(&s.metrics, &config.report.choice());
+    // REAL videos v7 and v9 score 0.51 and 0.57: two false alarms in ten, every FAKE above them.
+    assert!(
+        md.contains("| mesonet4-single | 27,977 | 10 | 0.800 ["),
+        "{md}"
+    );
+    assert!(md.contains("| 1.000 [1.000, 1.000] |"), "{md}");
+    assert_eq!(s.report_dir.as_deref(), Some(published.as_path()));
+
+    let second = run(&workspace, &config);
+    for report in second.values() {
+        assert_eq!(report.outcome, Outcome::Cached, "{}", report.stage);
+    }
+    // A new seed changes the intervals: aggregate and report recompute, upstream stays cached.
+    config.aggregate.bootstrap_seed = 1;
+    let third = run(&workspace, &config);
+    assert_eq!(third[&2].outcome, Outcome::Cached);
+    assert_eq!(third[&3].outcome, Outcome::Computed);
+}

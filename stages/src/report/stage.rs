@@ -1,0 +1,251 @@
+//! The `report` stage: `metrics`, `video_scores` and `training_history` in, `report_files` out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use dfd_schemas::{EpochRow, MetricsRow, ReportFileRow, TableDef, VideoScoreRow};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::plots::{self, Curve, EpochLoss, History, Matrix};
+use super::summary::{self, SummaryChoice};
+use super::ReportError;
+use crate::aggregate::baselines::CONSTANT_RULE;
+use crate::aggregate::evaluate::VIDEO_LEVEL;
+use crate::aggregate::{roc_points, Rule, NAME as AGGREGATE, TRAIN_STAGE};
+use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+
+pub const NAME: &str = "report";
+
+/// The `[report]` section of the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportParams {
+    /// The split the summary table quotes (the reference study quotes its test split).
+    pub split: String,
+    /// The aggregation rule the summary, ROC curves and confusion matrices use; it must be one of
+    /// `aggregate.rules`.
+    pub rule: Rule,
+    /// TrueType font for the plots; default: DejaVu Sans where the system keeps it. Not part of
+    /// the cache key as a path: the font's bytes are (see `external_state`).
+    pub font: Option<PathBuf>,
+}
+
+impl Default for ReportParams {
+    fn default() -> Self {
+        ReportParams {
+            split: "test".into(),
+            rule: Rule::Mean,
+            font: None,
+        }
+    }
+}
+
+impl ReportParams {
+    pub fn choice(&self) -> SummaryChoice {
+        SummaryChoice {
+            split: self.split.clone(),
+            rule: self.rule.as_str().to_string(),
+        }
+    }
+}
+
+/// Everything the report is drawn from.
+pub struct ReportInput<'a> {
+    pub metrics: &'a [MetricsRow],
+    pub video_scores: &'a [VideoScoreRow],
+    pub history: &'a [EpochRow],
+}
+
+/// Renders every file of the report. The font must be registered (`plots::register_font`).
+pub fn render(
+    input: &ReportInput,
+    params: &ReportParams,
+) -> Result<Vec<ReportFileRow>, ReportError> {
+    let choice = params.choice();
+    let mut files = vec![file(
+        "summary.md",
+        "text/markdown",
+        summary::markdown(input.metrics, &choice).into_bytes(),
+    )];
+    let batch = summary::summary_batch(&summary::summary_rows(input.metrics, &choice))?;
+    files.push(file("summary.csv", "text/csv", summary::csv(&batch)?));
+    files.push(file(
+        "summary.parquet",
+        "application/vnd.apache.parquet",
+        summary::parquet(&batch)?,
+    ));
+    let splits: BTreeSet<&str> = input.metrics.iter().map(|m| m.split.as_str()).collect();
+    for split in splits {
+        let label = format!("{split} split, video level, {} rule", choice.rule);
+        let curves = roc_curves(input.video_scores, split, &choice.rule);
+        if !curves.is_empty() {
+            let png = plots::roc_png(&format!("ROC, {label}"), &curves)?;
+            files.push(file(&format!("roc-{split}.png"), "image/png", png));
+        }
+        let matrices = confusion(input.metrics, split, &choice.rule);
+        if !matrices.is_empty() {
+            let png = plots::confusion_png(&format!("Confusion matrices, {label}"), &matrices)?;
+            files.push(file(&format!("confusion-{split}.png"), "image/png", png));
+        }
+    }
+    let histories = histories(input.history);
+    if !histories.is_empty() {
+        files.push(file(
+            "training-curves.png",
+            "image/png",
+            plots::training_png(&histories)?,
+        ));
+    }
+    Ok(files)
+}
+
+fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
+    ReportFileRow {
+        name: name.to_string(),
+        media_type: media_type.to_string(),
+        bytes,
+    }
+}
+
+/// Per model, the ROC curve of its labelled video scores on `split` under `rule`; a model whose
+/// videos there hold one class has no curve.
+fn roc_curves(scores: &[VideoScoreRow], split: &str, rule: &str) -> Vec<Curve> {
+    let mut by_model: BTreeMap<&str, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
+    for s in scores.iter().filter(|s| s.split == split && s.rule == rule) {
+        if let Some(label) = s.label.as_deref() {
+            let entry = by_model.entry(&s.model).or_default();
+            entry.0.push(label == "FAKE");
+            entry.1.push(s.score);
+        }
+    }
+    by_model
+        .into_iter()
+        .filter_map(|(model, (labels, scores))| {
+            let points = roc_points(&labels, &scores)?;
+            let auc = crate::aggregate::binary_metrics(&labels, &scores, 0.5)
+                .ok()
+                .and_then(|m| m.roc_auc);
+            Some(Curve {
+                model: model.to_string(),
+                auc,
+                points,
+            })
+        })
+        .collect()
+}
+
+fn confusion(metrics: &[MetricsRow], split: &str, rule: &str) -> Vec<Matrix> {
+    metrics
+        .iter()
+        .filter(|m| m.split == split && m.level == VIDEO_LEVEL && m.rule == rule)
+        .filter(|m| m.rule != CONSTANT_RULE)
+        .map(|m| Matrix {
+            model: m.model.clone(),
+            tn: m.tn,
+            fp: m.fp,
+            fn_: m.fn_,
+            tp: m.tp,
+        })
+        .collect()
+}
+
+fn histories(rows: &[EpochRow]) -> Vec<History> {
+    let mut by_model: BTreeMap<&str, Vec<EpochLoss>> = BTreeMap::new();
+    for r in rows {
+        by_model
+            .entry(&r.model)
+            .or_default()
+            .push((r.epoch, r.train_loss, r.val_loss));
+    }
+    by_model
+        .into_iter()
+        .map(|(model, mut epochs)| {
+            epochs.sort_by_key(|e| e.0);
+            History {
+                model: model.to_string(),
+                epochs,
+            }
+        })
+        .collect()
+}
+
+pub struct Report {
+    params: ReportParams,
+}
+
+impl Report {
+    pub fn new(params: ReportParams) -> Self {
+        Report { params }
+    }
+
+    fn font(&self) -> Result<PathBuf, ReportError> {
+        plots::font_path(self.params.font.as_deref())
+    }
+}
+
+impl Stage for Report {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({ "split": self.params.split, "rule": self.params.rule })
+    }
+
+    fn inputs(&self) -> &'static [InputDef] {
+        &[
+            InputDef {
+                stage: AGGREGATE,
+                table: "metrics",
+            },
+            InputDef {
+                stage: AGGREGATE,
+                table: "video_scores",
+            },
+            InputDef {
+                stage: TRAIN_STAGE,
+                table: "training_history",
+            },
+        ]
+    }
+
+    fn outputs(&self) -> &'static [TableDef] {
+        &[dfd_schemas::report_files::TABLE]
+    }
+
+    fn sharding(&self) -> Sharding {
+        Sharding::Whole
+    }
+
+    /// The font's bytes shape every PNG, so their digest is part of the cache key.
+    fn external_state(&self) -> Result<Option<String>, StageError> {
+        let path = self.font()?;
+        let bytes = std::fs::read(&path).map_err(|e| StageError::Input {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(hex::encode(Sha256::digest(&bytes))))
+    }
+
+    fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let metrics = input.rows("metrics", MetricsRow::from_batch)?;
+        let video_scores = input.rows("video_scores", VideoScoreRow::from_batch)?;
+        let history = input.rows("training_history", EpochRow::from_batch)?;
+        plots::register_font(&self.font()?)?;
+        let files = render(
+            &ReportInput {
+                metrics: &metrics,
+                video_scores: &video_scores,
+                history: &history,
+            },
+            &self.params,
+        )?;
+        ctx.progress.advance(1);
+        Ok(StageOutput::default().with_table("report_files", ReportFileRow::to_batch(&files)?))
+    }
+}
