@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, demo_data, gc, inspect, report, run, status};
+use crate::commands::{bench, dag, demo_data, gc, inspect, predict, report, run, status};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 
@@ -104,6 +104,17 @@ pub enum Command {
     },
     /// Print the effective configuration (file + overrides + defaults) as TOML.
     Config,
+    /// Verdicts for video files: decode, detect, crop, ssim and score through the pipeline's own
+    /// stages, with a model trained by an earlier `dfd run`.
+    Predict {
+        #[arg(required = true, value_name = "VIDEO")]
+        videos: Vec<PathBuf>,
+        /// Model variant, e.g. mesonet4-multi; default: the first of the config's train.models.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the demo dataset: REAL clips cut from the registry videos, FAKE ones made by face swap.
     DemoData {
         /// Dataset folder to (re)write; default: the demo dataset `dfd run` uses.
@@ -248,6 +259,23 @@ fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Config => print!("{}", config.to_toml()?),
+        Command::Predict {
+            videos,
+            model,
+            json,
+        } => {
+            let report = predict::predict(predict::PredictRequest {
+                workspace: &workspace,
+                config: &config,
+                videos: &videos,
+                model: model.as_deref(),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                predict::print_text(&report);
+            }
+        }
         Command::DemoData {
             out,
             seed,

@@ -5,6 +5,7 @@ pub mod dag;
 pub mod demo_data;
 pub mod gc;
 pub mod inspect;
+pub mod predict;
 pub mod report;
 pub mod run;
 pub mod status;

@@ -17,7 +17,9 @@ use dfd_stages::decode::Decode;
 use dfd_stages::detect::Detect;
 use dfd_stages::ingest::Ingest;
 use dfd_stages::report::Report;
+use dfd_stages::score::Score;
 use dfd_stages::ssim::SsimStage;
+use dfd_stages::train::Train;
 use dfd_stages::Stage;
 
 pub use dag::run_dag;
@@ -35,8 +37,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Every stage, configured. `dataset` must be absolute.
     pub fn new(config: &Config, dataset: PathBuf) -> Pipeline {
-        Pipeline {
-            stages: vec![
+        let mut stages: Vec<Arc<dyn Stage>> = vec![
                 Arc::new(Ingest::new(dataset)),
                 Arc::new(Decode::new(config.decode.clone())),
                 Arc::new(Detect::new(
@@ -45,13 +46,11 @@ impl Pipeline {
                 )),
                 Arc::new(Crop::new(config.crop.clone())),
                 Arc::new(SsimStage::new(config.ssim.clone())),
-                // ---- The end of the DAG goes here, in this order: ----------------------------
-                // augment, train, score (not in this branch yet), then
-                // `Pipeline::evaluation_stages(config)` (aggregate, report). They are left out
-                // until `score` and `train` exist: a stage whose input stage is not in the list
-                // has no parent to wait for and would fail for want of its input tables.
-            ],
-        }
+                Arc::new(Train::new(config.train_params())),
+                Arc::new(Score::new(config.score.clone())),
+        ];
+        stages.extend(Self::evaluation_stages(config));
+        Pipeline { stages }
     }
 
     /// The stages after `score` and `train`: `aggregate` (video scores, metrics with bootstrap
@@ -62,6 +61,7 @@ impl Pipeline {
             Arc::new(Report::new(config.report.clone())),
         ]
     }
+
 
     pub fn index_of(&self, name: &str) -> Result<usize> {
         match self.stages.iter().position(|s| s.name() == name) {

@@ -22,9 +22,11 @@ pub mod multi;
 pub mod onnx;
 pub mod params;
 pub mod single;
+pub mod variant;
 
 pub use detector::{Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};
+pub use variant::{build_variant, default_device, Architecture, ModelVariant, VariantVisitor};
 
 /// Side of the square face crop every model takes.
 pub const FACE_SIZE: usize = 224;

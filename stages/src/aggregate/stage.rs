@@ -18,9 +18,9 @@ use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, Sta
 pub const NAME: &str = "aggregate";
 /// The stage that writes `frame_scores`. Named here, not imported, because that stage lives in
 /// another branch; when both meet, this becomes `crate::score::NAME`.
-pub const SCORE_STAGE: &str = "score";
+pub const SCORE_STAGE: &str = crate::score::NAME;
 /// The stage that writes `models` and `training_history` (see [`SCORE_STAGE`]).
-pub const TRAIN_STAGE: &str = "train";
+pub const TRAIN_STAGE: &str = crate::train::NAME;
 
 /// The `[aggregate]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,17 +3,8 @@
 //! by two orders of magnitude in cost: the reference's settings (twelve variants, up to 200 epochs)
 //! take days on a laptop, and `make run` must finish in half an hour on two cores.
 
+use dfd_models::{Architecture, ModelVariant};
 use serde::{Deserialize, Serialize};
-
-/// Every architecture, by the name used in variant names (`<architecture>-<form>`).
-pub const ARCHITECTURES: [&str; 6] = [
-    "baseline",
-    "mesonet4",
-    "mesoinception4",
-    "mobilenet_v3_small",
-    "efficientnet_b0",
-    "vit_b16",
-];
 
 /// The two presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -81,9 +72,9 @@ impl TrainParams {
     /// The preset values of `profile`.
     pub fn preset(profile: Profile) -> TrainParams {
         let paper = TrainParams {
-            models: ARCHITECTURES
+            models: Architecture::ALL
                 .iter()
-                .flat_map(|a| [format!("{a}-single"), format!("{a}-multi")])
+                .flat_map(|a| [format!("{}-single", a.as_str()), format!("{}-multi", a.as_str())])
                 .collect(),
             epochs: 200,
             patience: 50,
@@ -136,7 +127,7 @@ impl TrainParams {
             return Err("train.models must name at least one model variant".into());
         }
         for model in &self.models {
-            parse_variant(model)?;
+            ModelVariant::parse(model).map_err(|e| format!("train.models: {e}"))?;
         }
         if self.epochs == 0 {
             return Err("train.epochs must be at least 1".into());
@@ -164,22 +155,6 @@ impl TrainParams {
         }
         Ok(())
     }
-}
-
-/// Splits a variant name into (architecture, form), or says what is wrong with it.
-pub fn parse_variant(name: &str) -> Result<(&str, &str), String> {
-    let bad = || {
-        format!(
-            "train.models: `{name}` is not a model variant; use <architecture>-<single|multi> \
-             with architecture one of {}",
-            ARCHITECTURES.join(", ")
-        )
-    };
-    let (arch, form) = name.rsplit_once('-').ok_or_else(bad)?;
-    if !ARCHITECTURES.contains(&arch) || !matches!(form, "single" | "multi") {
-        return Err(bad());
-    }
-    Ok((arch, form))
 }
 
 #[cfg(test)]

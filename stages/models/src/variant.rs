@@ -1,0 +1,173 @@
+//! Model variants by name (`mesonet4-multi`): from the name in the config to a concrete detector.
+//!
+//! Training and export are generic over the detector type, and a variant is picked at run time, so
+//! the choice goes through a visitor: [`build_variant`] constructs the concrete type and hands it
+//! to [`VariantVisitor::visit`], which is generic. One `match`, here, is the only place that lists
+//! every architecture.
+
+use burn::tensor::Device;
+
+use crate::arch::baseline::Baseline;
+use crate::arch::efficientnet_b0::EfficientNetB0;
+use crate::arch::mesoinception4::MesoInception4;
+use crate::arch::mesonet4::MesoNet4;
+use crate::arch::mobilenet_v3_small::MobileNetV3Small;
+use crate::arch::vit_b16::VitB16;
+use crate::{Detector, Form};
+
+/// The architectures of the reference study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Architecture {
+    Baseline,
+    MesoNet4,
+    MesoInception4,
+    MobileNetV3Small,
+    EfficientNetB0,
+    VitB16,
+}
+
+impl Architecture {
+    pub const ALL: [Architecture; 6] = [
+        Architecture::Baseline,
+        Architecture::MesoNet4,
+        Architecture::MesoInception4,
+        Architecture::MobileNetV3Small,
+        Architecture::EfficientNetB0,
+        Architecture::VitB16,
+    ];
+
+    /// The name in variant names, config and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Baseline => "baseline",
+            Architecture::MesoNet4 => "mesonet4",
+            Architecture::MesoInception4 => "mesoinception4",
+            Architecture::MobileNetV3Small => "mobilenet_v3_small",
+            Architecture::EfficientNetB0 => "efficientnet_b0",
+            Architecture::VitB16 => "vit_b16",
+        }
+    }
+}
+
+/// An architecture in one form: what `train.models` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelVariant {
+    pub architecture: Architecture,
+    pub form: Form,
+}
+
+impl ModelVariant {
+    /// Parses `<architecture>-<single|multi>`; the error lists what exists.
+    pub fn parse(name: &str) -> Result<ModelVariant, String> {
+        let bad = || {
+            let names: Vec<&str> = Architecture::ALL.iter().map(|a| a.as_str()).collect();
+            format!(
+                "`{name}` is not a model variant: use <architecture>-<single|multi>, with \
+                 architecture one of {}",
+                names.join(", ")
+            )
+        };
+        let (arch, form) = name.rsplit_once('-').ok_or_else(bad)?;
+        let architecture = Architecture::ALL
+            .into_iter()
+            .find(|a| a.as_str() == arch)
+            .ok_or_else(bad)?;
+        let form = match form {
+            "single" => Form::Single,
+            "multi" => Form::Multi,
+            _ => return Err(bad()),
+        };
+        Ok(ModelVariant { architecture, form })
+    }
+
+    /// `<architecture>-<form>`.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.architecture.as_str(), self.form.as_str())
+    }
+}
+
+/// Work to do with a freshly built detector of whatever concrete type the variant has.
+pub trait VariantVisitor {
+    type Output;
+    fn visit<D: Detector>(self, detector: D) -> Self::Output;
+}
+
+/// Builds `variant` on `device` with weights drawn from `seed` (under the training lock, see
+/// [`crate::training::init_seeded`]) and hands it to `visitor`.
+pub fn build_variant<V: VariantVisitor>(
+    variant: ModelVariant,
+    device: &Device,
+    seed: u64,
+    visitor: V,
+) -> V::Output {
+    use crate::training::init_seeded;
+    // One arm per (architecture, form): each builds a different concrete type.
+    match (variant.architecture, variant.form) {
+        (Architecture::Baseline, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, Baseline::single))
+        }
+        (Architecture::Baseline, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, Baseline::multi))
+        }
+        (Architecture::MesoNet4, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, MesoNet4::single))
+        }
+        (Architecture::MesoNet4, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, MesoNet4::multi))
+        }
+        (Architecture::MesoInception4, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, MesoInception4::single))
+        }
+        (Architecture::MesoInception4, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, MesoInception4::multi))
+        }
+        (Architecture::MobileNetV3Small, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, MobileNetV3Small::single))
+        }
+        (Architecture::MobileNetV3Small, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, MobileNetV3Small::multi))
+        }
+        (Architecture::EfficientNetB0, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, EfficientNetB0::single))
+        }
+        (Architecture::EfficientNetB0, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, EfficientNetB0::multi))
+        }
+        (Architecture::VitB16, Form::Single) => visitor.visit(init_seeded(device, seed, VitB16::single)),
+        (Architecture::VitB16, Form::Multi) => visitor.visit(init_seeded(device, seed, VitB16::multi)),
+    }
+}
+
+/// The device training runs on: the CUDA GPU with the `cuda` feature, libtorch's CPU with `tch`,
+/// else burn's pure-Rust `flex` CPU backend.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        Device::cuda(0)
+    }
+    #[cfg(all(feature = "tch", not(feature = "cuda")))]
+    {
+        Device::libtorch()
+    }
+    #[cfg(not(any(feature = "cuda", feature = "tch")))]
+    {
+        Device::flex()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_bad_names_are_explained() {
+        for architecture in Architecture::ALL {
+            for form in [Form::Single, Form::Multi] {
+                let variant = ModelVariant { architecture, form };
+                assert_eq!(ModelVariant::parse(&variant.name()), Ok(variant));
+            }
+        }
+        let message = ModelVariant::parse("mesonet-4-multi").unwrap_err();
+        assert!(message.contains("mesonet4"), "{message}");
+    }
+}

@@ -1,0 +1,333 @@
+//! The `train` stage: decodes the training and validation face frames once, trains every
+//! configured variant on them, and writes each variant's ONNX export and history.
+//!
+//! Checkpoints go under the stage's scratch folder, one folder per variant keyed by a digest of the
+//! variant, its training settings and the samples: a run killed in epoch 40 resumes at epoch 40,
+//! and adding a variant to the config retrains only that variant, although the stage's own cache
+//! key (its parameters) changed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dfd_models::augment::AugmentConfig;
+use dfd_models::params::keras_param_count;
+use dfd_models::training::{
+    sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
+};
+use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor};
+use dfd_schemas::{
+    EpochRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TrainedModelRow, VideoRow,
+};
+use sha2::{Digest, Sha256};
+
+use super::params::{LossChoice, TrainParams};
+use super::NAME;
+use crate::model_inputs::{by_video, video_samples, ModelSample};
+use crate::{
+    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+};
+
+pub struct Train {
+    params: TrainParams,
+}
+
+impl Train {
+    pub fn new(params: TrainParams) -> Self {
+        Train { params }
+    }
+
+    /// The training settings of one variant (the loss depends on the architecture).
+    fn config_for(&self, variant: ModelVariant) -> TrainConfig {
+        let p = &self.params;
+        let focal = LossKind::Focal {
+            gamma: p.focal_gamma,
+            alpha: p.focal_alpha,
+        };
+        let loss = match p.loss {
+            LossChoice::Focal => focal,
+            LossChoice::Bce => LossKind::Bce,
+            // The reference trained ViT with BCE and everything else with focal loss.
+            LossChoice::Auto if variant.architecture == Architecture::VitB16 => LossKind::Bce,
+            LossChoice::Auto => focal,
+        };
+        TrainConfig {
+            max_epochs: p.epochs,
+            batch_size: p.batch_size,
+            learning_rate: p.learning_rate,
+            patience: p.patience,
+            loss,
+            class_weight: p.class_weight,
+            augment: p.augment.then(AugmentConfig::default),
+            seed: p.seed,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Decodes the labelled face frames of the `train` and `val` splits.
+    fn load(
+        &self,
+        input: &StageInput,
+        ctx: &StageContext,
+    ) -> Result<(Split, Split, Vec<dfd_schemas::ErrorRow>), StageError> {
+        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let faces = input.rows("faces", FaceRow::from_batch)?;
+        let maps = input.rows("ssim_maps", SsimMapRow::from_batch)?;
+        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
+        let faces = by_video(&faces, |f| &f.video_id);
+        let maps = by_video(&maps, |m| &m.video_id);
+        let stats: BTreeMap<&str, &SsimStatsRow> =
+            stats.iter().map(|s| (s.video_id.as_str(), s)).collect();
+        let wanted: Vec<(String, (&VideoRow, Label))> = videos
+            .iter()
+            .filter(|v| matches!(v.split.as_deref(), Some("train" | "val")))
+            .filter_map(|v| v.label.map(|label| (v.video_id.clone(), (v, label))))
+            .collect();
+        let no_faces = Vec::new();
+        let no_maps = Vec::new();
+        // The stage is one unit of progress; decoding is a small part of it.
+        let quiet = StageContext {
+            progress: &crate::NoProgress,
+            scratch: ctx.scratch,
+        };
+        let (decoded, errors) = per_video(NAME, wanted, &quiet, |video_id, (video, label)| {
+            let faces = self.frames_to_use(faces.get(video_id).unwrap_or(&no_faces));
+            let samples = video_samples(
+                &faces,
+                maps.get(video_id).unwrap_or(&no_maps),
+                stats.get(video_id).copied(),
+            )?;
+            Ok((video.split.clone().unwrap_or_default(), label, samples))
+        });
+        let (mut train_split, mut val_split) = (Split::default(), Split::default());
+        for (split, label, samples) in decoded {
+            let target = if split == "train" {
+                &mut train_split
+            } else {
+                &mut val_split
+            };
+            target.add(samples, label == Label::Fake);
+        }
+        Ok((train_split, val_split, errors))
+    }
+
+    /// At most `max_frames_per_video` face frames, spread evenly over the video.
+    fn frames_to_use<'r>(&self, faces: &[&'r FaceRow]) -> Vec<&'r FaceRow> {
+        let limit = self.params.max_frames_per_video as usize;
+        if limit == 0 || faces.len() <= limit {
+            return faces.to_vec();
+        }
+        (0..limit)
+            .map(|i| faces[i * faces.len() / limit])
+            .collect()
+    }
+
+    /// Where a variant's checkpoints live: keyed by the variant, its settings and its samples.
+    fn checkpoint_dir(
+        &self,
+        ctx: &StageContext,
+        variant: ModelVariant,
+        config: &TrainConfig,
+        data: &TrainingData,
+    ) -> Option<PathBuf> {
+        let scratch = ctx.scratch?;
+        let mut hasher = Sha256::new();
+        hasher.update(variant.name());
+        hasher.update(serde_json::to_vec(config).unwrap_or_default());
+        for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
+            hasher.update(split);
+            for s in samples {
+                hasher.update(s.key.to_le_bytes());
+                hasher.update([u8::from(s.is_fake)]);
+            }
+        }
+        let digest = hex::encode(&hasher.finalize()[..8]);
+        Some(scratch.join(format!("{}-{digest}", variant.name())))
+    }
+}
+
+/// The samples of one split, both as model inputs and with labels.
+#[derive(Default)]
+struct Split {
+    samples: Vec<TrainSample>,
+    /// Whether each sample can feed a multi-input model (has its SSIM map and statistics).
+    has_ssim: Vec<bool>,
+}
+
+impl Split {
+    fn add(&mut self, samples: Vec<ModelSample>, is_fake: bool) {
+        for sample in samples {
+            self.has_ssim.push(sample.has_ssim());
+            self.samples.push(TrainSample {
+                key: sample_key(&sample.video_id, sample.sample_index),
+                face: sample.face.into_raw_vec_and_offset().0,
+                ssim_map: sample.ssim_map.map(|m| m.into_raw_vec_and_offset().0),
+                ssim_stats: sample.ssim_stats,
+                is_fake,
+            });
+        }
+    }
+
+    /// The samples a detector of `form` can take: all of them, or those with SSIM inputs.
+    fn for_form(&self, form: Form) -> Vec<TrainSample> {
+        self.samples
+            .iter()
+            .zip(&self.has_ssim)
+            .filter(|(_, has_ssim)| form == Form::Single || **has_ssim)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+}
+
+/// Trains one built detector and turns the outcome into table rows.
+struct TrainVariant<'a> {
+    variant: ModelVariant,
+    data: &'a TrainingData,
+    config: &'a TrainConfig,
+    checkpoints: Option<PathBuf>,
+}
+
+impl VariantVisitor for TrainVariant<'_> {
+    type Output = Result<(TrainedModelRow, Vec<EpochRow>), String>;
+
+    fn visit<D: Detector>(self, detector: D) -> Self::Output {
+        let name = self.variant.name();
+        let parameters = keras_param_count(&detector) as u64;
+        let mut on_event = |event: TrainEvent| match event {
+            TrainEvent::Resumed { epochs_done } => {
+                tracing::info!(model = %name, "resumed after epoch {epochs_done}")
+            }
+            TrainEvent::Epoch(stats) => {
+                tracing::info!(
+                    model = %name,
+                    "epoch {}: loss {:.4}, val loss {}, {:.1} s",
+                    stats.epoch,
+                    stats.train_loss,
+                    stats.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                    stats.seconds
+                );
+            }
+            TrainEvent::Batch { .. } => {}
+        };
+        let outcome = train(
+            detector,
+            self.data,
+            self.config,
+            self.checkpoints.as_deref(),
+            &mut on_event,
+        )
+        .map_err(|e| format!("training {name}: {e}"))?;
+        let onnx = outcome
+            .model
+            .export_onnx()
+            .map_err(|e| format!("exporting {name} to ONNX: {e}"))?;
+        let history = outcome
+            .history
+            .iter()
+            .map(|e| epoch_row(&name, e))
+            .collect();
+        Ok((
+            TrainedModelRow {
+                model: name.clone(),
+                architecture: self.variant.architecture.as_str().to_owned(),
+                form: self.variant.form.as_str().to_owned(),
+                parameters,
+                epochs_run: outcome.epochs_run,
+                best_epoch: outcome.best_epoch,
+                best_val_loss: outcome.best_val_loss,
+                train_seconds: outcome.seconds,
+                onnx,
+            },
+            history,
+        ))
+    }
+}
+
+fn epoch_row(model: &str, e: &EpochStats) -> EpochRow {
+    EpochRow {
+        model: model.to_owned(),
+        epoch: e.epoch,
+        train_loss: e.train_loss,
+        train_accuracy: e.train_accuracy,
+        val_loss: e.val_loss,
+        val_accuracy: e.val_accuracy,
+        val_auc: e.val_auc,
+        seconds: e.seconds,
+    }
+}
+
+impl Stage for Train {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or_default()
+    }
+
+    fn inputs(&self) -> &'static [InputDef] {
+        &[
+            InputDef {
+                stage: crate::ingest::NAME,
+                table: "videos",
+            },
+            InputDef {
+                stage: crate::crop::NAME,
+                table: "faces",
+            },
+            InputDef {
+                stage: crate::ssim::NAME,
+                table: "ssim_maps",
+            },
+            InputDef {
+                stage: crate::ssim::NAME,
+                table: "ssim_stats",
+            },
+        ]
+    }
+
+    fn outputs(&self) -> &'static [TableDef] {
+        &[
+            dfd_schemas::training::trained::TABLE,
+            dfd_schemas::training::history::TABLE,
+            dfd_schemas::errors::TABLE,
+        ]
+    }
+
+    fn sharding(&self) -> Sharding {
+        Sharding::Whole
+    }
+
+    fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        let (train_split, val_split, errors) = self.load(input, ctx)?;
+        let device = default_device();
+        let mut models = Vec::new();
+        let mut history = Vec::new();
+        for name in &self.params.models {
+            let variant = ModelVariant::parse(name).map_err(StageError::Other)?;
+            let data = TrainingData {
+                train: train_split.for_form(variant.form),
+                validation: val_split.for_form(variant.form),
+            };
+            let config = self.config_for(variant);
+            let visitor = TrainVariant {
+                variant,
+                data: &data,
+                config: &config,
+                checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
+            };
+            let (row, epochs) =
+                build_variant(variant, &device, self.params.seed, visitor).map_err(StageError::Other)?;
+            models.push(row);
+            history.extend(epochs);
+        }
+        ctx.progress.advance(1);
+        Ok(StageOutput::default()
+            .with_table("models", TrainedModelRow::to_batch(&models)?)
+            .with_table("training_history", EpochRow::to_batch(&history)?)
+            .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+    }
+}
