@@ -27,7 +27,11 @@ fn tiny_dataset(dfd: &Dfd, out: &Path) -> Value {
     let mut next = std::collections::BTreeMap::from([("REAL", 0usize), ("FAKE", 0usize)]);
     let splits = ["train", "val", "test"];
     for entry in meta.as_object_mut().unwrap().values_mut() {
-        let label = if entry["label"] == "FAKE" { "FAKE" } else { "REAL" };
+        let label = if entry["label"] == "FAKE" {
+            "FAKE"
+        } else {
+            "REAL"
+        };
         let i = next.get_mut(label).unwrap();
         entry["split"] = Value::from(splits[*i % 3]);
         *i += 1;
@@ -72,7 +76,11 @@ fn train_score_and_predict_on_real_crops() {
     let model = &models[0];
     assert_eq!(model.model, "mesonet4-single");
     assert_eq!(model.parameters, 24_233, "MesoNet-4 as Keras counts it");
-    assert!(model.onnx.len() > 90_000, "ONNX of {} bytes", model.onnx.len());
+    assert!(
+        model.onnx.len() > 90_000,
+        "ONNX of {} bytes",
+        model.onnx.len()
+    );
     assert!((1..=2).contains(&model.best_epoch));
 
     let history: Vec<EpochRow> = dfd
@@ -144,8 +152,16 @@ fn train_score_and_predict_on_real_crops() {
     assert_eq!(videos[2]["verdict"], "no face found", "{}", videos[2]);
 
     // The model must exist: a misspelt one is named with what there is.
-    let mut args = vec!["predict", real.to_str().unwrap(), "--model", "mesonet5-single"];
+    let mut args = vec![
+        "predict",
+        real.to_str().unwrap(),
+        "--model",
+        "mesonet5-single",
+    ];
     args.extend(SETTINGS);
     let message = dfd.fails(&args);
-    assert!(message.contains("mesonet5-single") && message.contains("mesonet4-single"), "{message}");
+    assert!(
+        message.contains("mesonet5-single") && message.contains("mesonet4-single"),
+        "{message}"
+    );
 }

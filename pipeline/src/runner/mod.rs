@@ -38,16 +38,16 @@ impl Pipeline {
     /// Every stage, configured. `dataset` must be absolute.
     pub fn new(config: &Config, dataset: PathBuf) -> Pipeline {
         let mut stages: Vec<Arc<dyn Stage>> = vec![
-                Arc::new(Ingest::new(dataset)),
-                Arc::new(Decode::new(config.decode.clone())),
-                Arc::new(Detect::new(
-                    config.detect.clone(),
-                    config.paths.mtcnn.clone(),
-                )),
-                Arc::new(Crop::new(config.crop.clone())),
-                Arc::new(SsimStage::new(config.ssim.clone())),
-                Arc::new(Train::new(config.train_params())),
-                Arc::new(Score::new(config.score.clone())),
+            Arc::new(Ingest::new(dataset)),
+            Arc::new(Decode::new(config.decode.clone())),
+            Arc::new(Detect::new(
+                config.detect.clone(),
+                config.paths.mtcnn.clone(),
+            )),
+            Arc::new(Crop::new(config.crop.clone())),
+            Arc::new(SsimStage::new(config.ssim.clone())),
+            Arc::new(Train::new(config.train_params())),
+            Arc::new(Score::new(config.score.clone())),
         ];
         stages.extend(Self::evaluation_stages(config));
         Pipeline { stages }
@@ -61,7 +61,6 @@ impl Pipeline {
             Arc::new(Report::new(config.report.clone())),
         ]
     }
-
 
     pub fn index_of(&self, name: &str) -> Result<usize> {
         match self.stages.iter().position(|s| s.name() == name) {

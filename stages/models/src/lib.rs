@@ -14,6 +14,7 @@
 //! numerically stable log-sigmoid; the export appends the sigmoid.
 
 pub mod arch;
+pub mod augment;
 pub mod detector;
 pub mod export;
 pub mod head;
@@ -21,7 +22,9 @@ pub mod keras;
 pub mod multi;
 pub mod onnx;
 pub mod params;
+mod rng;
 pub mod single;
+pub mod training;
 pub mod variant;
 
 pub use detector::{Backbone, Detector, DetectorInput, Form};

@@ -133,8 +133,12 @@ pub fn build_variant<V: VariantVisitor>(
         (Architecture::EfficientNetB0, Form::Multi) => {
             visitor.visit(init_seeded(device, seed, EfficientNetB0::multi))
         }
-        (Architecture::VitB16, Form::Single) => visitor.visit(init_seeded(device, seed, VitB16::single)),
-        (Architecture::VitB16, Form::Multi) => visitor.visit(init_seeded(device, seed, VitB16::multi)),
+        (Architecture::VitB16, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, VitB16::single))
+        }
+        (Architecture::VitB16, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, VitB16::multi))
+        }
     }
 }
 

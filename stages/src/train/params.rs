@@ -74,7 +74,12 @@ impl TrainParams {
         let paper = TrainParams {
             models: Architecture::ALL
                 .iter()
-                .flat_map(|a| [format!("{}-single", a.as_str()), format!("{}-multi", a.as_str())])
+                .flat_map(|a| {
+                    [
+                        format!("{}-single", a.as_str()),
+                        format!("{}-multi", a.as_str()),
+                    ]
+                })
                 .collect(),
             epochs: 200,
             patience: 50,

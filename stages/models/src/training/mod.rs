@@ -1,0 +1,197 @@
+//! Training a [`Detector`]: Adam on mini-batches with the reference's focal loss (or BCE), class
+//! weights, augmentation, early stopping on the validation loss with the best weights restored,
+//! a checkpoint after every epoch, and exact resumption from it.
+//!
+//! Reproducibility: every random choice is a pure function of `(seed, epoch, …)`: the batch order
+//! and the augmentation draws use dfd's own generator, and burn's backend generator (dropout) is
+//! reseeded at the start of every epoch. A run resumed from the checkpoint of epoch `k` therefore
+//! computes exactly what the uninterrupted run computed in epochs `k + 1…`, bit for bit, on the
+//! same backend and thread count.
+//!
+//! burn's backend generator is process-wide, so [`train`] and [`init_seeded`] hold one
+//! process-wide lock: two trainings in one process run one after the other rather than
+//! interleave their dropout draws.
+//!
+//! ```no_run
+//! # use dfd_models::training::*;
+//! # fn demo<D: dfd_models::Detector>(model: D, data: TrainingData) -> Result<(), TrainError> {
+//! let config = TrainConfig::default(); // the reference: focal loss, batch 16, Adam 1e-3, patience 50
+//! let outcome = train(model, &data, &config, Some(std::path::Path::new("ckpt/mesonet4-single")), &mut |_| {})?;
+//! println!("best epoch {} of {}", outcome.best_epoch, outcome.epochs_run);
+//! # Ok(()) }
+//! ```
+
+mod checkpoint;
+mod data;
+mod early_stopping;
+mod epoch;
+mod loss;
+pub mod metrics;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+pub use data::{sample_key, TrainSample, TrainingData};
+pub use early_stopping::{EarlyStopping, Verdict};
+pub use loss::{balanced_class_weights, LossKind};
+pub use run::train;
+
+use crate::augment::AugmentConfig;
+
+/// How to train. [`Default`] is the reference study's setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Epoch limit (the reference: 200). Raising it and calling [`train`] again on the same
+    /// checkpoint directory continues the run.
+    pub max_epochs: u32,
+    /// Samples per optimiser step (the reference: 16); the last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Adam's step size (Keras's default 1e-3).
+    pub learning_rate: f64,
+    /// Adam's first-moment decay (Keras: 0.9).
+    pub beta_1: f64,
+    /// Adam's second-moment decay (Keras: 0.999).
+    pub beta_2: f64,
+    /// Adam's epsilon (Keras: 1e-7; burn's default is 1e-5).
+    pub epsilon: f64,
+    /// Epochs without a lower validation loss before stopping (the reference: 50).
+    pub patience: u32,
+    /// The loss (the reference: focal, gamma 2, alpha 0.25; BCE for ViT).
+    pub loss: LossKind,
+    /// Weight each training sample by its class's "balanced" weight `n / (2 · n_class)`.
+    pub class_weight: bool,
+    /// Augment training samples with these ranges; `None` trains on the crops as they are.
+    pub augment: Option<AugmentConfig>,
+    /// Seeds the batch order, the augmentation and the backend generator (dropout).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            max_epochs: 200,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            patience: 50,
+            loss: LossKind::REFERENCE_FOCAL,
+            class_weight: true,
+            augment: Some(AugmentConfig::default()),
+            seed: 42,
+        }
+    }
+}
+
+/// One epoch of the training history; the columns of `training_history` but the model name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: u32,
+    /// Mean class-weighted loss over the epoch's training samples, as optimised (dropout and
+    /// augmentation on), like Keras's `loss`.
+    pub train_loss: f64,
+    /// Accuracy on the training samples during the epoch (threshold 0.5).
+    pub train_accuracy: f64,
+    /// Mean unweighted loss on the validation split (Keras applies class weights to training
+    /// only); `None` without validation samples.
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// ROC AUC on the validation split, ties counted half; `None` with one class or none.
+    pub val_auc: Option<f64>,
+    /// Wall seconds of the epoch, validation and checkpoint included.
+    pub seconds: f64,
+}
+
+/// What [`train`] reports while it runs, for progress bars and logs.
+#[derive(Clone, Debug)]
+pub enum TrainEvent {
+    /// Training continues from a checkpoint holding `epochs_done` epochs.
+    Resumed { epochs_done: u32 },
+    /// Batch `batch` of `batches` (1-based) of epoch `epoch` is done.
+    Batch {
+        epoch: u32,
+        batch: usize,
+        batches: usize,
+    },
+    /// An epoch is done (and checkpointed, when a directory was given).
+    Epoch(EpochStats),
+}
+
+/// The result of a training run.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome<D> {
+    /// The weights of the best epoch (lowest validation loss, or training loss without a
+    /// validation split), in validation mode (no autodiff, dropout off), ready to export.
+    pub model: D,
+    /// Every epoch run, resumed sessions included.
+    pub history: Vec<EpochStats>,
+    /// Epochs run before stopping (early stopping or the epoch limit).
+    pub epochs_run: u32,
+    /// The 1-based epoch whose weights `model` holds.
+    pub best_epoch: u32,
+    /// The validation loss of `best_epoch`; `None` without a validation split.
+    pub best_val_loss: Option<f64>,
+    /// Whether early stopping ended the run (rather than the epoch limit).
+    pub stopped_early: bool,
+    /// Wall seconds of all epochs, resumed sessions included.
+    pub seconds: f64,
+}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("no training samples")]
+    NoTrainingSamples,
+    #[error("{split} sample {index} (key {key:#018x}): {problem}")]
+    BadSample {
+        split: &'static str,
+        index: usize,
+        key: u64,
+        problem: String,
+    },
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    #[error("checkpoint {path}: {source}")]
+    CheckpointIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("checkpoint {path}: {message}")]
+    CheckpointFormat { path: PathBuf, message: String },
+    #[error(
+        "checkpoint in {dir} belongs to another run ({what} differs); remove it or use another directory"
+    )]
+    CheckpointMismatch { dir: PathBuf, what: &'static str },
+    #[error("training loss is {value} at epoch {epoch}, batch {batch}: training diverged")]
+    NonFiniteLoss {
+        epoch: u32,
+        batch: usize,
+        value: f64,
+    },
+    #[error("reading tensor data: {0}")]
+    Tensor(String),
+}
+
+static BACKEND_RNG: Mutex<()> = Mutex::new(());
+
+/// Holds the process-wide lock on burn's backend generator (see the module notes).
+fn lock_backend_rng() -> MutexGuard<'static, ()> {
+    // A panic in another training poisons the lock but leaves nothing inconsistent behind.
+    BACKEND_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Seeds burn's generator with `seed` and runs `init` (a model constructor) under the training
+/// lock, so that the initial weights are a function of `seed` even while other threads train.
+pub fn init_seeded<M>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
+    let _guard = lock_backend_rng();
+    device.seed(seed);
+    init(device)
+}
