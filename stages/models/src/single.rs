@@ -35,6 +35,8 @@ impl<B: Backbone> SingleInput<B> {
     }
 }
 
+/// `ModuleDisplay` is what `#[derive(Module)]` on a generic struct asks of its parameter; every
+/// derived backbone has it, so the bound costs a backbone nothing.
 impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
     fn form(&self) -> Form {
         Form::Single

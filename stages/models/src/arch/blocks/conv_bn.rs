@@ -90,7 +90,7 @@ pub fn keras_padding(input_size: usize, kernel: usize, stride: usize) -> Padding
     if stride == 1 {
         return PaddingConfig2d::Explicit(half, half, half, half);
     }
-    let before = if input_size % 2 == 0 {
+    let before = if input_size.is_multiple_of(2) {
         half.saturating_sub(1)
     } else {
         half
