@@ -2,7 +2,9 @@
 //! stopping on the `val` split, then exported to ONNX for `score`.
 
 mod params;
+mod stage;
 
-pub use params::{parse_variant, LossChoice, Profile, TrainParams, TrainSection, ARCHITECTURES};
+pub use params::{LossChoice, Profile, TrainParams, TrainSection};
+pub use stage::Train;
 
 pub const NAME: &str = "train";

@@ -14,7 +14,9 @@ use dfd_models::params::keras_param_count;
 use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
-use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor};
+use dfd_models::{
+    build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor,
+};
 use dfd_schemas::{
     EpochRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TrainedModelRow, VideoRow,
 };
@@ -116,9 +118,7 @@ impl Train {
         if limit == 0 || faces.len() <= limit {
             return faces.to_vec();
         }
-        (0..limit)
-            .map(|i| faces[i * faces.len() / limit])
-            .collect()
+        (0..limit).map(|i| faces[i * faces.len() / limit]).collect()
     }
 
     /// Where a variant's checkpoints live: keyed by the variant, its settings and its samples.
@@ -319,8 +319,8 @@ impl Stage for Train {
                 config: &config,
                 checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
             };
-            let (row, epochs) =
-                build_variant(variant, &device, self.params.seed, visitor).map_err(StageError::Other)?;
+            let (row, epochs) = build_variant(variant, &device, self.params.seed, visitor)
+                .map_err(StageError::Other)?;
             models.push(row);
             history.extend(epochs);
         }
