@@ -53,7 +53,7 @@ const SETTINGS: [&str; 10] = [
     "train.batch_size=8",
 ];
 
-fn run_args<'a>(dataset: &'a str) -> Vec<&'a str> {
+fn run_args(dataset: &str) -> Vec<&str> {
     let mut args = vec!["run", "--dataset", dataset];
     args.extend(SETTINGS);
     args

@@ -57,6 +57,16 @@ pub struct StageContext<'a> {
     pub scratch: Option<&'a std::path::Path>,
 }
 
+impl StageContext<'static> {
+    /// No progress reporting and no scratch folder: for benchmarks, tests and one-off runs.
+    pub fn detached() -> Self {
+        StageContext {
+            progress: &NoProgress,
+            scratch: None,
+        }
+    }
+}
+
 /// The input tables of one call, already restricted to the shard's videos for per-video stages.
 pub struct StageInput {
     tables: BTreeMap<&'static str, Vec<RecordBatch>>,

@@ -107,9 +107,7 @@ fn run(params: AggregateParams) -> (Vec<VideoScoreRow>, Vec<MetricsRow>) {
     let mut output = stage
         .run(
             &input,
-            &StageContext {
-                progress: &NoProgress,
-            },
+            &StageContext::detached(),
         )
         .unwrap();
     let mut tables = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dfd_stages::decode::Decode;
 use dfd_stages::ingest::Ingest;
-use dfd_stages::{NoProgress, Stage, StageContext, StageInput};
+use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
 use crate::cache::Workspace;
@@ -51,10 +51,7 @@ pub fn bench(
     match target {
         BenchTarget::Decode => {
             let ingest = Ingest::new(dataset);
-            let ctx = StageContext {
-                progress: &NoProgress,
-                scratch: None,
-            };
+            let ctx = StageContext::detached();
             let mut listed = ingest.run(&StageInput::new(Vec::new()), &ctx)?;
             let video_table = listed.take("videos");
             videos = video_table.iter().map(|b| b.num_rows()).sum();

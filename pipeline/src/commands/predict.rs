@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TrainedModelRow};
 use dfd_stages::aggregate::{aggregate, predicted};
-use dfd_stages::{NoProgress, Stage, StageContext, StageInput};
+use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
 use crate::cache::parquet_io::read_parquet;
@@ -176,11 +176,7 @@ fn run_in_memory(
             .with_context(|| format!("no table {} from {}", def.table, def.stage))?;
         input = input.with_table(def.table, batches.clone());
     }
-    let ctx = StageContext {
-        progress: &NoProgress,
-        scratch: None,
-    };
-    let mut output = stage.run(&input, &ctx)?;
+    let mut output = stage.run(&input, &StageContext::detached())?;
     Ok(stage
         .outputs()
         .iter()

@@ -312,6 +312,16 @@ impl Stage for Train {
                 train: train_split.for_form(variant.form),
                 validation: val_split.for_form(variant.form),
             };
+            if data.train.is_empty() {
+                // A dataset for preprocessing only, or one without a `train` split, is not an
+                // error: there is just nothing to learn from, and scoring has nothing to score.
+                tracing::warn!(
+                    model = %name,
+                    "no labelled face frames in the train split{}: not trained",
+                    if variant.form == Form::Multi { " with SSIM inputs" } else { "" }
+                );
+                continue;
+            }
             let config = self.config_for(variant);
             let visitor = TrainVariant {
                 variant,
