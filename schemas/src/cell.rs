@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, Float32Array, Float64Array, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, StringArray,
+    UInt32Array, UInt64Array,
 };
 use arrow::datatypes::DataType;
 
@@ -50,6 +51,22 @@ primitive_cell!(u32, UInt32Array, DataType::UInt32);
 primitive_cell!(u64, UInt64Array, DataType::UInt64);
 primitive_cell!(f32, Float32Array, DataType::Float32);
 primitive_cell!(f64, Float64Array, DataType::Float64);
+
+impl Cell for bool {
+    const DATA_TYPE: DataType = DataType::Boolean;
+    const NULLABLE: bool = false;
+    fn build(values: Vec<&Self>) -> ArrayRef {
+        Arc::new(
+            values
+                .into_iter()
+                .map(|v| Some(*v))
+                .collect::<BooleanArray>(),
+        )
+    }
+    fn read(array: &dyn Array, row: usize) -> Option<Self> {
+        Some(array.as_any().downcast_ref::<BooleanArray>()?.value(row))
+    }
+}
 
 impl Cell for String {
     const DATA_TYPE: DataType = DataType::Utf8;
@@ -199,6 +216,7 @@ mod tests {
                 ratio: f32,
                 precise: Option<f64>,
                 blob: Vec<u8>,
+                flag: bool,
             }
             validate = |_| Ok(());
         }
@@ -216,6 +234,7 @@ mod tests {
                 ratio: 0.5,
                 precise: Some(1e-12),
                 blob: vec![1, 2, 3],
+                flag: true,
             },
             ExampleRow {
                 id: "b".into(),
@@ -225,6 +244,7 @@ mod tests {
                 ratio: -1.0,
                 precise: None,
                 blob: vec![],
+                flag: false,
             },
         ];
         let batch = ExampleRow::to_batch(&rows).unwrap();

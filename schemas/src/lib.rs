@@ -6,6 +6,7 @@
 //! Every table is an ordinary Parquet file on disk; the column lists below are the documentation a
 //! pyarrow or DuckDB user needs.
 
+pub mod augmentations;
 pub mod cell;
 mod column;
 pub mod decoded_videos;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+pub use augmentations::AugmentationRow;
 pub use column::SchemaError;
 pub use decoded_videos::DecodedVideoRow;
 pub use detections::DetectionRow;
@@ -105,6 +107,7 @@ pub const ALL_TABLES: &[TableDef] = &[
     faces::misses::TABLE,
     ssim::maps::TABLE,
     ssim::stats::TABLE,
+    augmentations::TABLE,
     training::trained::TABLE,
     training::history::TABLE,
     scores::TABLE,

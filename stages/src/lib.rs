@@ -4,6 +4,7 @@
 //! stage the same way.
 
 pub mod aggregate;
+pub mod augment;
 pub mod crop;
 pub mod decode;
 pub mod detect;

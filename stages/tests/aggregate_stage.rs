@@ -104,12 +104,7 @@ fn run(params: AggregateParams) -> (Vec<VideoScoreRow>, Vec<MetricsRow>) {
         .with_table("videos", vec![VideoRow::to_batch(&videos).unwrap()])
         .with_table("models", vec![TrainedModelRow::to_batch(&models).unwrap()]);
     let stage = Aggregate::new(params);
-    let mut output = stage
-        .run(
-            &input,
-            &StageContext::detached(),
-        )
-        .unwrap();
+    let mut output = stage.run(&input, &StageContext::detached()).unwrap();
     let mut tables = Vec::new();
     for def in stage.outputs() {
         let batches = output.take(def.name);

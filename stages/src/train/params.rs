@@ -3,6 +3,7 @@
 //! by two orders of magnitude in cost: the reference's settings (twelve variants, up to 200 epochs)
 //! take days on a laptop, and `make run` must finish in half an hour on two cores.
 
+use dfd_models::augment::AugmentConfig;
 use dfd_models::{Architecture, ModelVariant};
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +125,11 @@ impl TrainParams {
                 .max_frames_per_video
                 .unwrap_or(p.max_frames_per_video),
         }
+    }
+
+    /// The augmentation ranges training draws from: the reference's generator, or none.
+    pub fn augment_config(&self) -> Option<AugmentConfig> {
+        self.augment.then(AugmentConfig::default)
     }
 
     /// Names the first bad value, by its config key.

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dfd_models::augment::AugmentConfig;
 use dfd_models::params::keras_param_count;
 use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
@@ -59,7 +58,7 @@ impl Train {
             patience: p.patience,
             loss,
             class_weight: p.class_weight,
-            augment: p.augment.then(AugmentConfig::default),
+            augment: p.augment_config(),
             seed: p.seed,
             ..TrainConfig::default()
         }
@@ -92,7 +91,10 @@ impl Train {
             scratch: ctx.scratch,
         };
         let (decoded, errors) = per_video(NAME, wanted, &quiet, |video_id, (video, label)| {
-            let faces = self.frames_to_use(faces.get(video_id).unwrap_or(&no_faces));
+            let faces = training_frames(
+                faces.get(video_id).unwrap_or(&no_faces),
+                self.params.max_frames_per_video,
+            );
             let samples = video_samples(
                 &faces,
                 maps.get(video_id).unwrap_or(&no_maps),
@@ -110,15 +112,6 @@ impl Train {
             target.add(samples, label == Label::Fake);
         }
         Ok((train_split, val_split, errors))
-    }
-
-    /// At most `max_frames_per_video` face frames, spread evenly over the video.
-    fn frames_to_use<'r>(&self, faces: &[&'r FaceRow]) -> Vec<&'r FaceRow> {
-        let limit = self.params.max_frames_per_video as usize;
-        if limit == 0 || faces.len() <= limit {
-            return faces.to_vec();
-        }
-        (0..limit).map(|i| faces[i * faces.len() / limit]).collect()
     }
 
     /// Where a variant's checkpoints live: keyed by the variant, its settings and its samples.
@@ -143,6 +136,16 @@ impl Train {
         let digest = hex::encode(&hasher.finalize()[..8]);
         Some(scratch.join(format!("{}-{digest}", variant.name())))
     }
+}
+
+/// The face frames of a training video that training uses: at most `limit` (0: all), spread
+/// evenly over the video. `augment` lists the same frames.
+pub(crate) fn training_frames<'r>(faces: &[&'r FaceRow], limit: u32) -> Vec<&'r FaceRow> {
+    let limit = limit as usize;
+    if limit == 0 || faces.len() <= limit {
+        return faces.to_vec();
+    }
+    (0..limit).map(|i| faces[i * faces.len() / limit]).collect()
 }
 
 /// The samples of one split, both as model inputs and with labels.
