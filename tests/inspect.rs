@@ -54,7 +54,21 @@ fn status_reports_fresh_stages_with_rows_and_bytes() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ingest", "decode", "detect", "crop", "ssim"]);
+    assert_eq!(
+        names,
+        [
+            "ingest",
+            "decode",
+            "detect",
+            "crop",
+            "ssim",
+            "augment",
+            "train",
+            "score",
+            "aggregate",
+            "report"
+        ]
+    );
     for stage in stages {
         assert_eq!(stage["state"], "fresh", "{stage}");
     }
@@ -79,4 +93,9 @@ fn dag_lists_stages_and_edges() {
     assert!(mermaid.contains("decode -->|frames| crop"), "{mermaid}");
     let dot = dfd.ok(&["dag", "--format", "dot"]);
     assert!(dot.contains("ingest -> decode"), "{dot}");
+    assert!(mermaid.contains("train -->|models| score"), "{mermaid}");
+    assert!(
+        mermaid.contains("score -->|frame_scores| aggregate"),
+        "{mermaid}"
+    );
 }
