@@ -2,7 +2,7 @@
 //! weights="imagenet")` followed by global average pooling (1280 features).
 //!
 //! Layer for layer as in `keras.applications.efficientnet`: input normalisation, a 3 x 3 stride-2
-//! stem (32 channels), sixteen MBConv blocks in seven stages (table [`STAGES`]), a 1 x 1
+//! stem (32 channels), sixteen MBConv blocks in seven stages (table `STAGES`), a 1 x 1
 //! convolution to 1280 channels. Swish everywhere, squeeze-and-excite to
 //! `max(1, channels_in / 4)` with a sigmoid gate, BatchNorm with Keras's defaults (epsilon 1e-3,
 //! momentum 0.99), strided layers padded as Keras's `correct_pad`, and drop-connect on the

@@ -2,7 +2,7 @@
 //! alpha=1.0, minimalistic=False)` followed by global average pooling (576 features).
 //!
 //! Layer for layer as in `keras.applications.mobilenet_v3`: a 3 x 3 stride-2 stem (16 channels,
-//! hard-swish), eleven inverted residual blocks (table [`BLOCKS`]), a 1 x 1 convolution to
+//! hard-swish), eleven inverted residual blocks (table `BLOCKS`), a 1 x 1 convolution to
 //! `6 * 96 = 576` channels with hard-swish. BatchNorm epsilon 1e-3, momentum 0.999; squeeze-and-
 //! excite with ReLU and `relu6(x + 3) / 6`; channel counts rounded by Keras's `_depth`; strided
 //! layers padded as Keras pads them. 939,120 parameters, the count Keras reports.

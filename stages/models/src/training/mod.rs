@@ -32,7 +32,8 @@ mod run;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use data::{sample_key, TrainSample, TrainingData};
@@ -190,8 +191,22 @@ fn lock_backend_rng() -> MutexGuard<'static, ()> {
 
 /// Seeds burn's generator with `seed` and runs `init` (a model constructor) under the training
 /// lock, so that the initial weights are a function of `seed` even while other threads train.
-pub fn init_seeded<M>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
+///
+/// burn initialises parameters lazily, on first use; they are forced here, under the lock, or
+/// they would draw from whatever state the generator is in when the model is first used.
+pub fn init_seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
     let _guard = lock_backend_rng();
     device.seed(seed);
-    init(device)
+    let model = init(device);
+    model.visit(&mut Materialize);
+    model
+}
+
+/// Reads every float parameter once, which initialises the lazy ones in place.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
 }

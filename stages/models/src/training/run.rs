@@ -68,9 +68,9 @@ pub fn train<D: Detector>(
 fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
     let problem = if config.batch_size == 0 {
         Some("batch_size must be at least 1")
-    } else if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
+    } else if !positive(config.learning_rate) {
         Some("learning_rate must be positive")
-    } else if !(config.epsilon > 0.0) {
+    } else if !positive(config.epsilon) {
         Some("epsilon must be positive")
     } else {
         None
@@ -79,6 +79,11 @@ fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
         Some(p) => Err(TrainError::Config(p.into())),
         None => Ok(()),
     }
+}
+
+/// A finite number above zero (NaN is not).
+fn positive(value: f64) -> bool {
+    value.is_finite() && value > 0.0
 }
 
 /// The autodiff version of the device `model`'s parameters are on.

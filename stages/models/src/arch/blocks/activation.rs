@@ -87,7 +87,7 @@ impl Gate {
     }
 }
 
-/// Keras MobileNetV3's hard sigmoid (see [`HARD_SIGMOID_ALPHA`]).
+/// Keras MobileNetV3's hard sigmoid (`clamp(x / 6 + 1/2, 0, 1)`).
 pub fn hard_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::hard_sigmoid(x, HARD_SIGMOID_ALPHA, HARD_SIGMOID_BETA)
 }

@@ -100,6 +100,10 @@ pub fn keras_padding(input_size: usize, kernel: usize, stride: usize) -> Padding
 
 /// Keras `BatchNormalization` settings. Keras's momentum `m` keeps `m` of the old running value;
 /// burn's momentum is the weight of the new batch, so `momentum` here is `1 - m`.
+///
+/// One training-time difference remains: burn updates the running variance with the biased batch
+/// variance, TF's fused BatchNorm (what Keras uses on these 4-D maps) with the unbiased one, a
+/// factor `n / (n - 1)` with `n = N * H * W` (at least 98 here). Inference is unaffected.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BnSpec {
     pub epsilon: f64,
