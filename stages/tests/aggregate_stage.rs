@@ -4,7 +4,7 @@
 
 use dfd_schemas::{FrameScoreRow, Label, MetricsRow, TrainedModelRow, VideoRow, VideoScoreRow};
 use dfd_stages::aggregate::{binary_metrics, Aggregate, AggregateParams, Rule};
-use dfd_stages::{NoProgress, Stage, StageContext, StageInput};
+use dfd_stages::{Stage, StageContext, StageInput};
 
 fn video(id: &str, label: Option<Label>, split: &str) -> VideoRow {
     VideoRow {
