@@ -106,7 +106,7 @@ pub enum Command {
         /// Names the dataset: the same seed gives the same clips, swaps and metadata.json.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Number of videos, half REAL and half FAKE, split 64/16/20 (100: about 380 s of CPU).
+        /// Number of videos, half REAL and half FAKE, split 64/16/20 (100: about 300 s of CPU).
         #[arg(long, default_value_t = 100)]
         videos: usize,
         /// Longest clip in seconds (shorter sources give their whole length); 10 s covers the
