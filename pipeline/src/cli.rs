@@ -123,9 +123,16 @@ pub enum Command {
         /// Names the dataset: the same seed gives the same clips, swaps and metadata.json.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Number of videos, about half REAL and half FAKE.
-        #[arg(long, default_value_t = 16)]
+        /// Number of videos, half REAL and half FAKE, split 64/16/20 (100: about 300 s of CPU).
+        #[arg(long, default_value_t = 100)]
         videos: usize,
+        /// Longest clip in seconds (shorter sources give their whole length); 10 s covers the
+        /// 20 frames 0.5 s apart that `decode` samples.
+        #[arg(long, default_value_t = 10.0)]
+        clip_seconds: f64,
+        /// Rebuild even when --out holds the dataset of this very request (else it is reused).
+        #[arg(long)]
+        force: bool,
         /// Folder with the registry clips; default: vendor/media (scripts/setup.sh fills it).
         #[arg(long)]
         media: Option<PathBuf>,
@@ -280,6 +287,8 @@ fn execute(cli: Cli) -> Result<()> {
             out,
             seed,
             videos,
+            clip_seconds,
+            force,
             media,
             contact_sheet,
         } => {
@@ -289,13 +298,21 @@ fn execute(cli: Cli) -> Result<()> {
                 out: &out,
                 seed,
                 videos,
+                clip_seconds,
                 media: &media,
                 mtcnn_dir: &config.paths.mtcnn,
                 mtcnn_params: &config.detect,
                 contact_sheet: contact_sheet.as_deref(),
+                force,
             })?;
+            let [train, val, test] = summary.splits;
+            let verb = if summary.reused {
+                "up to date (same request; --force rebuilds):"
+            } else {
+                "wrote"
+            };
             println!(
-                "wrote {} REAL + {} FAKE videos ({}) to {} in {:.1} s",
+                "{verb} {} REAL + {} FAKE videos ({}; train {train}, val {val}, test {test}) in {} ({:.1} s)",
                 summary.real,
                 summary.fake,
                 summary.codec,

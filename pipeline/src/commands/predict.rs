@@ -65,7 +65,10 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
     config.score.splits = vec!["test".into()];
     let pipeline = Pipeline::new(&config, staging.path().to_path_buf());
     let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
-    tables.insert("models", vec![TrainedModelRow::to_batch(&[model.clone()])?]);
+    tables.insert(
+        "models",
+        vec![TrainedModelRow::to_batch(std::slice::from_ref(&model))?],
+    );
     let mut errors: Vec<ErrorRow> = Vec::new();
     for name in STAGES {
         let stage = &pipeline.stages[pipeline.index_of(name)?];

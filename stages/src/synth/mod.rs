@@ -154,6 +154,10 @@ impl SwapParams {
 /// Pastes the donor's face onto `target` (both BGR 8-bit); returns the new frame. `target_points`
 /// are the (possibly jittered) target landmarks the donor is aligned to; `target_face` gives the
 /// mask's box. Pixels outside the mask ellipse are the target's, unchanged.
+///
+/// All the work is done on a region around the face (the clone's box plus the feather's reach):
+/// outside it every step leaves the target as it is, and whole-frame warps, colour conversions and
+/// blurs cost several times more on a 640x360 frame.
 pub fn swap_face(
     target: &Mat,
     target_face: &FaceGeometry,
@@ -170,18 +174,6 @@ pub fn swap_face(
     }
     let m = similarity(&donor_face.landmarks, target_points)
         .ok_or_else(|| SynthError::Invalid("degenerate donor landmarks".into()))?;
-    let m_mat = Mat::from_slice_2d(&m).map_err(cv("affine matrix"))?;
-    let mut warped = Mat::default();
-    imgproc::warp_affine(
-        donor,
-        &mut warped,
-        &m_mat,
-        size,
-        imgproc::INTER_LINEAR,
-        core::BORDER_REFLECT,
-        Scalar::default(),
-    )
-    .map_err(cv("warp_affine"))?;
 
     // The mask: an ellipse on the face box, kept 3 px off the frame's edge (seamless_clone needs a
     // border of unmasked pixels around its region).
@@ -193,29 +185,84 @@ pub fn swap_face(
         ((target_face.width / 2.0 * params.mask_scale).round() as i32).max(2),
         ((target_face.height / 2.0 * params.mask_scale).round() as i32).max(2),
     );
-    let mask = ellipse_mask(size, center, axes, 0)?;
+    let mut mask = ellipse_mask(size, center, axes, 0)?;
     let rect = imgproc::bounding_rect(&mask).map_err(cv("bounding_rect"))?;
     if rect.width < 4 || rect.height < 4 {
         return Err(SynthError::Invalid("face mask is empty".into()));
     }
+    let rect = grow_for_fast_dft(&mut mask, rect, size)?;
+    let sigma = (params.blur_sigma * target_face.width).max(0.5);
+    // Gaussian kernels reach 3 sigma (OpenCV's size for float images); 2 px more for rounding.
+    let reach = (3.0 * sigma).ceil() as i32 + 2;
+    let roi = core::Rect::new(
+        rect.x - reach,
+        rect.y - reach,
+        rect.width + 2 * reach,
+        rect.height + 2 * reach,
+    ) & core::Rect::new(0, 0, size.width, size.height);
+    let offset = Point::new(roi.x, roi.y);
+    let target_roi = Mat::roi(target, roi)
+        .map_err(cv("target region"))?
+        .try_clone()
+        .map_err(cv("copy"))?;
+    let mask_roi = Mat::roi(&mask, roi)
+        .map_err(cv("mask region"))?
+        .try_clone()
+        .map_err(cv("copy"))?;
 
-    let colored = reinhard(&warped, target, &mask, params.color_strength)?;
+    let warped = warp_into(donor, &m, roi)?;
+    let colored = reinhard(&warped, &target_roi, &mask_roi, params.color_strength)?;
 
     // seamless_clone places the mask's bounding box (width - 1 by height - 1, as OpenCV measures
     // it) centred on `p`; this `p` puts it back exactly where it was cut from.
     let p = Point::new(
-        rect.x + (rect.width - 1) / 2,
-        rect.y + (rect.height - 1) / 2,
+        rect.x - offset.x + (rect.width - 1) / 2,
+        rect.y - offset.y + (rect.height - 1) / 2,
     );
     let mut cloned = Mat::default();
-    photo::seamless_clone(&colored, target, &mask, p, &mut cloned, photo::NORMAL_CLONE)
-        .map_err(cv("seamless_clone"))?;
+    photo::seamless_clone(
+        &colored,
+        &target_roi,
+        &mask_roi,
+        p,
+        &mut cloned,
+        photo::NORMAL_CLONE,
+    )
+    .map_err(cv("seamless_clone"))?;
 
     // Feather: an ellipse shrunk by 2 sigma, blurred by sigma, reaches ~0 at the clone's edge.
-    let sigma = (params.blur_sigma * target_face.width).max(0.5);
     let shrink = (2.0 * sigma).round() as i32;
     let inner = Size::new((axes.width - shrink).max(1), (axes.height - shrink).max(1));
-    let hard = ellipse_mask(size, center, inner, 0)?;
+    let hard = ellipse_mask(roi.size(), center - offset, inner, 0)?;
+    let blended = feather_blend(&cloned, &target_roi, &hard, sigma)?;
+    let mut out = target.try_clone().map_err(cv("copy"))?;
+    let mut out_roi = Mat::roi_mut(&mut out, roi).map_err(cv("output region"))?;
+    blended.copy_to(&mut out_roi).map_err(cv("paste"))?;
+    Ok(out)
+}
+
+/// The donor warped by the 2x3 map `m` (donor to target frame), only over `roi` of the target.
+fn warp_into(donor: &Mat, m: &[[f64; 3]; 2], roi: core::Rect) -> Result<Mat, SynthError> {
+    let mut shifted = *m;
+    shifted[0][2] -= roi.x as f64;
+    shifted[1][2] -= roi.y as f64;
+    let m_mat = Mat::from_slice_2d(&shifted).map_err(cv("affine matrix"))?;
+    let mut warped = Mat::default();
+    imgproc::warp_affine(
+        donor,
+        &mut warped,
+        &m_mat,
+        roi.size(),
+        imgproc::INTER_LINEAR,
+        core::BORDER_REFLECT,
+        Scalar::default(),
+    )
+    .map_err(cv("warp_affine"))?;
+    Ok(warped)
+}
+
+/// `fg` over `bg` with alpha = `hard` (8-bit, 0 or 255) blurred by a Gaussian of `sigma`.
+fn feather_blend(fg: &Mat, bg: &Mat, hard: &Mat, sigma: f32) -> Result<Mat, SynthError> {
     let mut hard_f = Mat::default();
     hard.convert_to(&mut hard_f, CV_32F, 1.0 / 255.0, 0.0)
         .map_err(cv("convert mask"))?;
@@ -239,8 +286,39 @@ pub fn swap_face(
     )
     .map_err(cv("1 - alpha"))?;
     let mut out = Mat::default();
-    imgproc::blend_linear(&cloned, target, &alpha, &beta, &mut out).map_err(cv("blend_linear"))?;
+    imgproc::blend_linear(fg, bg, &alpha, &beta, &mut out).map_err(cv("blend_linear"))?;
     Ok(out)
+}
+
+/// Grows the mask's bounding box to a size whose Poisson solve is fast, by setting one pixel at
+/// each of two opposite corners of the grown box; returns the new box. `seamless_clone` solves on
+/// that box with DFTs of lengths 2(w - 1) and 2(h - 1), and OpenCV's DFT is fast only for lengths
+/// whose prime factors are 2, 3 and 5: a 131 px box (length 260 = 4 x 5 x 13) took ~5x longer, and
+/// was most of the demo dataset's build time. The corner pixels lie far outside the feathered
+/// ellipse, where the final alpha is ~0, so they never show. A box that cannot grow inside the
+/// frame's 3 px margin is left as it is.
+fn grow_for_fast_dft(
+    mask: &mut Mat,
+    rect: core::Rect,
+    size: Size,
+) -> Result<core::Rect, SynthError> {
+    let fast = |len: i32| -> Result<i32, SynthError> {
+        Ok(core::get_optimal_dft_size(len - 1).map_err(cv("get_optimal_dft_size"))? + 1)
+    };
+    let (w, h) = (fast(rect.width)?, fast(rect.height)?);
+    let margin = 3;
+    if w > size.width - 2 * margin || h > size.height - 2 * margin {
+        return Ok(rect);
+    }
+    let place = |start: i32, len: i32, grown: i32, room: i32| {
+        (start - (grown - len) / 2).clamp(margin, room - margin - grown)
+    };
+    let x = place(rect.x, rect.width, w, size.width);
+    let y = place(rect.y, rect.height, h, size.height);
+    for (r, c) in [(y, x), (y + h - 1, x + w - 1)] {
+        *mask.at_2d_mut::<u8>(r, c).map_err(cv("mask corner"))? = 255;
+    }
+    Ok(core::Rect::new(x, y, w, h))
 }
 
 /// A filled 8-bit ellipse mask of `size`, zero within `margin + 3` px of the frame's edge.
