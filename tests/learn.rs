@@ -1,6 +1,7 @@
 //! The learning half of the DAG end to end, on a tiny demo set: `train` fits a real MesoNet-4 on
-//! real face crops and exports it, `score` runs the export on ONNX Runtime, and `dfd predict`
-//! gives verdicts for single files through the same stages.
+//! real face crops and exports it, `score` runs the export on ONNX Runtime, `aggregate` and
+//! `report` publish the summary and plots, and `dfd predict` gives verdicts for single files
+//! through the same stages.
 //!
 //! Splits are rewritten so that every split holds both classes: a test of the plumbing, not of
 //! the detector (a six-video dataset cannot be).
@@ -107,6 +108,29 @@ fn train_score_and_predict_on_real_crops() {
             s.video_id
         );
     }
+
+    // The report: files published to the workspace, the summary naming the model, and
+    // `dfd report` printing the same table from the cached metrics.
+    let report = dfd.workspace.path().join("report");
+    for file in [
+        "summary.md",
+        "summary.csv",
+        "summary.parquet",
+        "roc-test.png",
+        "confusion-test.png",
+        "training-curves.png",
+    ] {
+        let bytes = std::fs::read(report.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(!bytes.is_empty(), "{file} is empty");
+    }
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| mesonet4-single | 24,233 |"),
+        "{summary}"
+    );
+    assert!(summary.contains("always-fake"), "{summary}");
+    let printed = dfd.ok(&["report"]);
+    assert!(printed.contains("mesonet4-single"), "{printed}");
 
     // A rerun with nothing changed trains nothing.
     dfd.ok(&run_args(dataset.to_str().unwrap()));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod parity;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
