@@ -1,0 +1,199 @@
+//! Face crops per second of the `score` stage, split into its two costs: decoding the stored PNG
+//! crops (what `model_inputs::video_samples` does before scoring) and ONNX Runtime inference
+//! (`ModelSession::score`, which includes turning the 8-bit crops into the `f32` batch). Batch 64,
+//! the `[score]` default, and 2 ONNX Runtime threads. The target is 1,000 crops/s for
+//! MesoNet-4 on 2 cores.
+//!
+//! Models: MesoNet-4 and EfficientNetB0, single form, freshly initialised by `build_variant` and
+//! exported with `export_onnx`: throughput does not depend on the weights, so no training is
+//! needed. Inputs: 64 real face crops, made the way the `crop` stage makes them (MTCNN on frames
+//! of a real clip, the detected box resized to 224x224 with INTER_LINEAR, PNG at zlib level 1), so
+//! that the PNG decoding is timed on the content and size it meets in a run.
+//!
+//! Decoding runs once on one thread and once on 2 (the stage decodes videos in parallel on rayon,
+//! before it scores), so the stage's frames/s on 2 cores is about
+//! `1 / (1 / decode_2threads + 1 / infer)` from the figures here.
+//!
+//! Needs vendor/mtcnn and vendor/media from `scripts/setup.sh`.
+//! `cargo bench -p dfd-stages --bench score`
+
+use std::path::Path;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant};
+use dfd_models::{VariantVisitor, FACE_SIZE};
+use dfd_schemas::{FaceRow, TrainedModelRow};
+use dfd_stages::crop::{CropParams, Region};
+use dfd_stages::detect::{Mtcnn, MtcnnParams};
+use dfd_stages::model_inputs::{face_batch, video_samples, ModelSample};
+use dfd_stages::score::ModelSession;
+use ndarray::Array3;
+use opencv::core::{Mat, Rect, Size, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, imgproc, videoio};
+use rayon::prelude::*;
+
+const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/mtcnn");
+const CLIP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vendor/media/WolfgangLanger_Pexels.mp4"
+);
+/// The `[score]` default batch size.
+const BATCH: usize = 64;
+/// The 2 cores the target is for.
+const THREADS: usize = 2;
+/// Frames between crops: 64 crops spread over most of the clip's 472 frames.
+const FRAME_STEP: usize = 7;
+
+/// `BATCH` face crops of the clip as the `crop` stage stores them (PNG, true RGB order).
+fn face_crops() -> Vec<FaceRow> {
+    let params = MtcnnParams {
+        intra_op_threads: THREADS,
+        ..MtcnnParams::default()
+    };
+    let mut mtcnn = Mtcnn::load(Path::new(WEIGHTS), &params).expect("MTCNN weights");
+    let crop = CropParams::default();
+    let mut capture = videoio::VideoCapture::from_file(CLIP, videoio::CAP_FFMPEG).expect("clip");
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut bgr = Mat::default();
+    let mut frame_index = 0usize;
+    while rows.len() < BATCH && capture.read(&mut bgr).expect("reading the clip") {
+        frame_index += 1;
+        if !(frame_index - 1).is_multiple_of(FRAME_STEP) {
+            continue;
+        }
+        let (w, h) = (bgr.cols() as u32, bgr.rows() as u32);
+        let mut rgb = Mat::default();
+        imgproc::cvt_color_def(&bgr, &mut rgb, imgproc::COLOR_BGR2RGB).expect("to RGB");
+        let pixels = rgb.data_bytes().expect("contiguous frame").to_vec();
+        let rgb = Array3::from_shape_vec((h as usize, w as usize, 3), pixels).expect("frame shape");
+        let faces = mtcnn.detect(rgb.view()).expect("detection");
+        let Some(face) = faces
+            .iter()
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+        else {
+            continue;
+        };
+        let region = Region {
+            x: face.x,
+            y: face.y,
+            width: face.width,
+            height: face.height,
+        };
+        let Some((x, y, cw, ch)) = crop.region(&region, w, h) else {
+            continue;
+        };
+        let rect = Rect::new(x as i32, y as i32, cw as i32, ch as i32);
+        let roi = Mat::roi(&bgr, rect).expect("crop inside the frame");
+        let mut resized = Mat::default();
+        let side = FACE_SIZE as i32;
+        imgproc::resize(
+            &roi,
+            &mut resized,
+            Size::new(side, side),
+            0.0,
+            0.0,
+            imgproc::INTER_LINEAR,
+        )
+        .expect("resize");
+        let mut png = Vector::<u8>::new();
+        let png_params = Vector::from_slice(&[
+            imgcodecs::IMWRITE_PNG_COMPRESSION,
+            i32::from(crop.png_compression),
+        ]);
+        imgcodecs::imencode(".png", &resized, &mut png, &png_params).expect("PNG");
+        rows.push(FaceRow {
+            video_id: "bench".into(),
+            sample_index: rows.len() as u32,
+            frame_index: (frame_index - 1) as u64,
+            pts_ms: 0.0,
+            face_index: 0,
+            confidence: face.confidence,
+            x,
+            y,
+            width: cw,
+            height: ch,
+            crop_width: FACE_SIZE as u32,
+            crop_height: FACE_SIZE as u32,
+            image: png.to_vec(),
+        });
+    }
+    assert_eq!(rows.len(), BATCH, "too few faces found in the clip");
+    rows
+}
+
+/// The ONNX export of a freshly built detector.
+struct Export;
+
+impl VariantVisitor for Export {
+    type Output = Vec<u8>;
+
+    fn visit<D: Detector>(self, detector: D) -> Vec<u8> {
+        detector.export_onnx().expect("export")
+    }
+}
+
+fn model_row(architecture: Architecture) -> TrainedModelRow {
+    let variant = ModelVariant {
+        architecture,
+        form: Form::Single,
+    };
+    TrainedModelRow {
+        model: variant.name(),
+        architecture: architecture.as_str().into(),
+        form: Form::Single.as_str().into(),
+        parameters: 0,
+        epochs_run: 0,
+        best_epoch: 0,
+        best_val_loss: None,
+        train_seconds: 0.0,
+        onnx: build_variant(variant, &default_device(), 1, Export),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let faces = face_crops();
+    let png_bytes: usize = faces.iter().map(|f| f.image.len()).sum();
+    eprintln!(
+        "{} crops, {:.1} KB of PNG each on average",
+        faces.len(),
+        png_bytes as f64 / faces.len() as f64 / 1024.0
+    );
+    let refs: Vec<&FaceRow> = faces.iter().collect();
+    let samples = video_samples(&refs, &[], None).expect("decoding the crops");
+    let sample_refs: Vec<&ModelSample> = samples.iter().collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(THREADS)
+        .build()
+        .expect("thread pool");
+
+    let mut group = c.benchmark_group("score");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("png_decode_1thread", |b| {
+        b.iter(|| video_samples(black_box(&refs), &[], None).expect("decode"))
+    });
+    group.bench_function("png_decode_2threads", |b| {
+        // As the stage does it: videos in parallel, here two halves of the batch.
+        b.iter(|| {
+            pool.install(|| {
+                refs.par_chunks(BATCH / THREADS)
+                    .map(|chunk| video_samples(black_box(chunk), &[], None).expect("decode"))
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    group.bench_function("face_batch", |b| {
+        b.iter(|| face_batch(black_box(&sample_refs)))
+    });
+    for architecture in [Architecture::MesoNet4, Architecture::EfficientNetB0] {
+        let row = model_row(architecture);
+        let mut session = ModelSession::load(&row, THREADS).expect("ONNX Runtime session");
+        group.bench_function(format!("{}_infer", row.model), |b| {
+            b.iter(|| session.score(black_box(&sample_refs)).expect("scoring"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
