@@ -47,7 +47,8 @@ pub struct TrainSection {
     pub augment: Option<bool>,
     /// Seeds initialisation, shuffling, dropout and augmentation.
     pub seed: Option<u64>,
-    /// Use at most this many face frames per training video (0: all); a cost knob.
+    /// Use at most this many face frames per training or validation video (0: all), spread
+    /// evenly over the video; a cost knob.
     pub max_frames_per_video: Option<u32>,
 }
 

@@ -138,7 +138,7 @@ impl Train {
     }
 }
 
-/// The face frames of a training video that training uses: at most `limit` (0: all), spread
+/// The face frames of a train or val video that training uses: at most `limit` (0: all), spread
 /// evenly over the video. `augment` lists the same frames.
 pub(crate) fn training_frames<'r>(faces: &[&'r FaceRow], limit: u32) -> Vec<&'r FaceRow> {
     let limit = limit as usize;
