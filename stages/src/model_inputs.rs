@@ -11,6 +11,7 @@ use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow};
 use ndarray::{Array2, Array3, Array4, ArrayView2};
 
 use crate::image_io::{bgr_to_gray_array, bgr_to_rgb_array, decode_bgr};
+use crate::{StageError, StageInput};
 
 /// One face frame, decoded, with its SSIM inputs when the video has them.
 #[derive(Debug, Clone)]
@@ -80,6 +81,62 @@ pub fn video_samples(
             })
         })
         .collect()
+}
+
+/// A stage's `faces`, `ssim_maps` and `ssim_stats` inputs, grouped by video: what `train` and
+/// `score` read to build model inputs.
+pub struct FaceInputs {
+    faces: BTreeMap<String, Vec<FaceRow>>,
+    maps: BTreeMap<String, Vec<SsimMapRow>>,
+    stats: BTreeMap<String, SsimStatsRow>,
+}
+
+impl FaceInputs {
+    /// Reads the three tables from `input`.
+    pub fn read(input: &StageInput) -> Result<FaceInputs, StageError> {
+        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
+        Ok(FaceInputs {
+            faces: group(input.rows("faces", FaceRow::from_batch)?, |f| &f.video_id),
+            maps: group(input.rows("ssim_maps", SsimMapRow::from_batch)?, |m| {
+                &m.video_id
+            }),
+            stats: stats.into_iter().map(|s| (s.video_id.clone(), s)).collect(),
+        })
+    }
+
+    /// Decodes at most `max_frames` (0: all) face frames of `video_id`, spread evenly over the
+    /// video ([`spread_frames`]), with their SSIM inputs; see [`video_samples`].
+    pub fn samples(&self, video_id: &str, max_frames: u32) -> Result<Vec<ModelSample>, String> {
+        let faces: Vec<&FaceRow> = self.faces.get(video_id).into_iter().flatten().collect();
+        let maps: Vec<&SsimMapRow> = self.maps.get(video_id).into_iter().flatten().collect();
+        video_samples(
+            &spread_frames(&faces, max_frames),
+            &maps,
+            self.stats.get(video_id),
+        )
+    }
+}
+
+/// At most `limit` (0: all) of a video's face frames, spread evenly over it: the frames training
+/// uses of a train or val video (`train.max_frames_per_video`), and `augment` lists.
+pub fn spread_frames<'r>(faces: &[&'r FaceRow], limit: u32) -> Vec<&'r FaceRow> {
+    let limit = limit as usize;
+    if limit == 0 || faces.len() <= limit {
+        return faces.to_vec();
+    }
+    (0..limit).map(|i| faces[i * faces.len() / limit]).collect()
+}
+
+/// Moves rows into per-video groups, keeping each video's rows in table order.
+fn group<R>(rows: Vec<R>, video_id: impl Fn(&R) -> &str) -> BTreeMap<String, Vec<R>> {
+    let mut grouped: BTreeMap<String, Vec<R>> = BTreeMap::new();
+    for row in rows {
+        grouped
+            .entry(video_id(&row).to_owned())
+            .or_default()
+            .push(row);
+    }
+    grouped
 }
 
 /// Groups rows by `video_id`, keeping each video's rows in table order.

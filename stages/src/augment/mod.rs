@@ -13,8 +13,8 @@ use dfd_models::augment::Transform;
 use dfd_models::training::sample_key;
 use dfd_schemas::{AugmentationRow, FaceRow, TableDef, VideoRow};
 
-use crate::model_inputs::by_video;
-use crate::train::{training_frames, TrainParams};
+use crate::model_inputs::{by_video, spread_frames};
+use crate::train::TrainParams;
 use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
 
 pub const NAME: &str = "augment";
@@ -33,7 +33,7 @@ impl Augment {
         let Some(config) = self.params.augment_config() else {
             return;
         };
-        let frames = training_frames(faces, self.params.max_frames_per_video);
+        let frames = spread_frames(faces, self.params.max_frames_per_video);
         for epoch in 1..=self.params.epochs {
             for face in &frames {
                 let key = sample_key(&face.video_id, face.sample_index);

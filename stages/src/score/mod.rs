@@ -4,14 +4,10 @@
 
 mod session;
 
-use std::collections::BTreeMap;
-
-use dfd_schemas::{
-    FaceRow, FrameScoreRow, SsimMapRow, SsimStatsRow, TableDef, TrainedModelRow, VideoRow,
-};
+use dfd_schemas::{FrameScoreRow, TableDef, TrainedModelRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
-use crate::model_inputs::{by_video, video_samples, ModelSample};
+use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
 };
@@ -70,13 +66,7 @@ impl Score {
         ctx: &StageContext,
     ) -> Result<(Vec<ScoredVideo>, Vec<dfd_schemas::ErrorRow>), StageError> {
         let videos = input.rows("videos", VideoRow::from_batch)?;
-        let faces = input.rows("faces", FaceRow::from_batch)?;
-        let maps = input.rows("ssim_maps", SsimMapRow::from_batch)?;
-        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
-        let faces = by_video(&faces, |f| &f.video_id);
-        let maps = by_video(&maps, |m| &m.video_id);
-        let stats: BTreeMap<&str, &SsimStatsRow> =
-            stats.iter().map(|s| (s.video_id.as_str(), s)).collect();
+        let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, &VideoRow)> = videos
             .iter()
             .filter(|v| {
@@ -86,13 +76,8 @@ impl Score {
             })
             .map(|v| (v.video_id.clone(), v))
             .collect();
-        let no_rows = Vec::new();
         Ok(per_video(NAME, wanted, ctx, |video_id, video| {
-            let samples = video_samples(
-                faces.get(video_id).unwrap_or(&no_rows),
-                maps.get(video_id).unwrap_or(&Vec::new()),
-                stats.get(video_id).copied(),
-            )?;
+            let samples = inputs.samples(video_id, 0)?;
             Ok(ScoredVideo {
                 split: video.split.clone().unwrap_or_default(),
                 label: video.label.map(|l| l.as_str().to_owned()),

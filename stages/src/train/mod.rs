@@ -5,7 +5,6 @@ mod params;
 mod stage;
 
 pub use params::{LossChoice, Profile, TrainParams, TrainSection};
-pub(crate) use stage::training_frames;
 pub use stage::Train;
 
 pub const NAME: &str = "train";

@@ -6,7 +6,6 @@
 //! and adding a variant to the config retrains only that variant, although the stage's own cache
 //! key (its parameters) changed.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use dfd_models::params::keras_param_count;
@@ -16,14 +15,12 @@ use dfd_models::training::{
 use dfd_models::{
     build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor,
 };
-use dfd_schemas::{
-    EpochRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TrainedModelRow, VideoRow,
-};
+use dfd_schemas::{EpochRow, Label, TableDef, TrainedModelRow, VideoRow};
 use sha2::{Digest, Sha256};
 
 use super::params::{LossChoice, TrainParams};
 use super::NAME;
-use crate::model_inputs::{by_video, video_samples, ModelSample};
+use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
 };
@@ -71,35 +68,19 @@ impl Train {
         ctx: &StageContext,
     ) -> Result<(Split, Split, Vec<dfd_schemas::ErrorRow>), StageError> {
         let videos = input.rows("videos", VideoRow::from_batch)?;
-        let faces = input.rows("faces", FaceRow::from_batch)?;
-        let maps = input.rows("ssim_maps", SsimMapRow::from_batch)?;
-        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
-        let faces = by_video(&faces, |f| &f.video_id);
-        let maps = by_video(&maps, |m| &m.video_id);
-        let stats: BTreeMap<&str, &SsimStatsRow> =
-            stats.iter().map(|s| (s.video_id.as_str(), s)).collect();
+        let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, (&VideoRow, Label))> = videos
             .iter()
             .filter(|v| matches!(v.split.as_deref(), Some("train" | "val")))
             .filter_map(|v| v.label.map(|label| (v.video_id.clone(), (v, label))))
             .collect();
-        let no_faces = Vec::new();
-        let no_maps = Vec::new();
         // The stage is one unit of progress; decoding is a small part of it.
         let quiet = StageContext {
             progress: &crate::NoProgress,
             scratch: ctx.scratch,
         };
         let (decoded, errors) = per_video(NAME, wanted, &quiet, |video_id, (video, label)| {
-            let faces = training_frames(
-                faces.get(video_id).unwrap_or(&no_faces),
-                self.params.max_frames_per_video,
-            );
-            let samples = video_samples(
-                &faces,
-                maps.get(video_id).unwrap_or(&no_maps),
-                stats.get(video_id).copied(),
-            )?;
+            let samples = inputs.samples(video_id, self.params.max_frames_per_video)?;
             Ok((video.split.clone().unwrap_or_default(), label, samples))
         });
         let (mut train_split, mut val_split) = (Split::default(), Split::default());
@@ -138,28 +119,15 @@ impl Train {
     }
 }
 
-/// The face frames of a train or val video that training uses: at most `limit` (0: all), spread
-/// evenly over the video. `augment` lists the same frames.
-pub(crate) fn training_frames<'r>(faces: &[&'r FaceRow], limit: u32) -> Vec<&'r FaceRow> {
-    let limit = limit as usize;
-    if limit == 0 || faces.len() <= limit {
-        return faces.to_vec();
-    }
-    (0..limit).map(|i| faces[i * faces.len() / limit]).collect()
-}
-
-/// The samples of one split, both as model inputs and with labels.
+/// The samples of one split, as model inputs with labels.
 #[derive(Default)]
 struct Split {
     samples: Vec<TrainSample>,
-    /// Whether each sample can feed a multi-input model (has its SSIM map and statistics).
-    has_ssim: Vec<bool>,
 }
 
 impl Split {
     fn add(&mut self, samples: Vec<ModelSample>, is_fake: bool) {
         for sample in samples {
-            self.has_ssim.push(sample.has_ssim());
             self.samples.push(TrainSample {
                 key: sample_key(&sample.video_id, sample.sample_index),
                 face: sample.face.into_raw_vec_and_offset().0,
@@ -174,9 +142,8 @@ impl Split {
     fn for_form(&self, form: Form) -> Vec<TrainSample> {
         self.samples
             .iter()
-            .zip(&self.has_ssim)
-            .filter(|(_, has_ssim)| form == Form::Single || **has_ssim)
-            .map(|(s, _)| s.clone())
+            .filter(|s| form == Form::Single || (s.ssim_map.is_some() && s.ssim_stats.is_some()))
+            .cloned()
             .collect()
     }
 }
