@@ -17,7 +17,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, Dropout, LeakyRelu, Linear, PaddingConfig2d};
 
-use crate::onnx::{Attr, ExportError, OnnxGraph};
+use crate::onnx::{tensor_values, Attr, ExportError, OnnxGraph};
 
 /// Explicit pads `[top, left, bottom, right]` (ONNX's `pads` order for 2-D ops, and burn's
 /// `PaddingConfig2d::Explicit` order) for a burn padding config.
@@ -64,13 +64,26 @@ fn ints<const N: usize>(name: &'static str, values: [usize; N]) -> Attr {
 /// `Conv2d` (any kernel, stride, dilation, groups, padding as in [`pads_2d`]) -> ONNX `Conv`.
 /// burn's weight layout `[out, in / groups, kh, kw]` is ONNX's, so the weight goes in as is.
 pub fn conv2d(g: &mut OnnxGraph, layer: &Conv2d, input: &str) -> Result<String, ExportError> {
-    let pads = pads_2d("Conv2d", &layer.padding, layer.kernel_size, layer.stride)?;
     let weight = g.weight("conv_w", &layer.weight.val())?;
-    let mut inputs = vec![input.to_owned(), weight];
-    if let Some(bias) = &layer.bias {
-        inputs.push(g.weight("conv_b", &bias.val())?);
-    }
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let bias = match &layer.bias {
+        Some(bias) => Some(g.weight("conv_b", &bias.val())?),
+        None => None,
+    };
+    conv_node(g, layer, input, &weight, bias.as_deref())
+}
+
+/// The `Conv` node of `layer` (its kernel, stride, dilation, groups and padding) with the given
+/// weight and bias initializers.
+fn conv_node(
+    g: &mut OnnxGraph,
+    layer: &Conv2d,
+    input: &str,
+    weight: &str,
+    bias: Option<&str>,
+) -> Result<String, ExportError> {
+    let pads = pads_2d("Conv2d", &layer.padding, layer.kernel_size, layer.stride)?;
+    let mut inputs = vec![input, weight];
+    inputs.extend(bias);
     let attrs = [
         ints("kernel_shape", layer.kernel_size),
         ints("strides", layer.stride),
@@ -97,6 +110,91 @@ pub fn batch_norm(
         &[input, &scale, &bias, &mean, &var],
         &[Attr::Float("epsilon", layer.epsilon as f32)],
     ))
+}
+
+/// `Conv2d -> ReLU -> BatchNorm -> MaxPool2d` (the reference's order, ReLU before BatchNorm),
+/// exported for speed: BatchNorm is folded away when every channel's scale is positive.
+///
+/// Why: inference-mode BatchNorm is `s * x + t` per channel, with `s = gamma / sqrt(var + eps)`
+/// and `t = beta - mean * s`. The usual folding into the convolution does not apply because ReLU
+/// sits between them, but for `s > 0`, `s * relu(z) = relu(s * z)`, and a max over a window
+/// commutes with adding a constant. So the block equals `Conv(W * s, b * s) -> ReLU -> MaxPool ->
+/// Add(t)`: the per-channel affine pass at full resolution disappears and the shift runs on the
+/// pooled map (4 or 16 times fewer values). On ONNX Runtime the block then becomes one fused
+/// convolution plus pooling, which roughly halved MesoNet-4's inference time (`bench/README.md`).
+/// Where some scale is zero or negative (a trained gamma can cross zero) the exact identity does
+/// not hold and the block is exported as it is written, with a `BatchNormalization` node.
+pub fn conv_relu_bn_pool(
+    g: &mut OnnxGraph,
+    conv: &Conv2d,
+    norm: &BatchNorm,
+    pool: &MaxPool2d,
+    input: &str,
+) -> Result<String, ExportError> {
+    let Some(folded) = FoldedBatchNorm::of(norm)? else {
+        let x = conv2d(g, conv, input)?;
+        let x = relu(g, &x);
+        let x = batch_norm(g, norm, &x)?;
+        return max_pool2d(g, pool, &x);
+    };
+    let weight_dims = conv.weight.dims();
+    let per_channel: usize = weight_dims[1..].iter().product();
+    let mut weight = tensor_values("conv weight", &conv.weight.val())?;
+    for (value, s) in weight.iter_mut().zip(
+        folded
+            .scale
+            .iter()
+            .flat_map(|s| std::iter::repeat_n(*s, per_channel)),
+    ) {
+        *value = (f64::from(*value) * s) as f32;
+    }
+    let bias = match &conv.bias {
+        Some(bias) => tensor_values("conv bias", &bias.val())?,
+        None => vec![0.0; folded.scale.len()],
+    };
+    let bias: Vec<f32> = bias
+        .iter()
+        .zip(&folded.scale)
+        .map(|(b, s)| (f64::from(*b) * s) as f32)
+        .collect();
+    let weight = g.weight_f32("conv_w_bn", &weight_dims, &weight);
+    let bias = g.weight_f32("conv_b_bn", &[bias.len()], &bias);
+    let x = conv_node(g, conv, input, &weight, Some(&bias))?;
+    let x = relu(g, &x);
+    let x = max_pool2d(g, pool, &x)?;
+    let shift = g.weight_f32("bn_shift", &[1, folded.shift.len(), 1, 1], &folded.shift);
+    Ok(g.op("Add", &[&x, &shift], &[]))
+}
+
+/// Inference-mode BatchNorm as a per-channel `scale * x + shift`, computed in f64.
+struct FoldedBatchNorm {
+    scale: Vec<f64>,
+    shift: Vec<f32>,
+}
+
+impl FoldedBatchNorm {
+    /// `None` unless every scale is positive and finite (see [`conv_relu_bn_pool`]).
+    fn of(norm: &BatchNorm) -> Result<Option<FoldedBatchNorm>, ExportError> {
+        let gamma = tensor_values("bn gamma", &norm.gamma.val())?;
+        let beta = tensor_values("bn beta", &norm.beta.val())?;
+        let mean = tensor_values("bn running mean", &norm.running_mean.value())?;
+        let var = tensor_values("bn running var", &norm.running_var.value())?;
+        let scale: Vec<f64> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| f64::from(*g) / (f64::from(*v) + norm.epsilon).sqrt())
+            .collect();
+        if !scale.iter().all(|s| s.is_finite() && *s > 0.0) {
+            return Ok(None);
+        }
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| (f64::from(*b) - f64::from(*m) * s) as f32)
+            .collect();
+        Ok(Some(FoldedBatchNorm { scale, shift }))
+    }
 }
 
 /// `Linear` on a `[N, d_in]` input -> ONNX `Gemm`. burn stores the weight as `[d_in, d_out]`

@@ -89,3 +89,49 @@ fn backbone_features_match_before_the_head() {
         assert!(*diff <= TOLERANCE, "relative difference {diff:e}");
     }
 }
+
+/// Flips the sign of every BatchNorm gamma, which makes every BatchNorm scale negative.
+struct NegateGamma {
+    path: Vec<String>,
+}
+
+impl burn::module::ModuleMapper for NegateGamma {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        match self.path.last().map(String::as_str) {
+            Some("gamma") => param.map(|t| t.neg()),
+            _ => param,
+        }
+    }
+}
+
+fn has_batch_norm_node(onnx: &[u8]) -> bool {
+    let op = b"BatchNormalization";
+    onnx.windows(op.len()).any(|w| w == op)
+}
+
+/// The export folds ReLU -> BatchNorm into the convolution before it only where that is exact
+/// (every BatchNorm scale positive) and writes the BatchNorm node otherwise; both forms give what
+/// burn computes.
+#[test]
+fn batch_norm_is_folded_only_where_exact() {
+    use burn::module::Module;
+    let positive = prepared_detector(MesoNet4::single, true);
+    let onnx = positive.export_onnx().expect("export");
+    assert!(!has_batch_norm_node(&onnx), "positive scales are folded");
+
+    let negative = positive.map(&mut NegateGamma { path: Vec::new() });
+    let onnx = negative.export_onnx().expect("export");
+    assert!(has_batch_norm_node(&onnx), "negative scales are not folded");
+    assert!(p_fake_diff("MesoNet-4 single, negative gammas", &negative) <= TOLERANCE);
+}

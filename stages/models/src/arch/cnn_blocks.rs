@@ -61,10 +61,7 @@ impl ConvReluBnPool {
     }
 
     pub fn export(&self, g: &mut OnnxGraph, input: &str) -> Result<String, ExportError> {
-        let x = export::conv2d(g, &self.conv, input)?;
-        let x = export::relu(g, &x);
-        let x = export::batch_norm(g, &self.norm, &x)?;
-        export::max_pool2d(g, &self.pool, &x)
+        export::conv_relu_bn_pool(g, &self.conv, &self.norm, &self.pool, input)
     }
 }
 

@@ -97,15 +97,8 @@ impl OnnxGraph {
         hint: &str,
         tensor: &Tensor<D>,
     ) -> Result<String, ExportError> {
-        let dims = tensor.dims();
-        let data = tensor.to_data_as::<f32>();
-        let values = data
-            .as_slice::<f32>()
-            .map_err(|e| ExportError::ReadWeight {
-                name: hint.to_owned(),
-                message: format!("{e:?}"),
-            })?;
-        Ok(self.weight_f32(hint, &dims, values))
+        let values = tensor_values(hint, tensor)?;
+        Ok(self.weight_f32(hint, &tensor.dims(), &values))
     }
 
     /// Embeds float32 values of shape `dims` (row-major) as an initializer.
@@ -182,6 +175,20 @@ impl OnnxGraph {
         model.message(8, &opset.into_bytes());
         model.into_bytes()
     }
+}
+
+/// The values of a burn tensor as float32, row-major; `what` names it in the error.
+pub fn tensor_values<const D: usize>(
+    what: &str,
+    tensor: &Tensor<D>,
+) -> Result<Vec<f32>, ExportError> {
+    tensor
+        .to_data_as::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| ExportError::ReadWeight {
+            name: what.to_owned(),
+            message: format!("{e:?}"),
+        })
 }
 
 fn value_info(name: &str, dims: &[Dim]) -> Vec<u8> {
