@@ -1,18 +1,19 @@
-//! Face crops per second of the `score` stage, split into its two costs: decoding the stored PNG
-//! crops (what `model_inputs::video_samples` does before scoring) and ONNX Runtime inference
-//! (`ModelSession::score`, which includes turning the 8-bit crops into the `f32` batch). Batch 64,
-//! the `[score]` default, and 2 ONNX Runtime threads. The target is 1,000 crops/s for
-//! MesoNet-4 on 2 cores.
+//! Face crops per second of the `score` stage, split into its costs: decoding the stored PNG
+//! crops (what `model_inputs::video_samples` does before scoring), turning them into the `f32`
+//! batch, and ONNX Runtime inference (`ModelSession::score`, which includes that conversion) at
+//! several batch sizes, with 2 ONNX Runtime threads; then the whole path from PNG to scores. The
+//! issue's target is 1,000 crops/s for MesoNet-4 on 2 cores.
 //!
 //! Models: MesoNet-4 and EfficientNetB0, single form, freshly initialised by `build_variant` and
 //! exported with `export_onnx`: throughput does not depend on the weights, so no training is
-//! needed. Inputs: 64 real face crops, made the way the `crop` stage makes them (MTCNN on frames
+//! needed (as in most trained models, every BatchNorm scale is positive, so MesoNet-4's BatchNorms
+//! are folded into its convolutions, see `export::conv_relu_bn_pool`). Inputs: 64 real face crops, made the way the `crop` stage makes them (MTCNN on frames
 //! of a real clip, the detected box resized to 224x224 with INTER_LINEAR, PNG at zlib level 1), so
 //! that the PNG decoding is timed on the content and size it meets in a run.
 //!
-//! Decoding runs once on one thread and once on 2 (the stage decodes videos in parallel on rayon,
-//! before it scores), so the stage's frames/s on 2 cores is about
-//! `1 / (1 / decode_2threads + 1 / infer)` from the figures here.
+//! Decoding runs once on one thread and once on 2: the stage decodes videos in parallel on rayon,
+//! then scores each video's frames in batches of `[score] batch_size`, so `*_end_to_end_*` does
+//! the same.
 //!
 //! Needs vendor/mtcnn and vendor/media from `scripts/setup.sh`.
 //! `cargo bench -p dfd-stages --bench score`
@@ -25,7 +26,7 @@ use dfd_models::{VariantVisitor, FACE_SIZE};
 use dfd_schemas::{FaceRow, TrainedModelRow};
 use dfd_stages::crop::{CropParams, Region};
 use dfd_stages::detect::{Mtcnn, MtcnnParams};
-use dfd_stages::model_inputs::{face_batch, video_samples, ModelSample};
+use dfd_stages::model_inputs::{fill_face_batch, video_samples, ModelSample};
 use dfd_stages::score::ModelSession;
 use ndarray::Array3;
 use opencv::core::{Mat, Rect, Size, Vector};
@@ -38,7 +39,7 @@ const CLIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../vendor/media/WolfgangLanger_Pexels.mp4"
 );
-/// The `[score]` default batch size.
+/// Crops in the benchmark's set.
 const BATCH: usize = 64;
 /// The 2 cores the target is for.
 const THREADS: usize = 2;
@@ -151,6 +152,14 @@ fn model_row(architecture: Architecture) -> TrainedModelRow {
     }
 }
 
+/// Scores `samples` in batches of `batch_size`, as the stage does within a video.
+fn score_all(session: &mut ModelSession, samples: &[&ModelSample], batch_size: usize) -> Vec<f32> {
+    samples
+        .chunks(batch_size)
+        .flat_map(|batch| session.score(batch).expect("scoring"))
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let faces = face_crops();
     let png_bytes: usize = faces.iter().map(|f| f.image.len()).sum();
@@ -183,14 +192,35 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("face_batch", |b| {
-        b.iter(|| face_batch(black_box(&sample_refs)))
+        let mut values = Vec::new();
+        b.iter(|| fill_face_batch(black_box(&sample_refs), &mut values).expect("batch"))
     });
-    for architecture in [Architecture::MesoNet4, Architecture::EfficientNetB0] {
+    for (architecture, batch_sizes) in [
+        (Architecture::MesoNet4, &[4, 8, 16, 64][..]),
+        (Architecture::EfficientNetB0, &[8, 64][..]),
+    ] {
         let row = model_row(architecture);
         let mut session = ModelSession::load(&row, THREADS).expect("ONNX Runtime session");
-        group.bench_function(format!("{}_infer", row.model), |b| {
-            b.iter(|| session.score(black_box(&sample_refs)).expect("scoring"))
-        });
+        for &batch_size in batch_sizes {
+            group.bench_function(format!("{}_infer_batch{batch_size}", row.model), |b| {
+                b.iter(|| score_all(&mut session, black_box(&sample_refs), batch_size))
+            });
+        }
+        if architecture == Architecture::MesoNet4 {
+            // The stage's path from stored PNG to scores: decode on the 2 threads, then score.
+            group.bench_function(format!("{}_end_to_end_batch8", row.model), |b| {
+                b.iter(|| {
+                    let decoded = pool.install(|| {
+                        refs.par_chunks(BATCH / THREADS)
+                            .map(|chunk| video_samples(black_box(chunk), &[], None))
+                            .collect::<Result<Vec<_>, _>>()
+                            .expect("decode")
+                    });
+                    let decoded: Vec<&ModelSample> = decoded.iter().flatten().collect();
+                    score_all(&mut session, &decoded, 8)
+                })
+            });
+        }
     }
     group.finish();
 }

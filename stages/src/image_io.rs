@@ -2,6 +2,11 @@
 //!
 //! OpenCV decodes to BGR and encodes from BGR, which keeps the stored files in true RGB order; the
 //! ndarray side is always RGB (or gray), so no stage ever has to think about channel order.
+//!
+//! The crops that `train` and `score` read back by the thousand are decoded without OpenCV, by
+//! [`decode_png_rgb`] and [`decode_png_gray`]: PNG stores RGB, so OpenCV's decoder swapped to BGR
+//! only for us to swap back, and that round trip with its two copies cost about as much as the
+//! decoding itself.
 
 use ndarray::{Array2, Array3};
 use opencv::core::{Mat, Vector};
@@ -68,4 +73,123 @@ pub fn gray_array_to_mat(gray: &Array2<u8>) -> Result<Mat, String> {
     shaped
         .try_clone()
         .map_err(|e| format!("cannot copy gray image: {e}"))
+}
+
+/// Decodes PNG bytes straight to RGB, H x W x 3, with the pixels `imdecode(IMREAD_COLOR)` gives
+/// (after the swap to RGB): palette and low bit depths expanded, 16-bit samples cut to their high
+/// byte, gray replicated to three channels, alpha dropped without blending.
+pub fn decode_png_rgb(bytes: &[u8]) -> Result<Array3<u8>, String> {
+    let (pixels, color, (height, width)) = decode_png_8bit(bytes)?;
+    let rgb = match color {
+        png::ColorType::Rgb => pixels,
+        png::ColorType::Rgba => pixels
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        png::ColorType::Grayscale => pixels.iter().flat_map(|v| [*v; 3]).collect(),
+        png::ColorType::GrayscaleAlpha => pixels.chunks_exact(2).flat_map(|p| [p[0]; 3]).collect(),
+        png::ColorType::Indexed => return Err("PNG palette was not expanded".into()),
+    };
+    Array3::from_shape_vec((height, width, 3), rgb).map_err(|e| format!("PNG layout: {e}"))
+}
+
+/// Decodes PNG bytes to gray levels, H x W: a gray PNG as stored, a color one by OpenCV's
+/// fixed-point BT.601 weights, so the result equals `cvtColor(imdecode(..), BGR2GRAY)`.
+pub fn decode_png_gray(bytes: &[u8]) -> Result<Array2<u8>, String> {
+    let (pixels, color, (height, width)) = decode_png_8bit(bytes)?;
+    // cvtColor's 8-bit weights: 0.299, 0.587, 0.114 in units of 2^-15, rounded to nearest.
+    let gray = |r: u8, g: u8, b: u8| {
+        ((u32::from(r) * 9798 + u32::from(g) * 19235 + u32::from(b) * 3735 + (1 << 14)) >> 15) as u8
+    };
+    let levels = match color {
+        png::ColorType::Grayscale => pixels,
+        png::ColorType::GrayscaleAlpha => pixels.chunks_exact(2).map(|p| p[0]).collect(),
+        png::ColorType::Rgb => pixels
+            .chunks_exact(3)
+            .map(|p| gray(p[0], p[1], p[2]))
+            .collect(),
+        png::ColorType::Rgba => pixels
+            .chunks_exact(4)
+            .map(|p| gray(p[0], p[1], p[2]))
+            .collect(),
+        png::ColorType::Indexed => return Err("PNG palette was not expanded".into()),
+    };
+    Array2::from_shape_vec((height, width), levels).map_err(|e| format!("PNG layout: {e}"))
+}
+
+/// A decoded PNG frame: tightly packed 8-bit samples, their color type, and (height, width).
+type Png8 = (Vec<u8>, png::ColorType, (usize, usize));
+
+/// The first frame of a PNG as 8-bit samples.
+fn decode_png_8bit(bytes: &[u8]) -> Result<Png8, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("cannot decode PNG ({} bytes): {e}", bytes.len()))?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| "PNG too large to decode".to_string())?;
+    let mut buffer = vec![0; size];
+    let frame = reader
+        .next_frame(&mut buffer)
+        .map_err(|e| format!("cannot decode PNG ({} bytes): {e}", bytes.len()))?;
+    let (height, width) = (frame.height as usize, frame.width as usize);
+    let channels = frame.color_type.samples();
+    if frame.bit_depth != png::BitDepth::Eight || frame.line_size != width * channels {
+        return Err(format!(
+            "PNG decoded to {:?} samples with {} bytes a row for width {width}",
+            frame.bit_depth, frame.line_size
+        ));
+    }
+    buffer.truncate(frame.buffer_size());
+    Ok((buffer, frame.color_type, (height, width)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Scalar, CV_16UC3, CV_8UC1, CV_8UC3, CV_8UC4};
+
+    fn random_mat(typ: i32) -> Mat {
+        let mut mat = Mat::new_rows_cols_with_default(37, 53, typ, Scalar::all(0.0)).unwrap();
+        let high = if typ == CV_16UC3 { 65535.0 } else { 255.0 };
+        opencv::core::randu(&mut mat, &Scalar::all(0.0), &Scalar::all(high)).unwrap();
+        mat
+    }
+
+    /// What the OpenCV path gives: the reference the PNG decoders must equal.
+    fn opencv_rgb_and_gray(png: &[u8]) -> (Array3<u8>, Array2<u8>) {
+        let bgr = decode_bgr(png).unwrap();
+        (
+            bgr_to_rgb_array(&bgr).unwrap(),
+            bgr_to_gray_array(&bgr).unwrap(),
+        )
+    }
+
+    #[test]
+    fn png_decoding_equals_opencv_for_every_stored_layout() {
+        for typ in [CV_8UC3, CV_8UC1, CV_8UC4, CV_16UC3] {
+            for compression in [0, 1, 9] {
+                let png = encode_png(&random_mat(typ), compression).unwrap();
+                let (rgb, gray) = opencv_rgb_and_gray(&png);
+                assert_eq!(
+                    decode_png_rgb(&png).unwrap(),
+                    rgb,
+                    "type {typ}, level {compression}"
+                );
+                let mine = decode_png_gray(&png).unwrap();
+                assert_eq!(mine, gray, "type {typ}, level {compression}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_png_is_an_error_that_says_so() {
+        let mut png = encode_png(&random_mat(CV_8UC3), 1).unwrap();
+        png.truncate(png.len() / 2);
+        let error = decode_png_rgb(&png).unwrap_err();
+        assert!(error.contains("cannot decode PNG"), "{error}");
+        assert!(decode_png_gray(b"not a png").is_err());
+    }
 }

@@ -1,13 +1,13 @@
 //! One exported model on ONNX Runtime: which inputs it takes, and batches of samples in, P(FAKE) out.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayView4};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
 use dfd_schemas::TrainedModelRow;
 
-use crate::model_inputs::{face_batch, ssim_map_batch, ssim_stats_batch, ModelSample};
+use crate::model_inputs::{fill_face_batch, ssim_map_batch, ssim_stats_batch, ModelSample};
 
 /// Why a model could not be scored. Each names the model variant.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,8 @@ pub struct ModelSession {
     model: String,
     session: Session,
     multi_input: bool,
+    /// The face batch's floats, kept from batch to batch (see [`fill_face_batch`]).
+    face_values: Vec<f32>,
 }
 
 impl ModelSession {
@@ -64,6 +66,7 @@ impl ModelSession {
             model: row.model.clone(),
             session,
             multi_input,
+            face_values: Vec::new(),
         })
     }
 
@@ -79,8 +82,19 @@ impl ModelSession {
             model: self.model.clone(),
             detail,
         };
-        let face = face_batch(samples).into_dyn();
-        let mut inputs: Vec<(&str, ArrayD<f32>)> = vec![("face", face)];
+        let shape = fill_face_batch(samples, &mut self.face_values).map_err(|detail| {
+            ScoreError::Contract {
+                model: self.model.clone(),
+                detail,
+            }
+        })?;
+        let face =
+            ArrayView4::from_shape(shape, &self.face_values).map_err(|e| runtime(e.to_string()))?;
+        let mut values = vec![(
+            "face".to_owned(),
+            TensorRef::from_array_view(face).map_err(|e| runtime(e.to_string()))?,
+        )];
+        let mut ssim_inputs: Vec<(&str, ArrayD<f32>)> = Vec::new();
         if self.multi_input {
             let contract = |detail: &str| ScoreError::Contract {
                 model: self.model.clone(),
@@ -90,17 +104,14 @@ impl ModelSession {
                 ssim_map_batch(samples).ok_or_else(|| contract("a sample has no SSIM map"))?;
             let stats = ssim_stats_batch(samples)
                 .ok_or_else(|| contract("a sample has no SSIM statistics"))?;
-            inputs.push(("ssim_map", map.into_dyn()));
-            inputs.push(("ssim_stats", stats.into_dyn()));
+            ssim_inputs.push(("ssim_map", map.into_dyn()));
+            ssim_inputs.push(("ssim_stats", stats.into_dyn()));
         }
-        let values = inputs
-            .iter()
-            .map(|(name, array)| {
-                TensorRef::from_array_view(array.view())
-                    .map(|t| (name.to_string(), t))
-                    .map_err(|e| runtime(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        for (name, array) in &ssim_inputs {
+            let tensor =
+                TensorRef::from_array_view(array.view()).map_err(|e| runtime(e.to_string()))?;
+            values.push((name.to_string(), tensor));
+        }
         let outputs = self
             .session
             .run(values)
