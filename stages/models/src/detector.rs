@@ -18,6 +18,13 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     /// Appends the same computation as [`Backbone::features`] to `graph`, reading the value named
     /// `face`, and returns the name of the value holding the features `[N, feature_len]`.
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError>;
+
+    /// The weight penalty this backbone adds to the training loss, as Keras adds a layer's
+    /// `kernel_regularizer` term to `loss` and `val_loss`; `None` for most backbones. Only the
+    /// Baseline CNN has one (L2 0.01 on its Dense(128) kernel, [`crate::arch::baseline::Baseline`]).
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
 }
 
 /// Which inputs a detector takes.
@@ -63,4 +70,10 @@ pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     /// The detector as a self-contained ONNX model (weights embedded) with inputs `face`
     /// (+ `ssim_map`, `ssim_stats`) and output `p_fake`, batch dimension dynamic.
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError>;
+
+    /// The sum of its branches' [`Backbone::weight_penalty`] terms, `[1]`; `None` when no branch
+    /// has one.
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
 }

@@ -67,6 +67,13 @@ impl SsimMapBranch {
         }
     }
 
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        match self {
+            SsimMapBranch::Baseline(b) => b.weight_penalty(),
+            SsimMapBranch::Compact(c) => c.weight_penalty(),
+        }
+    }
+
     fn backbone(&self) -> &dyn BranchExport {
         match self {
             SsimMapBranch::Baseline(b) => b,
@@ -196,6 +203,13 @@ impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
             .clone()
             .expect("a multi-input detector needs ssim_stats (see Detector::form)");
         self.forward(input.face.clone(), map, stats)
+    }
+
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        match (self.face.weight_penalty(), self.ssim_map.weight_penalty()) {
+            (Some(face), Some(map)) => Some(face + map),
+            (face, map) => face.or(map),
+        }
     }
 
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError> {

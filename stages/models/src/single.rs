@@ -46,6 +46,10 @@ impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
         self.forward(input.face.clone())
     }
 
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        self.backbone.weight_penalty()
+    }
+
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError> {
         let mut g = OnnxGraph::new("dfd-detector-single");
         g.add_input("face", &face_dims(3));

@@ -106,6 +106,7 @@ impl Train {
         let scratch = ctx.scratch?;
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
+        hasher.update(self.version().to_le_bytes()); // what a checkpoint means changes with it
         hasher.update(serde_json::to_vec(config).unwrap_or_default());
         for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
             hasher.update(split);
@@ -230,8 +231,9 @@ impl Stage for Train {
         NAME
     }
 
+    /// 2: Baseline trains with the reference's L2 penalty on its Dense(128).
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn params(&self) -> serde_json::Value {

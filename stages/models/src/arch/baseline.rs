@@ -7,8 +7,10 @@
 //! Dense(1, sigmoid)                                              (the head)
 //! ```
 //!
-//! Its Dense(128) carries an L2 kernel regulariser (0.01) in the reference; that is a term of the
-//! training loss, not of the model, and is left to the training loop ([`Baseline::L2_DENSE`]).
+//! Its Dense(128) carries an L2 kernel regulariser (0.01) in the reference: 0.01 times the sum of
+//! the squared kernel weights (not the bias) is added to the loss, which is what
+//! [`Backbone::weight_penalty`] returns and the training loop adds. Where a Baseline serves as the
+//! SSIM-map branch of a multi-input model it keeps its regulariser: it is the same network.
 //!
 //! The same network on a one-channel input is the SSIM-map branch of the multi-input form of
 //! Baseline (and of EfficientNetB0 and ViT-B/16), which is why the channel count is a parameter.
@@ -91,6 +93,11 @@ impl Backbone for Baseline {
         DENSE_UNITS
     }
 
+    fn weight_penalty(&self) -> Option<Tensor<1>> {
+        let kernel = self.dense.weight.val();
+        Some(kernel.powi_scalar(2).sum().mul_scalar(Self::L2_DENSE))
+    }
+
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
         let x = self.blocks.iter().fold(face, |x, block| block.forward(x));
         let x = self
@@ -108,5 +115,43 @@ impl Backbone for Baseline {
         let x = export::linear(graph, &self.dense, &x)?;
         let x = export::relu(graph, &x);
         Ok(export::dropout(&self.dropout, &x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::mesonet4::MesoNet4;
+    use crate::Detector;
+
+    fn value(penalty: Option<Tensor<1>>) -> Option<f64> {
+        penalty.map(|p| f64::from(p.into_data().try_to_vec::<f32>().unwrap()[0]))
+    }
+
+    #[test]
+    fn the_l2_penalty_is_a_hundredth_of_the_squared_dense_kernel() {
+        let device = Device::flex();
+        let baseline = Baseline::new(&device);
+        let kernel: Vec<f32> = baseline
+            .dense
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let expected = 0.01 * kernel.iter().map(|w| f64::from(*w).powi(2)).sum::<f64>();
+        let penalty = value(baseline.weight_penalty()).expect("Baseline has a penalty");
+        assert!(expected > 0.0);
+        assert!(
+            (penalty - expected).abs() <= 1e-5 * expected,
+            "{penalty} vs {expected}"
+        );
+
+        let single = value(Baseline::single(&device).weight_penalty()).expect("single form");
+        assert!(single > 0.0);
+        // The multi-input form adds its SSIM-map Baseline's own Dense(128) term.
+        let multi = value(Baseline::multi(&device).weight_penalty()).expect("multi form");
+        assert!(multi > single, "{multi} <= {single}");
+        assert_eq!(value(MesoNet4::single(&device).weight_penalty()), None);
     }
 }

@@ -113,7 +113,10 @@ fn step<D: Detector>(
         .collect();
     let targets = column(batch.targets.clone(), n, device);
     let weights = column(weights, n, device);
-    let loss = ctx.config.loss.batch(logits.clone(), targets, weights);
+    let mut loss = ctx.config.loss.batch(logits.clone(), targets, weights);
+    if let Some(penalty) = model.weight_penalty() {
+        loss = loss + penalty;
+    }
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(ctx.config.learning_rate, model, grads);
     let loss_value = host_vec(loss)?.first().copied().unwrap_or(f32::NAN);
@@ -148,8 +151,13 @@ pub(crate) fn validate<D: Detector>(
         .zip(&targets)
         .map(|(z, y)| loss.value(f64::from(*z), f64::from(*y)))
         .sum();
+    // Keras's val_loss includes the regularisers' terms, and early stopping watches it.
+    let penalty = match model.weight_penalty() {
+        Some(p) => host_vec(p)?.first().copied().map_or(0.0, f64::from),
+        None => 0.0,
+    };
     Ok(ValidationFigures {
-        loss: Some(total / samples.len() as f64),
+        loss: Some(total / samples.len() as f64 + penalty),
         accuracy: accuracy(&logits, &targets),
         auc: roc_auc(&logits, &targets),
     })
