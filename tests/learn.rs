@@ -14,31 +14,17 @@ use serde_json::Value;
 
 /// Six demo videos (three REAL, three FAKE), one of each class per split.
 fn tiny_dataset(dfd: &Dfd, out: &Path) -> Value {
-    dfd.ok(&[
-        "demo-data",
-        "--out",
-        out.to_str().unwrap(),
-        "--videos",
-        "6",
-        "--seed",
-        "3",
-    ]);
-    let path = out.join("metadata.json");
-    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut next = std::collections::BTreeMap::from([("REAL", 0usize), ("FAKE", 0usize)]);
-    let splits = ["train", "val", "test"];
-    for entry in meta.as_object_mut().unwrap().values_mut() {
+    dfd.demo_data_resplit(out, 6, 3, |entry| {
         let label = if entry["label"] == "FAKE" {
             "FAKE"
         } else {
             "REAL"
         };
         let i = next.get_mut(label).unwrap();
-        entry["split"] = Value::from(splits[*i % 3]);
         *i += 1;
-    }
-    std::fs::write(&path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
-    meta
+        ["train", "val", "test"][(*i - 1) % 3]
+    })
 }
 
 const SETTINGS: [&str; 10] = [

@@ -12,31 +12,21 @@ use std::path::Path;
 
 use dfd_schemas::{EpochRow, TrainedModelRow};
 use dfd_tests::Dfd;
-use serde_json::Value;
 
 /// Twelve demo videos (six REAL, six FAKE), each (person, label) dealt alternately to train and
 /// val; no test split.
 fn dataset_split_within_people(dfd: &Dfd, out: &Path) {
-    dfd.ok(&[
-        "demo-data",
-        "--out",
-        out.to_str().unwrap(),
-        "--videos",
-        "12",
-        "--seed",
-        "5",
-    ]);
-    let path = out.join("metadata.json");
-    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut dealt = std::collections::BTreeMap::<(String, String), usize>::new();
-    // serde_json's map is ordered by name, so the deal is the same on every machine.
-    for entry in meta.as_object_mut().unwrap().values_mut() {
+    dfd.demo_data_resplit(out, 12, 5, |entry| {
         let key = (entry["group"].to_string(), entry["label"].to_string());
         let n = dealt.entry(key).or_default();
-        entry["split"] = Value::from(if n.is_multiple_of(2) { "train" } else { "val" });
         *n += 1;
-    }
-    std::fs::write(&path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+        if *n % 2 == 1 {
+            "train"
+        } else {
+            "val"
+        }
+    });
 }
 
 #[test]

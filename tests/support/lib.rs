@@ -145,6 +145,37 @@ impl Dfd {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `dfd demo-data` of `videos` videos with `seed` into `out`, then each video's split rewritten
+    /// by `split`, called with its metadata entry in name order; returns the metadata written.
+    pub fn demo_data_resplit(
+        &self,
+        out: &Path,
+        videos: usize,
+        seed: u64,
+        mut split: impl FnMut(&Value) -> &'static str,
+    ) -> Value {
+        let (videos, seed) = (videos.to_string(), seed.to_string());
+        let out_arg = out.to_str().expect("UTF-8 path");
+        self.ok(&[
+            "demo-data",
+            "--out",
+            out_arg,
+            "--videos",
+            &videos,
+            "--seed",
+            &seed,
+        ]);
+        let path = out.join("metadata.json");
+        let text = std::fs::read_to_string(&path).expect("metadata.json");
+        let mut meta: Value = serde_json::from_str(&text).expect("metadata JSON");
+        // serde_json's map is ordered by name, so the rewrite is the same on every machine.
+        for entry in meta.as_object_mut().expect("an object").values_mut() {
+            entry["split"] = Value::from(split(entry));
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(&meta).expect("JSON")).expect("write");
+        meta
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::null())
