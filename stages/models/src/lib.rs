@@ -29,7 +29,9 @@ pub mod variant;
 
 pub use detector::{Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};
-pub use variant::{build_variant, default_device, Architecture, ModelVariant, VariantVisitor};
+pub use variant::{
+    backend_name, build_variant, default_device, Architecture, ModelVariant, VariantVisitor,
+};
 
 /// Side of the square face crop every model takes.
 pub const FACE_SIZE: usize = 224;

@@ -142,6 +142,18 @@ pub fn build_variant<V: VariantVisitor>(
     }
 }
 
+/// The name of the backend [`default_device`] trains on: `cuda`, `tch` or `flex`. Backends draw
+/// different seeded weights and round differently, so what a training produces depends on it.
+pub fn backend_name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda"
+    } else if cfg!(feature = "tch") {
+        "tch"
+    } else {
+        "flex"
+    }
+}
+
 /// The device training runs on: the CUDA GPU with the `cuda` feature, libtorch's CPU with `tch`,
 /// else burn's pure-Rust `flex` CPU backend.
 pub fn default_device() -> Device {

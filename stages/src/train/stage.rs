@@ -13,7 +13,8 @@ use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
 use dfd_models::{
-    build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor,
+    backend_name, build_variant, default_device, Architecture, Detector, Form, ModelVariant,
+    VariantVisitor,
 };
 use dfd_schemas::{EpochRow, Label, TableDef, TrainedModelRow, VideoRow};
 use sha2::{Digest, Sha256};
@@ -107,6 +108,7 @@ impl Train {
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
         hasher.update(self.version().to_le_bytes()); // what a checkpoint means changes with it
+        hasher.update(backend_name()); // a checkpoint resumes bit-exactly on its own backend only
         hasher.update(serde_json::to_vec(config).unwrap_or_default());
         for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
             hasher.update(split);
@@ -236,8 +238,14 @@ impl Stage for Train {
         2
     }
 
+    /// The settings, and the backend: the same settings train different weights on another
+    /// backend, so a build with another backend does not reuse this one's models.
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).unwrap_or_default()
+        let mut params = serde_json::to_value(&self.params).unwrap_or_default();
+        if let Some(object) = params.as_object_mut() {
+            object.insert("backend".into(), backend_name().into());
+        }
+        params
     }
 
     fn inputs(&self) -> &'static [InputDef] {
@@ -311,5 +319,19 @@ impl Stage for Train {
             .with_table("models", TrainedModelRow::to_batch(&models)?)
             .with_table("training_history", EpochRow::to_batch(&history)?)
             .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::params::Profile;
+
+    #[test]
+    fn the_fingerprinted_params_name_the_backend() {
+        let train = Train::new(TrainParams::preset(Profile::Demo));
+        let params = train.params();
+        assert_eq!(params["backend"], backend_name());
+        assert_eq!(params["epochs"], 4, "the settings are still there");
     }
 }
