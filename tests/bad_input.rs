@@ -5,17 +5,13 @@ use dfd_tests::{media, Dataset, Dfd};
 use serde_json::json;
 
 fn errors(dfd: &Dfd, stage: &str) -> Vec<ErrorRow> {
-    dfd.table(stage, "errors")
-        .iter()
-        .flat_map(|b| ErrorRow::from_batch(b).unwrap())
-        .collect()
+    dfd.rows(stage, "errors", ErrorRow::from_batch)
 }
 
 fn frame_videos(dfd: &Dfd) -> Vec<String> {
     let mut ids: Vec<String> = dfd
-        .table("decode", "frames")
-        .iter()
-        .flat_map(|b| FrameRow::from_batch(b).unwrap())
+        .rows("decode", "frames", FrameRow::from_batch)
+        .into_iter()
         .map(|f| f.video_id)
         .collect();
     ids.dedup();
@@ -111,11 +107,11 @@ fn a_truncated_mp4_keeps_its_frames_and_says_it_is_truncated() {
         .write();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
-    let summaries: Vec<_> = dfd
-        .table("decode", "decoded_videos")
-        .iter()
-        .flat_map(|b| dfd_schemas::DecodedVideoRow::from_batch(b).unwrap())
-        .collect();
+    let summaries: Vec<_> = dfd.rows(
+        "decode",
+        "decoded_videos",
+        dfd_schemas::DecodedVideoRow::from_batch,
+    );
     let cut = summaries.iter().find(|s| s.video_id == "cut.mp4").unwrap();
     assert!(cut.frames_kept > 0 && cut.frames_kept < 20, "{cut:?}");
     assert_eq!(cut.declared_frames, 472);
@@ -162,11 +158,7 @@ fn bad_metadata_entries_become_error_rows_and_the_rest_goes_on() {
     assert!(message_of("maybe.mp4").contains("`MAYBE` is neither REAL nor FAKE"));
     assert_eq!(errors.len(), 4);
 
-    let videos: Vec<VideoRow> = dfd
-        .table("ingest", "videos")
-        .iter()
-        .flat_map(|b| VideoRow::from_batch(b).unwrap())
-        .collect();
+    let videos: Vec<VideoRow> = dfd.rows("ingest", "videos", VideoRow::from_batch);
     let ids: Vec<&str> = videos.iter().map(|v| v.video_id.as_str()).collect();
     assert_eq!(ids, vec!["good.mp4", "unlisted.mp4"]);
     assert_eq!(

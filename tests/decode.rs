@@ -9,16 +9,8 @@ fn decode(data: &Dataset, extra: &[&str]) -> (Vec<FrameRow>, Vec<DecodedVideoRow
     let mut args: Vec<&str> = extra.to_vec();
     args.extend(["run", "--dataset", data.path().to_str().unwrap()]);
     dfd.ok(&args);
-    let frames = dfd
-        .table("decode", "frames")
-        .iter()
-        .flat_map(|b| FrameRow::from_batch(b).unwrap())
-        .collect();
-    let videos = dfd
-        .table("decode", "decoded_videos")
-        .iter()
-        .flat_map(|b| DecodedVideoRow::from_batch(b).unwrap())
-        .collect();
+    let frames = dfd.rows("decode", "frames", FrameRow::from_batch);
+    let videos = dfd.rows("decode", "decoded_videos", DecodedVideoRow::from_batch);
     (frames, videos)
 }
 

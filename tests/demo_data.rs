@@ -33,6 +33,16 @@ fn make(dfd: &Dfd, out: &Path, seed: &str) -> String {
     dfd.ok(&args(out.to_str().unwrap(), seed))
 }
 
+/// The builder stages into hidden folders beside the dataset; none may outlive a build.
+fn assert_no_staging_left(parent: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
+
 fn metadata(out: &Path) -> BTreeMap<String, Value> {
     let text = std::fs::read_to_string(out.join("metadata.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -135,12 +145,7 @@ fn demo_dataset_is_valid_deterministic_cached_and_swaps_only_the_face() {
     let said = make(&dfd, &out, "8");
     assert!(said.starts_with("wrote"), "not rebuilt: {said}");
     assert_ne!(metadata(&out), meta, "seed 8 gave seed 7's dataset");
-    let leftovers: Vec<_> = std::fs::read_dir(root.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    assert_no_staging_left(root.path());
 
     // The whole DAG runs on the seed-7 set: every file decodes, ingest reads what was written.
     dfd.ok(&["run", "--dataset", other.to_str().unwrap()]);
@@ -149,17 +154,9 @@ fn demo_dataset_is_valid_deterministic_cached_and_swaps_only_the_face() {
 
 /// Decode errors, labels and splits as ingested, and the fake-vs-original pixel check.
 fn check_dag_outputs(dfd: &Dfd, meta: &BTreeMap<String, Value>) {
-    let errors: Vec<ErrorRow> = dfd
-        .table("decode", "errors")
-        .iter()
-        .flat_map(|b| ErrorRow::from_batch(b).unwrap())
-        .collect();
+    let errors: Vec<ErrorRow> = dfd.rows("decode", "errors", ErrorRow::from_batch);
     assert!(errors.is_empty(), "decode errors: {errors:?}");
-    let videos: Vec<VideoRow> = dfd
-        .table("ingest", "videos")
-        .iter()
-        .flat_map(|b| VideoRow::from_batch(b).unwrap())
-        .collect();
+    let videos: Vec<VideoRow> = dfd.rows("ingest", "videos", VideoRow::from_batch);
     assert_eq!(videos.len(), meta.len());
     for v in &videos {
         let entry = &meta[&v.video_id];
@@ -167,20 +164,12 @@ fn check_dag_outputs(dfd: &Dfd, meta: &BTreeMap<String, Value>) {
         assert_eq!(v.split.as_deref(), entry["split"].as_str());
         assert_eq!(v.original.as_deref(), entry["original"].as_str());
     }
-    let frames: Vec<FrameRow> = dfd
-        .table("decode", "frames")
-        .iter()
-        .flat_map(|b| FrameRow::from_batch(b).unwrap())
-        .collect();
+    let frames: Vec<FrameRow> = dfd.rows("decode", "frames", FrameRow::from_batch);
     for name in meta.keys() {
         let n = frames.iter().filter(|f| &f.video_id == name).count();
         assert!(n >= 4, "{name}: only {n} frames decoded");
     }
-    let detections: Vec<DetectionRow> = dfd
-        .table("detect", "detections")
-        .iter()
-        .flat_map(|b| DetectionRow::from_batch(b).unwrap())
-        .collect();
+    let detections: Vec<DetectionRow> = dfd.rows("detect", "detections", DetectionRow::from_batch);
     for (name, entry) in meta.iter().filter(|(_, e)| e["label"] == "FAKE") {
         let original = entry["original"].as_str().unwrap();
         let compared = compare_fake(name, original, &frames, &detections);
@@ -272,10 +261,5 @@ fn an_interrupted_build_leaves_no_dataset() {
     let said = make(&dfd, &out, "7");
     assert!(said.starts_with("wrote"), "{said}");
     check_metadata(&out, &metadata(&out));
-    let leftovers: Vec<_> = std::fs::read_dir(root.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    assert_no_staging_left(root.path());
 }

@@ -54,11 +54,7 @@ fn train_score_and_predict_on_real_crops() {
     let meta = tiny_dataset(&dfd, &dataset);
     dfd.ok(&run_args(dataset.to_str().unwrap()));
 
-    let models: Vec<TrainedModelRow> = dfd
-        .table("train", "models")
-        .iter()
-        .flat_map(|b| TrainedModelRow::from_batch(b).unwrap())
-        .collect();
+    let models: Vec<TrainedModelRow> = dfd.rows("train", "models", TrainedModelRow::from_batch);
     assert_eq!(models.len(), 1);
     let model = &models[0];
     assert_eq!(model.model, "mesonet4-single");
@@ -70,19 +66,11 @@ fn train_score_and_predict_on_real_crops() {
     );
     assert!((1..=2).contains(&model.best_epoch));
 
-    let history: Vec<EpochRow> = dfd
-        .table("train", "training_history")
-        .iter()
-        .flat_map(|b| EpochRow::from_batch(b).unwrap())
-        .collect();
+    let history: Vec<EpochRow> = dfd.rows("train", "training_history", EpochRow::from_batch);
     assert_eq!(history.len(), model.epochs_run as usize);
     assert!(history.iter().all(|e| e.train_loss.is_finite()));
 
-    let scores: Vec<FrameScoreRow> = dfd
-        .table("score", "frame_scores")
-        .iter()
-        .flat_map(|b| FrameScoreRow::from_batch(b).unwrap())
-        .collect();
+    let scores: Vec<FrameScoreRow> = dfd.rows("score", "frame_scores", FrameScoreRow::from_batch);
     assert!(!scores.is_empty());
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.score)));
     assert!(scores.iter().all(|s| s.split == "val" || s.split == "test"));

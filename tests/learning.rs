@@ -58,11 +58,7 @@ fn validation_loss_falls_on_real_crops() {
         "train.max_frames_per_video=0",
     ]);
 
-    let history: Vec<EpochRow> = dfd
-        .table("train", "training_history")
-        .iter()
-        .flat_map(|b| EpochRow::from_batch(b).unwrap())
-        .collect();
+    let history: Vec<EpochRow> = dfd.rows("train", "training_history", EpochRow::from_batch);
     assert_eq!(history.len(), 8, "patience 8 never stops 8 epochs early");
     let val_loss: Vec<f64> = history
         .iter()
@@ -78,11 +74,7 @@ fn validation_loss_falls_on_real_crops() {
     );
 
     // The model kept is the epoch with the lowest validation loss, not the first.
-    let models: Vec<TrainedModelRow> = dfd
-        .table("train", "models")
-        .iter()
-        .flat_map(|b| TrainedModelRow::from_batch(b).unwrap())
-        .collect();
+    let models: Vec<TrainedModelRow> = dfd.rows("train", "models", TrainedModelRow::from_batch);
     assert_eq!(models.len(), 1);
     assert!(
         models[0].best_epoch > 1,

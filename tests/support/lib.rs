@@ -249,6 +249,19 @@ impl Dfd {
     }
 
     /// All rows of table `table` of the output `stage` had in the newest run.
+    /// The rows of one table of a stage's latest output, read by a schema's `from_batch`.
+    pub fn rows<T, E: std::fmt::Debug>(
+        &self,
+        stage: &str,
+        table: &str,
+        from_batch: impl Fn(&arrow::record_batch::RecordBatch) -> Result<Vec<T>, E>,
+    ) -> Vec<T> {
+        self.table(stage, table)
+            .iter()
+            .flat_map(|b| from_batch(b).unwrap_or_else(|e| panic!("{stage}/{table}: {e:?}")))
+            .collect()
+    }
+
     pub fn table(&self, stage: &str, table: &str) -> Vec<arrow::record_batch::RecordBatch> {
         let manifest = self.manifest(stage);
         let dir = self.output_dir(stage, manifest["fingerprint"].as_str().unwrap());

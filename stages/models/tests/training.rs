@@ -14,7 +14,7 @@ use dfd_models::arch::mesonet4::MesoNet4;
 use dfd_models::training::metrics::roc_auc;
 use dfd_models::training::{
     balanced_class_weights, init_seeded, sample_key, train, EarlyStopping, LossKind, TrainConfig,
-    TrainEvent, TrainSample, TrainingData,
+    TrainEvent, TrainOutcome, TrainSample, TrainingData,
 };
 use dfd_models::{Detector, DetectorInput, ExportError, Form, FACE_SIZE};
 
@@ -338,19 +338,7 @@ fn stopping_and_resuming_equals_an_uninterrupted_run() {
         &mut quiet,
     )
     .unwrap();
-    let mut resumed_from = None;
-    let resumed = train(
-        tiny_model(99),
-        &data,
-        &tiny_config(4),
-        Some(&resumed_dir),
-        &mut |e| {
-            if let TrainEvent::Resumed { epochs_done } = e {
-                resumed_from = Some(epochs_done);
-            }
-        },
-    )
-    .unwrap();
+    let (resumed, resumed_from) = resume(tiny_model(99), &data, &tiny_config(4), &resumed_dir);
     assert_eq!(resumed_from, Some(2));
     assert_same_run(&straight, &resumed);
     assert_eq!(
@@ -383,19 +371,7 @@ fn a_crash_mid_epoch_loses_only_that_epoch() {
         )
     }));
     assert!(crashed.is_err());
-    let mut resumed_from = None;
-    let resumed = train(
-        tiny_model(77),
-        &data,
-        &tiny_config(4),
-        Some(&dir),
-        &mut |e| {
-            if let TrainEvent::Resumed { epochs_done } = e {
-                resumed_from = Some(epochs_done);
-            }
-        },
-    )
-    .unwrap();
+    let (resumed, resumed_from) = resume(tiny_model(77), &data, &tiny_config(4), &dir);
     assert_eq!(resumed_from, Some(2));
     assert_same_run(&straight, &resumed);
 }
@@ -484,6 +460,24 @@ fn losses(history: &[dfd_models::training::EpochStats]) -> Vec<(f64, f64, Option
         .iter()
         .map(|e| (e.train_loss, e.train_accuracy, e.val_loss))
         .collect()
+}
+
+/// `train` on the checkpoints in `dir`, with the epoch count it said it resumed after (`None`:
+/// it started afresh).
+fn resume(
+    model: TinyDetector,
+    data: &TrainingData,
+    config: &TrainConfig,
+    dir: &Path,
+) -> (TrainOutcome<TinyDetector>, Option<u32>) {
+    let mut resumed_from = None;
+    let outcome = train(model, data, config, Some(dir), &mut |e| {
+        if let TrainEvent::Resumed { epochs_done } = e {
+            resumed_from = Some(epochs_done);
+        }
+    })
+    .unwrap();
+    (outcome, resumed_from)
 }
 
 fn assert_same_run<D: Detector>(
