@@ -21,17 +21,17 @@
 use std::path::Path;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use dfd_models::VariantVisitor;
 use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant};
-use dfd_models::{VariantVisitor, FACE_SIZE};
 use dfd_schemas::{FaceRow, TrainedModelRow};
 use dfd_stages::crop::{CropParams, Region};
 use dfd_stages::detect::{Mtcnn, MtcnnParams};
 use dfd_stages::model_inputs::{fill_face_batch, video_samples, ModelSample};
 use dfd_stages::score::ModelSession;
 use ndarray::Array3;
-use opencv::core::{Mat, Rect, Size, Vector};
+use opencv::core::Mat;
 use opencv::prelude::*;
-use opencv::{imgcodecs, imgproc, videoio};
+use opencv::{imgproc, videoio};
 use rayon::prelude::*;
 
 const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/mtcnn");
@@ -84,25 +84,8 @@ fn face_crops() -> Vec<FaceRow> {
         let Some((x, y, cw, ch)) = crop.region(&region, w, h) else {
             continue;
         };
-        let rect = Rect::new(x as i32, y as i32, cw as i32, ch as i32);
-        let roi = Mat::roi(&bgr, rect).expect("crop inside the frame");
-        let mut resized = Mat::default();
-        let side = FACE_SIZE as i32;
-        imgproc::resize(
-            &roi,
-            &mut resized,
-            Size::new(side, side),
-            0.0,
-            0.0,
-            imgproc::INTER_LINEAR,
-        )
-        .expect("resize");
-        let mut png = Vector::<u8>::new();
-        let png_params = Vector::from_slice(&[
-            imgcodecs::IMWRITE_PNG_COMPRESSION,
-            i32::from(crop.png_compression),
-        ]);
-        imgcodecs::imencode(".png", &resized, &mut png, &png_params).expect("PNG");
+        // The crop stage's own cut: resize to crop.size, PNG at its compression level.
+        let image = crop.cut(&bgr, (x, y, cw, ch)).expect("crop");
         rows.push(FaceRow {
             video_id: "bench".into(),
             sample_index: rows.len() as u32,
@@ -114,9 +97,9 @@ fn face_crops() -> Vec<FaceRow> {
             y,
             width: cw,
             height: ch,
-            crop_width: FACE_SIZE as u32,
-            crop_height: FACE_SIZE as u32,
-            image: png.to_vec(),
+            crop_width: crop.size,
+            crop_height: crop.size,
+            image,
         });
     }
     assert_eq!(rows.len(), BATCH, "too few faces found in the clip");

@@ -88,6 +88,30 @@ impl CropParams {
             .min(height as f32);
         (x1 > x0 && y1 > y0).then_some((x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32))
     }
+
+    /// The face crop as the `faces` table stores it: `region` (x, y, width, height, as from
+    /// [`CropParams::region`]) of the BGR `frame`, resized to `size` x `size`, as PNG.
+    pub fn cut(&self, frame: &Mat, region: (u32, u32, u32, u32)) -> Result<Vec<u8>, String> {
+        let (x, y, width, height) = region;
+        let rect = Rect::new(x as i32, y as i32, width as i32, height as i32);
+        let roi = Mat::roi(frame, rect).map_err(|e| format!("cannot cut {rect:?}: {e}"))?;
+        let mut resized = Mat::default();
+        let side = self.size as i32;
+        let interpolation = match self.interpolation {
+            Interpolation::Linear => imgproc::INTER_LINEAR,
+            Interpolation::Area => imgproc::INTER_AREA,
+        };
+        imgproc::resize(
+            &roi,
+            &mut resized,
+            Size::new(side, side),
+            0.0,
+            0.0,
+            interpolation,
+        )
+        .map_err(|e| format!("cannot resize: {e}"))?;
+        encode_png(&resized, self.png_compression as i32)
+    }
 }
 
 /// One video's frames and, by sample index, the faces detected in them.
@@ -176,25 +200,8 @@ impl Crop {
         width: u32,
         height: u32,
     ) -> Result<Vec<u8>, String> {
-        let frame = decode_bgr(encoded)?;
-        let rect = Rect::new(x as i32, y as i32, width as i32, height as i32);
-        let roi = Mat::roi(&frame, rect).map_err(|e| format!("cannot cut {rect:?}: {e}"))?;
-        let mut resized = Mat::default();
-        let side = self.params.size as i32;
-        let interpolation = match self.params.interpolation {
-            Interpolation::Linear => imgproc::INTER_LINEAR,
-            Interpolation::Area => imgproc::INTER_AREA,
-        };
-        imgproc::resize(
-            &roi,
-            &mut resized,
-            Size::new(side, side),
-            0.0,
-            0.0,
-            interpolation,
-        )
-        .map_err(|e| format!("cannot resize: {e}"))?;
-        encode_png(&resized, self.params.png_compression as i32)
+        self.params
+            .cut(&decode_bgr(encoded)?, (x, y, width, height))
     }
 }
 
