@@ -190,6 +190,13 @@ fn bench(c: &mut Criterion) {
             });
         }
         if architecture == Architecture::MesoNet4 {
+            // The graph as exported, without the scorer's pairing of crops (see
+            // `dfd_models::onnx::pairing`; `ModelSession::load` pairs where the machine gains).
+            let mut unpaired =
+                ModelSession::load_with_block(&row, THREADS, None).expect("ONNX Runtime session");
+            group.bench_function(format!("{}_infer_batch8_unpaired", row.model), |b| {
+                b.iter(|| score_all(&mut unpaired, black_box(&sample_refs), 8))
+            });
             // The stage's path from stored PNG to scores: decode on the 2 threads, then score.
             group.bench_function(format!("{}_end_to_end_batch8", row.model), |b| {
                 b.iter(|| {

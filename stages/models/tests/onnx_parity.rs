@@ -16,7 +16,9 @@
 mod common;
 
 use burn::tensor::Device;
-use common::parity::{feature_diff, p_fake_diff, prepared, prepared_detector, TOLERANCE};
+use common::parity::{
+    feature_diff, p_fake_diff, prepared, prepared_detector, NegateGamma, TOLERANCE,
+};
 use dfd_models::arch::baseline::Baseline;
 use dfd_models::arch::mesoinception4::MesoInception4;
 use dfd_models::arch::mesonet4::MesoNet4;
@@ -90,31 +92,6 @@ fn backbone_features_match_before_the_head() {
     }
 }
 
-/// Flips the sign of every BatchNorm gamma, which makes every BatchNorm scale negative.
-struct NegateGamma {
-    path: Vec<String>,
-}
-
-impl burn::module::ModuleMapper for NegateGamma {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_owned());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(
-        &mut self,
-        param: burn::module::Param<burn::tensor::Tensor<D>>,
-    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
-        match self.path.last().map(String::as_str) {
-            Some("gamma") => param.map(|t| t.neg()),
-            _ => param,
-        }
-    }
-}
-
 fn has_batch_norm_node(onnx: &[u8]) -> bool {
     let op = b"BatchNormalization";
     onnx.windows(op.len()).any(|w| w == op)
@@ -130,7 +107,7 @@ fn batch_norm_is_folded_only_where_exact() {
     let onnx = positive.export_onnx().expect("export");
     assert!(!has_batch_norm_node(&onnx), "positive scales are folded");
 
-    let negative = positive.map(&mut NegateGamma { path: Vec::new() });
+    let negative = positive.map(&mut NegateGamma::default());
     let onnx = negative.export_onnx().expect("export");
     assert!(has_batch_norm_node(&onnx), "negative scales are not folded");
     assert!(p_fake_diff("MesoNet-4 single, negative gammas", &negative) <= TOLERANCE);

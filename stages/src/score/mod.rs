@@ -11,7 +11,7 @@ use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
 };
-pub use session::{ModelSession, ScoreError};
+pub use session::{ort_channel_block, ModelSession, ScoreError};
 
 pub const NAME: &str = "score";
 

@@ -8,11 +8,14 @@
 //! The graph uses opset 17 of the default domain (LayerNormalization, HardSwish and the rest of
 //! our layer set are there) and IR version 8, which every ONNX Runtime since 1.13 reads.
 
+pub mod pairing;
 mod proto;
 
 use burn::tensor::Tensor;
 
+pub use pairing::pair_first_conv;
 use proto::ProtoWriter;
+pub use proto::WireError;
 
 /// The opset of the default ONNX domain that exported graphs declare.
 pub const OPSET: i64 = 17;

@@ -134,3 +134,29 @@ pub fn feature_diff<B: Backbone>(name: &str, backbone: &B, channels: usize) -> f
     );
     diff
 }
+
+/// Flips the sign of every BatchNorm gamma, which makes every BatchNorm scale negative.
+#[derive(Default)]
+pub struct NegateGamma {
+    path: Vec<String>,
+}
+
+impl burn::module::ModuleMapper for NegateGamma {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        match self.path.last().map(String::as_str) {
+            Some("gamma") => param.map(|t| t.neg()),
+            _ => param,
+        }
+    }
+}

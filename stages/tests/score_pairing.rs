@@ -1,0 +1,96 @@
+//! The scorer's paired MesoNet-4 graph (`ModelSession::load_with_block`, two crops per first
+//! convolution) gives the scores of the graph as exported, for even and odd batches (an odd one
+//! gets a blank crop whose score is dropped), in the single and the multi-input form.
+
+use dfd_models::VariantVisitor;
+use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant};
+use dfd_schemas::TrainedModelRow;
+use dfd_stages::model_inputs::ModelSample;
+use dfd_stages::score::ModelSession;
+use ndarray::{Array2, Array3};
+
+/// The ONNX export of a freshly built detector.
+struct Export;
+
+impl VariantVisitor for Export {
+    type Output = Vec<u8>;
+
+    fn visit<D: Detector>(self, detector: D) -> Vec<u8> {
+        detector.export_onnx().expect("export")
+    }
+}
+
+fn mesonet4(form: Form) -> TrainedModelRow {
+    let variant = ModelVariant {
+        architecture: Architecture::MesoNet4,
+        form,
+    };
+    TrainedModelRow {
+        model: variant.name(),
+        architecture: Architecture::MesoNet4.as_str().into(),
+        form: form.as_str().into(),
+        parameters: 0,
+        epochs_run: 0,
+        best_epoch: 0,
+        best_val_loss: None,
+        train_seconds: 0.0,
+        onnx: build_variant(variant, &default_device(), 7, Export),
+    }
+}
+
+/// `n` samples of pseudo-random pixels (xorshift), each with an SSIM map and statistics.
+fn samples(n: usize) -> Vec<ModelSample> {
+    let mut state = 0x2545_f491_u32;
+    let mut byte = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state >> 24) as u8
+    };
+    (0..n)
+        .map(|i| ModelSample {
+            video_id: "v".into(),
+            sample_index: i as u32,
+            frame_index: i as u64,
+            face: Array3::from_shape_simple_fn((224, 224, 3), &mut byte),
+            ssim_map: Some(Array2::from_shape_simple_fn((224, 224), &mut byte)),
+            ssim_stats: Some([0.5 + i as f32 / 100.0, 0.01]),
+        })
+        .collect()
+}
+
+fn scores(session: &mut ModelSession, samples: &[ModelSample], batch_size: usize) -> Vec<f32> {
+    let refs: Vec<&ModelSample> = samples.iter().collect();
+    refs.chunks(batch_size)
+        .flat_map(|batch| session.score(batch).expect("scoring"))
+        .collect()
+}
+
+#[test]
+fn paired_mesonet4_scores_equal_the_exported_graph_for_any_batch() {
+    let samples = samples(7);
+    for form in [Form::Single, Form::Multi] {
+        let row = mesonet4(form);
+        let mut plain = ModelSession::load_with_block(&row, 2, None).expect("plain session");
+        let mut paired = ModelSession::load_with_block(&row, 2, Some(16)).expect("paired session");
+        assert!(paired.paired() && !plain.paired(), "{form:?}");
+        let expected = scores(&mut plain, &samples, 7);
+        assert!(
+            expected.iter().any(|s| (s - expected[0]).abs() > 1e-6),
+            "{form:?}: different crops get different scores: {expected:?}"
+        );
+        for batch_size in [1, 2, 3, 7] {
+            let got = scores(&mut paired, &samples, batch_size);
+            assert_eq!(got.len(), samples.len(), "{form:?} batch {batch_size}");
+            let diff = expected
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                diff <= 1e-6,
+                "{form:?} batch {batch_size}: {expected:?} vs {got:?}"
+            );
+        }
+    }
+}
