@@ -1,15 +1,18 @@
 //! Face crops per second of the `score` stage, split into its costs: decoding the stored PNG
 //! crops (what `model_inputs::video_samples` does before scoring), turning them into the `f32`
 //! batch, and ONNX Runtime inference (`ModelSession::score`, which includes that conversion) at
-//! several batch sizes, with 2 ONNX Runtime threads; then the whole path from PNG to scores. The
-//! issue's target is 1,000 crops/s for MesoNet-4 on 2 cores.
+//! several batch sizes, with 2 ONNX Runtime threads; then the whole path from PNG to scores, and
+//! the time a model takes to load. The target is 1,000 crops/s for MesoNet-4 on 2 cores.
 //!
 //! Models: MesoNet-4 and EfficientNetB0, single form, freshly initialised by `build_variant` and
 //! exported with `export_onnx`: throughput does not depend on the weights, so no training is
 //! needed (as in most trained models, every BatchNorm scale is positive, so MesoNet-4's BatchNorms
-//! are folded into its convolutions, see `export::conv_relu_bn_pool`). Inputs: 64 real face crops, made the way the `crop` stage makes them (MTCNN on frames
-//! of a real clip, the detected box resized to 224x224 with INTER_LINEAR, PNG at zlib level 1), so
-//! that the PNG decoding is timed on the content and size it meets in a run.
+//! are folded into its convolutions, see `export::conv_relu_bn_pool`). `ModelSession::load` runs
+//! MesoNet-4's first convolution on pairs of crops where the CPU has AVX-512
+//! (`dfd_models::onnx::pairing`); `*_unpaired` is the graph as exported, for comparison.
+//! Inputs: 64 real face crops, made the way the `crop` stage makes them (MTCNN on frames of a real
+//! clip, the detected box resized to 224x224 with INTER_LINEAR, PNG at zlib level 1), so that the
+//! PNG decoding is timed on the content and size it meets in a run.
 //!
 //! Decoding runs once on one thread and once on 2: the stage decodes videos in parallel on rayon,
 //! then scores each video's frames in batches of `[score] batch_size`, so `*_end_to_end_*` does
@@ -213,6 +216,16 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+
+    // The stage loads each model once per shard (8 videos by default): the time that costs.
+    let mut loads = c.benchmark_group("score_load");
+    for architecture in [Architecture::MesoNet4, Architecture::EfficientNetB0] {
+        let row = model_row(architecture);
+        loads.bench_function(&row.model, |b| {
+            b.iter(|| ModelSession::load(black_box(&row), THREADS).expect("session"))
+        });
+    }
+    loads.finish();
 }
 
 criterion_group!(benches, bench);

@@ -21,7 +21,7 @@ pub const NAME: &str = "score";
 pub struct ScoreParams {
     /// Face crops per ONNX Runtime call, at most (a video's frames are scored together). Small
     /// batches are faster on CPU: a batch's activations stay in cache (MesoNet-4 on 2 cores:
-    /// 933 crops/s at 8, 742 at 64; `cargo bench -p dfd-stages --bench score`).
+    /// 1,098 crops/s at 8, 944 at 64; `cargo bench -p dfd-stages --bench score`).
     pub batch_size: usize,
     /// ONNX Runtime intra-op threads; 0 means one per core.
     pub threads: usize,

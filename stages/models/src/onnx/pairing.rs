@@ -10,12 +10,14 @@
 //! per-channel shift that follow act channel by channel, so they run on the pairs as they are,
 //! with their per-channel constants repeated. A second reshape splits the pairs again before the
 //! next convolution. Each output is the same sum as before plus exact zeros, so the scores do not
-//! change. MesoNet-4 on 2 AVX-512 cores goes from 1,010 to 1,180 crops/s at batch 8 (ONNX
-//! Runtime 1.32, `bench/README.md`).
+//! change. MesoNet-4 on 2 AVX-512 cores: 965 -> 1,098 crops/s at batch 8
+//! (`cargo bench -p dfd-stages --bench score`, ONNX Runtime 1.31). Pairing its second convolution
+//! (8 -> 8 channels) as well gained nothing (measured with ONNX Runtime 1.32's Python binding), so
+//! only the first block is paired.
 //!
 //! This is a rewrite of the ONNX bytes at load time, not a different export, because it only pays
-//! where the blocks are wider than twice the channels. With 8-wide blocks the paired convolution
-//! does twice the plain one's work, so the model a user ships stays the plain one, and the scorer
+//! where a block holds at least twice the convolution's output channels. With 8-wide blocks the
+//! paired 8-channel convolution does twice the plain one's work, so the model a user ships stays the plain one, and the scorer
 //! decides per machine. The rewritten graph needs an even batch; the scorer pads an odd batch
 //! with a blank crop.
 //!
