@@ -24,8 +24,7 @@
 use std::path::Path;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use dfd_models::VariantVisitor;
-use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant};
+use dfd_models::{default_device, export_fresh_variant, Architecture, Form, ModelVariant};
 use dfd_schemas::{FaceRow, TrainedModelRow};
 use dfd_stages::crop::{CropParams, Region};
 use dfd_stages::detect::{Mtcnn, MtcnnParams};
@@ -109,17 +108,6 @@ fn face_crops() -> Vec<FaceRow> {
     rows
 }
 
-/// The ONNX export of a freshly built detector.
-struct Export;
-
-impl VariantVisitor for Export {
-    type Output = Vec<u8>;
-
-    fn visit<D: Detector>(self, detector: D) -> Vec<u8> {
-        detector.export_onnx().expect("export")
-    }
-}
-
 fn model_row(architecture: Architecture) -> TrainedModelRow {
     let variant = ModelVariant {
         architecture,
@@ -134,7 +122,7 @@ fn model_row(architecture: Architecture) -> TrainedModelRow {
         best_epoch: 0,
         best_val_loss: None,
         train_seconds: 0.0,
-        onnx: build_variant(variant, &default_device(), 1, Export),
+        onnx: export_fresh_variant(variant, &default_device(), 1).expect("export"),
     }
 }
 

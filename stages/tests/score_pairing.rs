@@ -2,23 +2,11 @@
 //! convolution) gives the scores of the graph as exported, for even and odd batches (an odd one
 //! gets a blank crop whose score is dropped), in the single and the multi-input form.
 
-use dfd_models::VariantVisitor;
-use dfd_models::{build_variant, default_device, Architecture, Detector, Form, ModelVariant};
+use dfd_models::{default_device, export_fresh_variant, Architecture, Form, ModelVariant};
 use dfd_schemas::TrainedModelRow;
 use dfd_stages::model_inputs::ModelSample;
 use dfd_stages::score::ModelSession;
 use ndarray::{Array2, Array3};
-
-/// The ONNX export of a freshly built detector.
-struct Export;
-
-impl VariantVisitor for Export {
-    type Output = Vec<u8>;
-
-    fn visit<D: Detector>(self, detector: D) -> Vec<u8> {
-        detector.export_onnx().expect("export")
-    }
-}
 
 fn mesonet4(form: Form) -> TrainedModelRow {
     let variant = ModelVariant {
@@ -34,7 +22,7 @@ fn mesonet4(form: Form) -> TrainedModelRow {
         best_epoch: 0,
         best_val_loss: None,
         train_seconds: 0.0,
-        onnx: build_variant(variant, &default_device(), 7, Export),
+        onnx: export_fresh_variant(variant, &default_device(), 7).expect("export"),
     }
 }
 

@@ -30,7 +30,8 @@ pub mod variant;
 pub use detector::{Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};
 pub use variant::{
-    backend_name, build_variant, default_device, Architecture, ModelVariant, VariantVisitor,
+    backend_name, build_variant, default_device, export_fresh_variant, Architecture, ModelVariant,
+    VariantVisitor,
 };
 
 /// Side of the square face crop every model takes.

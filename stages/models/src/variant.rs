@@ -142,6 +142,23 @@ pub fn build_variant<V: VariantVisitor>(
     }
 }
 
+/// The ONNX export of `variant` freshly built from `seed`: for benchmarks and tests of scoring,
+/// whose cost and contract do not depend on trained weights.
+pub fn export_fresh_variant(
+    variant: ModelVariant,
+    device: &Device,
+    seed: u64,
+) -> Result<Vec<u8>, crate::ExportError> {
+    struct Export;
+    impl VariantVisitor for Export {
+        type Output = Result<Vec<u8>, crate::ExportError>;
+        fn visit<D: Detector>(self, detector: D) -> Self::Output {
+            detector.export_onnx()
+        }
+    }
+    build_variant(variant, device, seed, Export)
+}
+
 /// The name of the backend [`default_device`] trains on: `cuda`, `tch` or `flex`. Backends draw
 /// different seeded weights and round differently, so what a training produces depends on it.
 pub fn backend_name() -> &'static str {
