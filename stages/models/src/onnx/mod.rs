@@ -108,22 +108,15 @@ impl OnnxGraph {
     pub fn weight_f32(&mut self, hint: &str, dims: &[usize], values: &[f32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), values.len());
         let name = self.fresh(hint);
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers
-            .push(tensor_proto(&name, dims, proto::DATA_TYPE_FLOAT, &raw));
+            .push(float_tensor_proto(&name, dims, values));
         name
     }
 
     /// Embeds a 1-D int64 initializer (shapes for Reshape, axes, and the like).
     pub fn const_i64(&mut self, hint: &str, values: &[i64]) -> String {
         let name = self.fresh(hint);
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializers.push(tensor_proto(
-            &name,
-            &[values.len()],
-            proto::DATA_TYPE_INT64,
-            &raw,
-        ));
+        self.initializers.push(int64_tensor_proto(&name, values));
         name
     }
 
@@ -213,6 +206,18 @@ fn value_info(name: &str, dims: &[Dim]) -> Vec<u8> {
     info.string(1, name);
     info.message(2, &type_proto.into_bytes());
     info.into_bytes()
+}
+
+/// A float32 `TensorProto` of shape `dims` (row-major values) named `name`.
+fn float_tensor_proto(name: &str, dims: &[usize], values: &[f32]) -> Vec<u8> {
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    tensor_proto(name, dims, proto::DATA_TYPE_FLOAT, &raw)
+}
+
+/// A 1-D int64 `TensorProto` named `name`.
+fn int64_tensor_proto(name: &str, values: &[i64]) -> Vec<u8> {
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    tensor_proto(name, &[values.len()], proto::DATA_TYPE_INT64, &raw)
 }
 
 fn tensor_proto(name: &str, dims: &[usize], data_type: i64, raw: &[u8]) -> Vec<u8> {

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::proto::{self, fields, ProtoWriter, WireError, WireValue};
-use super::tensor_proto;
+use super::{float_tensor_proto, int64_tensor_proto};
 
 /// `ModelProto.graph`.
 const MODEL_GRAPH: u32 = 7;
@@ -41,6 +41,8 @@ const NODE_OUTPUT: u32 = 2;
 const NODE_NAME: u32 = 3;
 const NODE_OP_TYPE: u32 = 4;
 const NODE_ATTRIBUTE: u32 = 5;
+/// `ValueInfoProto.name`.
+const VALUE_INFO_NAME: u32 = 1;
 /// `TensorProto` fields.
 const TENSOR_DIMS: u32 = 1;
 const TENSOR_DATA_TYPE: u32 = 2;
@@ -149,15 +151,22 @@ impl<'a> Node<'a> {
     }
 }
 
-/// A float32 initializer with its values.
-struct Weight {
+/// A float32 initializer as stored: its dims and little-endian bytes, decoded only once the
+/// rewrite knows it needs them (a ViT's patch weight is not).
+struct Weight<'a> {
+    dims: Vec<usize>,
+    raw: &'a [u8],
+}
+
+/// A weight of the paired block, decoded and laid out for pairs of crops.
+struct PairedWeight {
     dims: Vec<usize>,
     values: Vec<f32>,
 }
 
-impl Weight {
+impl<'a> Weight<'a> {
     /// `None` unless the tensor is float32 stored as `raw_data`, as our writer stores it.
-    fn read(tensor: &[u8]) -> Result<Option<Weight>, WireError> {
+    fn read(tensor: &'a [u8]) -> Result<Option<Weight<'a>>, WireError> {
         let (mut dims, mut data_type, mut raw) = (Vec::new(), None, None);
         for field in fields(tensor) {
             match field? {
@@ -173,30 +182,34 @@ impl Weight {
         if raw.len() != 4 * dims.iter().product::<usize>() {
             return Ok(None);
         }
-        let values = raw
+        Ok(Some(Weight { dims, raw }))
+    }
+
+    fn values(&self) -> Vec<f32> {
+        self.raw
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(Some(Weight { dims, values }))
+            .collect()
     }
 
     /// `[[W, 0], [0, W]]` of a convolution weight `[O, I, kh, kw]`: `[2O, 2I, kh, kw]`.
-    fn block_diagonal(&self) -> Option<Weight> {
+    fn block_diagonal(&self) -> Option<PairedWeight> {
         let [outputs, inputs, kh, kw] = self.dims[..] else {
             return None;
         };
         let kernel = kh * kw;
-        let mut values = vec![0.0; 4 * self.values.len()];
+        let plain = self.values();
+        let mut values = vec![0.0; 4 * plain.len()];
         for copy in 0..2 {
             for o in 0..outputs {
                 for i in 0..inputs {
                     let from = (o * inputs + i) * kernel;
                     let to = ((copy * outputs + o) * 2 * inputs + copy * inputs + i) * kernel;
-                    values[to..to + kernel].copy_from_slice(&self.values[from..from + kernel]);
+                    values[to..to + kernel].copy_from_slice(&plain[from..from + kernel]);
                 }
             }
         }
-        Some(Weight {
+        Some(PairedWeight {
             dims: vec![2 * outputs, 2 * inputs, kh, kw],
             values,
         })
@@ -204,15 +217,16 @@ impl Weight {
 
     /// A per-channel constant (`[C]` or `[1, C, 1, 1]`) for both crops of a pair: `[2C]`, `[1, 2C,
     /// 1, 1]`.
-    fn repeated(&self) -> Weight {
+    fn repeated(&self) -> PairedWeight {
         let dims = self
             .dims
             .iter()
             .map(|d| if *d == 1 { 1 } else { 2 * d })
             .collect();
-        Weight {
+        let values = self.values();
+        PairedWeight {
             dims,
-            values: [&self.values[..], &self.values[..]].concat(),
+            values: [&values[..], &values[..]].concat(),
         }
     }
 }
@@ -222,7 +236,7 @@ struct Block {
     /// Indices of the block's nodes in graph order, the convolution first.
     nodes: Vec<usize>,
     /// `(name, paired weight)` for every weight the block's nodes read.
-    weights: Vec<(String, Weight)>,
+    weights: Vec<(String, PairedWeight)>,
     /// The convolution's input and output channels.
     channels: (usize, usize),
 }
@@ -248,15 +262,9 @@ impl<'a> Graph<'a> {
             match *field {
                 GRAPH_NODE => nodes.push(Node::read(bytes)?),
                 GRAPH_INITIALIZER => {
-                    initializers.extend(initializer_name(bytes).map(|name| (name, bytes)))
+                    initializers.extend(string_field(bytes, TENSOR_NAME).map(|name| (name, bytes)))
                 }
-                GRAPH_OUTPUT => {
-                    let name = proto::fields(bytes)
-                        .filter_map(Result::ok)
-                        .find(|(f, _)| *f == 1)
-                        .and_then(|(_, v)| v.string());
-                    outputs.extend(name);
-                }
+                GRAPH_OUTPUT => outputs.extend(string_field(bytes, VALUE_INFO_NAME)),
                 _ => {}
             }
         }
@@ -279,12 +287,12 @@ impl<'a> Graph<'a> {
     }
 
     /// The float32 initializer `name`, if there is one.
-    fn weight(&self, name: &str) -> Option<Weight> {
+    fn weight(&self, name: &str) -> Option<Weight<'a>> {
         Weight::read(self.initializers.get(name)?).ok().flatten()
     }
 
     /// The float32 initializer `name` if its dims are `dims`.
-    fn weight_of_dims(&self, name: &str, dims: &[usize]) -> Option<Weight> {
+    fn weight_of_dims(&self, name: &str, dims: &[usize]) -> Option<Weight<'a>> {
         self.weight(name).filter(|w| w.dims == dims)
     }
 
@@ -396,29 +404,21 @@ impl<'a> Graph<'a> {
         let replaced: HashSet<&str> = block.weights.iter().map(|(n, _)| n.as_str()).collect();
         for (field, value) in self.fields.iter().filter(|(f, _)| *f != GRAPH_NODE) {
             let name = (*field == GRAPH_INITIALIZER)
-                .then(|| value.bytes().and_then(initializer_name))
+                .then(|| value.bytes().and_then(|t| string_field(t, TENSOR_NAME)))
                 .flatten();
             if !name.is_some_and(|n| replaced.contains(n)) {
                 out.field(*field, *value);
             }
         }
         for (name, weight) in &block.weights {
-            let raw: Vec<u8> = weight.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let tensor = tensor_proto(
-                rename.get(name)?,
-                &weight.dims,
-                proto::DATA_TYPE_FLOAT,
-                &raw,
-            );
+            let tensor = float_tensor_proto(rename.get(name)?, &weight.dims, &weight.values);
             out.message(GRAPH_INITIALIZER, &tensor);
         }
         for (name, shape) in [
             (&stack_shape, [-1, 2 * c_in, 0, 0]),
             (&split_shape, [-1, c_out, 0, 0]),
         ] {
-            let raw: Vec<u8> = shape.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let tensor = tensor_proto(name, &[4], proto::DATA_TYPE_INT64, &raw);
-            out.message(GRAPH_INITIALIZER, &tensor);
+            out.message(GRAPH_INITIALIZER, &int64_tensor_proto(name, &shape));
         }
         Some(out.into_bytes())
     }
@@ -435,9 +435,10 @@ fn reshape(input: &str, shape: &str, output: &str) -> Vec<u8> {
     w.into_bytes()
 }
 
-fn initializer_name(tensor: &[u8]) -> Option<&str> {
-    fields(tensor)
+/// The first string field `field` of an encoded message (a tensor's or a value's name).
+fn string_field(message: &[u8], field: u32) -> Option<&str> {
+    fields(message)
         .filter_map(Result::ok)
-        .find(|(f, _)| *f == TENSOR_NAME)
+        .find(|(f, _)| *f == field)
         .and_then(|(_, v)| v.string())
 }
