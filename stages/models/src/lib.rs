@@ -22,7 +22,7 @@ pub mod keras;
 pub mod multi;
 pub mod onnx;
 pub mod params;
-mod rng;
+pub mod rng;
 pub mod single;
 pub mod training;
 pub mod variant;

@@ -6,10 +6,11 @@
 //! video, so the interval reflects that frames of one video are not independent evidence (a
 //! cluster bootstrap; resampling frames would give intervals far too narrow).
 //!
-//! Resamples are drawn by a SplitMix64 generator keyed by (seed, resample index) and written here
-//! rather than taken from `rand`, so the intervals for a seed are the same on every machine, thread
+//! Resamples are drawn by the workspace's SplitMix64 generator (`dfd_models::rng`) keyed by (seed,
+//! resample index) rather than by `rand`, so the intervals for a seed are the same on every machine, thread
 //! count and dependency version: they are part of a cached, content-hashed table.
 
+use dfd_models::rng::SplitMix64;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +91,7 @@ pub fn bootstrap_ci(
     let outcomes: Vec<(f64, Option<f64>)> = (0..u64::from(params.resamples))
         .into_par_iter()
         .filter_map(|i| {
-            let mut rng = SplitMix64::for_resample(params.seed, i);
+            let mut rng = resample_rng(params.seed, i);
             let picks = (0..units.len()).map(|_| rng.below(units.len()));
             let (labels, scores) = concat(units, picks);
             // A resample of units without samples has nothing to measure; it is rare (every
@@ -138,32 +139,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64)
 }
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): small, fast, and fully specified, so a seed means
-/// the same resamples everywhere.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// An independent-looking stream per resample, so resamples can be drawn in parallel in any
-    /// order and still be the same.
-    fn for_resample(seed: u64, resample: u64) -> Self {
-        let mut keyed = SplitMix64(seed ^ 0x5851_F42D_4C95_7F2D);
-        let base = keyed.next();
-        SplitMix64(base ^ SplitMix64(resample).next())
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` by multiply-shift (Lemire); the bias, below n / 2^64, is far under any
-    /// effect a bootstrap can see.
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
+/// An independent-looking stream per resample (the workspace's SplitMix64, keyed by the seed and
+/// the resample's index), so resamples can be drawn in parallel in any order and still be the same.
+fn resample_rng(seed: u64, resample: u64) -> SplitMix64 {
+    let base = SplitMix64::new(seed ^ 0x5851_F42D_4C95_7F2D).next_u64();
+    SplitMix64::new(base ^ SplitMix64::new(resample).next_u64())
 }
 
 #[cfg(test)]
@@ -172,11 +152,11 @@ mod tests {
 
     /// `n` videos, half FAKE, scored by a noisy but informative detector (deterministic noise).
     fn videos(n: usize) -> Vec<Unit> {
-        let mut rng = SplitMix64(42);
+        let mut rng = SplitMix64::new(42);
         (0..n)
             .map(|i| {
                 let fake = i % 2 == 0;
-                let noise = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+                let noise = rng.next_f64();
                 let score = if fake {
                     0.25 + 0.7 * noise
                 } else {
