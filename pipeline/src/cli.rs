@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, demo_data, gc, inspect, predict, report, run, status};
+use crate::commands::{bench, dag, gc, inspect, predict, report, run, status};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 
@@ -294,7 +294,7 @@ fn execute(cli: Cli) -> Result<()> {
         } => {
             let out = out.unwrap_or_else(demo_dataset);
             let media = media.unwrap_or_else(|| source_tree_path("vendor/media"));
-            let summary = demo_data::demo_data(&demo_data::DemoRequest {
+            let summary = dfd_demo::demo_data(&dfd_demo::DemoRequest {
                 out: &out,
                 seed,
                 videos,
@@ -312,13 +312,15 @@ fn execute(cli: Cli) -> Result<()> {
                 "wrote"
             };
             println!(
-                "{verb} {} REAL + {} FAKE videos ({}; train {train}, val {val}, test {test}) in {} ({:.1} s)",
+                "{verb} {} REAL + {} FAKE videos (train {train}, val {val}, test {test}) in {} ({:.1} s)",
                 summary.real,
                 summary.fake,
-                summary.codec,
                 out.display(),
                 summary.seconds
             );
+            for (split, people) in dfd_demo::Split::ALL.iter().zip(&summary.people) {
+                println!("  {:<5} {}", split.as_str(), people.join(", "));
+            }
         }
     }
     Ok(())

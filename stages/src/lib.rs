@@ -15,7 +15,6 @@ pub mod report;
 pub mod score;
 pub mod ssim;
 mod stage;
-pub mod synth;
 pub mod train;
 
 pub use stage::{

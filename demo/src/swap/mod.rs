@@ -1,23 +1,30 @@
-//! A documented, deliberately classical face swap, used to make the FAKE clips of the demo dataset
-//! (`dfd demo-data`). It is not a neural deepfake: it gives the detectors a real, reproducible signal
-//! (a blended-in foreign face with a colour seam, warp blur and per-frame jitter) from nothing but
-//! the registry clips, so the whole DAG can be exercised and tested offline.
+//! A documented, deliberately classical face swap: how the FAKE clips of the demo set are made.
+//! It is not a neural deepfake, but it is what a face swap does: another person's *moving* face
+//! (the donor's own video frames, tracked with MTCNN) aligned, colour-matched and blended into the
+//! target, frame by frame, as in FaceForensics++'s FaceSwap and DFDC's swaps.
 //!
-//! One swap, frame by frame:
+//! One frame:
 //! 1. a similarity transform (least squares over the 5 MTCNN landmarks, [`transform::similarity`])
 //!    maps the donor's landmarks onto the target's (jittered, see [`SwapParams::jitter`]);
-//! 2. the donor frame is warped by it onto the target frame (`warp_affine`, bilinear);
-//! 3. the mask is an ellipse on the target's face box scaled by [`SwapParams::mask_scale`];
-//! 4. the warped donor's colours are moved toward the target's inside the mask (Reinhard transfer:
-//!    per-channel mean and standard deviation in Lab, weighted by [`SwapParams::color_strength`]);
-//! 5. it is Poisson-blended in (`seamless_clone`, NORMAL_CLONE), then alpha-blended with a mask
+//! 2. the donor frame is warped by it onto the target frame (bilinear), after a Gaussian
+//!    anti-aliasing blur when the warp shrinks it, so a larger donor face is resampled to the
+//!    target's resolution instead of aliased onto it;
+//! 3. the warped donor is blurred or sharpened to the target face's sharpness
+//!    ([`sharpness::match_sharpness`]): without this the FAKE's face is as sharp as the donor's
+//!    footage, a cue that says "other footage", not "face swap";
+//! 4. the mask is an ellipse on the target's face box scaled by [`SwapParams::mask_scale`];
+//! 5. the donor's colours are moved toward the target's inside the mask (Reinhard transfer: per
+//!    channel mean and standard deviation in Lab, weighted by [`SwapParams::color_strength`]);
+//! 6. it is Poisson-blended in (`seamless_clone`, NORMAL_CLONE), then alpha-blended with a mask
 //!    feathered by a Gaussian of [`SwapParams::blur_sigma`] so the clone's edge fades out.
 //!
 //! Everything here is a pure function of its input `Mat`s and parameters; randomness (which
 //! parameters, which jitter) is the caller's, from its seed.
 
+pub mod sharpness;
 pub mod transform;
 
+use dfd_stages::detect::Face;
 use opencv::core::{self, Mat, Point, Scalar, Size, Vector, CV_32F, CV_8U};
 use opencv::prelude::*;
 use opencv::{imgproc, photo};
@@ -25,31 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use transform::{similarity, Points};
 
-use crate::detect::{Face, Mtcnn};
-
-/// MTCNN on a BGR frame (what OpenCV decodes to); the faces are in that frame's pixels.
-pub fn detect_bgr(mtcnn: &mut Mtcnn, bgr: &Mat) -> Result<Vec<Face>, SynthError> {
-    let rgb = crate::image_io::bgr_to_rgb_array(bgr).map_err(SynthError::Invalid)?;
-    mtcnn
-        .detect(rgb.view())
-        .map_err(|e| SynthError::Invalid(format!("face detection failed: {e}")))
-}
-
-/// Why a swap could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum SynthError {
-    #[error("OpenCV failed in {what}: {source}")]
-    OpenCv {
-        what: &'static str,
-        source: opencv::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn cv(what: &'static str) -> impl Fn(opencv::Error) -> SynthError {
-    move |source| SynthError::OpenCv { what, source }
-}
+use crate::error::{cv, DemoError, Result};
 
 /// A face in one frame: its box and 5 landmarks (left eye, right eye, nose, mouth left, mouth
 /// right), in pixels of that frame; the same layout as `detect::Face` minus the confidence.
@@ -165,15 +148,15 @@ pub fn swap_face(
     donor: &Mat,
     donor_face: &FaceGeometry,
     params: &SwapParams,
-) -> Result<Mat, SynthError> {
+) -> Result<Mat> {
     let size = target.size().map_err(cv("size"))?;
     if target.typ() != core::CV_8UC3 || donor.typ() != core::CV_8UC3 {
-        return Err(SynthError::Invalid(
+        return Err(DemoError::Invalid(
             "swap_face needs BGR 8-bit frames".into(),
         ));
     }
     let m = similarity(&donor_face.landmarks, target_points)
-        .ok_or_else(|| SynthError::Invalid("degenerate donor landmarks".into()))?;
+        .ok_or_else(|| DemoError::Invalid("degenerate donor landmarks".into()))?;
 
     // The mask: an ellipse on the face box, kept 3 px off the frame's edge (seamless_clone needs a
     // border of unmasked pixels around its region).
@@ -188,7 +171,7 @@ pub fn swap_face(
     let mut mask = ellipse_mask(size, center, axes, 0)?;
     let rect = imgproc::bounding_rect(&mask).map_err(cv("bounding_rect"))?;
     if rect.width < 4 || rect.height < 4 {
-        return Err(SynthError::Invalid("face mask is empty".into()));
+        return Err(DemoError::Invalid("face mask is empty".into()));
     }
     let rect = grow_for_fast_dft(&mut mask, rect, size)?;
     let sigma = (params.blur_sigma * target_face.width).max(0.5);
@@ -210,8 +193,15 @@ pub fn swap_face(
         .try_clone()
         .map_err(cv("copy"))?;
 
+    // The feather's core: an ellipse shrunk by 2 sigma, where the donor shows unmixed. Sharpness is
+    // matched there, since that is where the donor's own footage would show.
+    let shrink = (2.0 * sigma).round() as i32;
+    let inner = Size::new((axes.width - shrink).max(1), (axes.height - shrink).max(1));
+    let hard = ellipse_mask(roi.size(), center - offset, inner, 0)?;
+
     let warped = warp_into(donor, &m, roi)?;
-    let colored = reinhard(&warped, &target_roi, &mask_roi, params.color_strength)?;
+    let matched = sharpness::match_sharpness(&warped, &target_roi, &hard)?;
+    let colored = reinhard(&matched, &target_roi, &mask_roi, params.color_strength)?;
 
     // seamless_clone places the mask's bounding box (width - 1 by height - 1, as OpenCV measures
     // it) centred on `p`; this `p` puts it back exactly where it was cut from.
@@ -230,10 +220,7 @@ pub fn swap_face(
     )
     .map_err(cv("seamless_clone"))?;
 
-    // Feather: an ellipse shrunk by 2 sigma, blurred by sigma, reaches ~0 at the clone's edge.
-    let shrink = (2.0 * sigma).round() as i32;
-    let inner = Size::new((axes.width - shrink).max(1), (axes.height - shrink).max(1));
-    let hard = ellipse_mask(roi.size(), center - offset, inner, 0)?;
+    // Feather: the core ellipse blurred by sigma reaches ~0 at the clone's edge.
     let blended = feather_blend(&cloned, &target_roi, &hard, sigma)?;
     let mut out = target.try_clone().map_err(cv("copy"))?;
     let mut out_roi = Mat::roi_mut(&mut out, roi).map_err(cv("output region"))?;
@@ -242,7 +229,29 @@ pub fn swap_face(
 }
 
 /// The donor warped by the 2x3 map `m` (donor to target frame), only over `roi` of the target.
-fn warp_into(donor: &Mat, m: &[[f64; 3]; 2], roi: core::Rect) -> Result<Mat, SynthError> {
+/// When `m` shrinks (scale s < 1), the donor is first blurred by the Gaussian that band-limits it
+/// to the target's sampling, sigma = 0.5 sqrt(1/s^2 - 1) donor pixels, as an image pyramid does;
+/// bilinear sampling alone would alias its fine detail into false texture.
+fn warp_into(donor: &Mat, m: &[[f64; 3]; 2], roi: core::Rect) -> Result<Mat> {
+    let scale = (m[0][0] * m[0][0] + m[1][0] * m[1][0]).sqrt();
+    let prefiltered;
+    let donor = if scale < 0.95 {
+        let sigma = 0.5 * (1.0 / (scale * scale) - 1.0).sqrt();
+        let mut out = Mat::default();
+        imgproc::gaussian_blur(
+            donor,
+            &mut out,
+            Size::new(0, 0),
+            sigma,
+            sigma,
+            core::BORDER_REFLECT_101,
+        )
+        .map_err(cv("anti-aliasing blur"))?;
+        prefiltered = out;
+        &prefiltered
+    } else {
+        donor
+    };
     let mut shifted = *m;
     shifted[0][2] -= roi.x as f64;
     shifted[1][2] -= roi.y as f64;
@@ -262,7 +271,7 @@ fn warp_into(donor: &Mat, m: &[[f64; 3]; 2], roi: core::Rect) -> Result<Mat, Syn
 }
 
 /// `fg` over `bg` with alpha = `hard` (8-bit, 0 or 255) blurred by a Gaussian of `sigma`.
-fn feather_blend(fg: &Mat, bg: &Mat, hard: &Mat, sigma: f32) -> Result<Mat, SynthError> {
+fn feather_blend(fg: &Mat, bg: &Mat, hard: &Mat, sigma: f32) -> Result<Mat> {
     let mut hard_f = Mat::default();
     hard.convert_to(&mut hard_f, CV_32F, 1.0 / 255.0, 0.0)
         .map_err(cv("convert mask"))?;
@@ -297,12 +306,8 @@ fn feather_blend(fg: &Mat, bg: &Mat, hard: &Mat, sigma: f32) -> Result<Mat, Synt
 /// was most of the demo dataset's build time. The corner pixels lie far outside the feathered
 /// ellipse, where the final alpha is ~0, so they never show. A box that cannot grow inside the
 /// frame's 3 px margin is left as it is.
-fn grow_for_fast_dft(
-    mask: &mut Mat,
-    rect: core::Rect,
-    size: Size,
-) -> Result<core::Rect, SynthError> {
-    let fast = |len: i32| -> Result<i32, SynthError> {
+fn grow_for_fast_dft(mask: &mut Mat, rect: core::Rect, size: Size) -> Result<core::Rect> {
+    let fast = |len: i32| -> Result<i32> {
         Ok(core::get_optimal_dft_size(len - 1).map_err(cv("get_optimal_dft_size"))? + 1)
     };
     let (w, h) = (fast(rect.width)?, fast(rect.height)?);
@@ -322,7 +327,7 @@ fn grow_for_fast_dft(
 }
 
 /// A filled 8-bit ellipse mask of `size`, zero within `margin + 3` px of the frame's edge.
-fn ellipse_mask(size: Size, center: Point, axes: Size, margin: i32) -> Result<Mat, SynthError> {
+fn ellipse_mask(size: Size, center: Point, axes: Size, margin: i32) -> Result<Mat> {
     let mut mask = Mat::zeros_size(size, CV_8U)
         .and_then(|m| m.to_mat())
         .map_err(cv("mask"))?;
@@ -356,16 +361,16 @@ fn ellipse_mask(size: Size, center: Point, axes: Size, margin: i32) -> Result<Ma
 /// Reinhard colour transfer: `src`'s Lab channels, inside `mask`, moved to `reference`'s mean and
 /// standard deviation there, by `strength` (0 = unchanged, 1 = full transfer). Lab because its
 /// channels are close to decorrelated for natural images, so matching them one by one works.
-pub fn reinhard(src: &Mat, reference: &Mat, mask: &Mat, strength: f32) -> Result<Mat, SynthError> {
-    let to_lab = |bgr: &Mat| -> Result<Mat, SynthError> {
+pub fn reinhard(src: &Mat, reference: &Mat, mask: &Mat, strength: f32) -> Result<Mat> {
+    let to_lab = |bgr: &Mat| -> Result<Mat> {
         let mut lab = Mat::default();
         imgproc::cvt_color(bgr, &mut lab, imgproc::COLOR_BGR2Lab, 0).map_err(cv("to Lab"))?;
         Ok(lab)
     };
-    let stats = |lab: &Mat| -> Result<([f64; 3], [f64; 3]), SynthError> {
+    let stats = |lab: &Mat| -> Result<([f64; 3], [f64; 3])> {
         let (mut mean, mut std) = (Mat::default(), Mat::default());
         core::mean_std_dev(lab, &mut mean, &mut std, mask).map_err(cv("mean_std_dev"))?;
-        let read = |m: &Mat| -> Result<[f64; 3], SynthError> {
+        let read = |m: &Mat| -> Result<[f64; 3]> {
             let mut out = [0.0; 3];
             for (i, v) in out.iter_mut().enumerate() {
                 *v = *m.at::<f64>(i as i32).map_err(cv("read stats"))?;

@@ -2,7 +2,6 @@
 
 pub mod bench;
 pub mod dag;
-pub mod demo_data;
 pub mod gc;
 pub mod inspect;
 pub mod predict;
