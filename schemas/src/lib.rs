@@ -9,6 +9,7 @@
 pub mod augmentations;
 pub mod cell;
 mod column;
+pub mod cues;
 pub mod decoded_videos;
 pub mod detections;
 pub mod errors;
@@ -29,6 +30,7 @@ use arrow::record_batch::RecordBatch;
 
 pub use augmentations::AugmentationRow;
 pub use column::SchemaError;
+pub use cues::VideoCueRow;
 pub use decoded_videos::DecodedVideoRow;
 pub use detections::DetectionRow;
 pub use errors::ErrorRow;
@@ -107,6 +109,7 @@ pub const ALL_TABLES: &[TableDef] = &[
     faces::misses::TABLE,
     ssim::maps::TABLE,
     ssim::stats::TABLE,
+    cues::TABLE,
     augmentations::TABLE,
     training::trained::TABLE,
     training::history::TABLE,

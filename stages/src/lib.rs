@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod augment;
 pub mod crop;
+pub mod cues;
 pub mod decode;
 pub mod detect;
 mod image_io;

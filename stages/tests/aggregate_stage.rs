@@ -2,7 +2,9 @@
 //! scores per rule, metrics per (model, split, level, rule), the baselines, and nulls where a
 //! metric is undefined. Expected numbers are worked out by hand in the comments.
 
-use dfd_schemas::{FrameScoreRow, Label, MetricsRow, TrainedModelRow, VideoRow, VideoScoreRow};
+use dfd_schemas::{
+    FrameScoreRow, Label, MetricsRow, TrainedModelRow, VideoCueRow, VideoRow, VideoScoreRow,
+};
 use dfd_stages::aggregate::{binary_metrics, Aggregate, AggregateParams, Rule};
 use dfd_stages::{Stage, StageContext, StageInput};
 
@@ -102,7 +104,8 @@ fn run(params: AggregateParams) -> (Vec<VideoScoreRow>, Vec<MetricsRow>) {
             vec![FrameScoreRow::to_batch(&frames).unwrap()],
         )
         .with_table("videos", vec![VideoRow::to_batch(&videos).unwrap()])
-        .with_table("models", vec![TrainedModelRow::to_batch(&models).unwrap()]);
+        .with_table("models", vec![TrainedModelRow::to_batch(&models).unwrap()])
+        .with_table("video_cues", vec![VideoCueRow::to_batch(&[]).unwrap()]);
     let stage = Aggregate::new(params);
     let mut output = stage.run(&input, &StageContext::detached()).unwrap();
     let mut tables = Vec::new();
@@ -245,7 +248,7 @@ fn a_score_outside_zero_one_fails_the_stage() {
     let (mut frames, videos, models) = dataset();
     frames[0].score = 1.5;
     let err = Aggregate::new(AggregateParams::default())
-        .compute(&frames, &videos, &models)
+        .compute(&frames, &videos, &models, &[])
         .unwrap_err()
         .to_string();
     assert!(err.contains("f1.mp4") && err.contains("1.5"), "{err}");
@@ -256,7 +259,7 @@ fn a_label_that_contradicts_videos_fails_the_stage() {
     let (mut frames, videos, models) = dataset();
     frames[0].label = Some("REAL".into());
     let err = Aggregate::new(AggregateParams::default())
-        .compute(&frames, &videos, &models)
+        .compute(&frames, &videos, &models, &[])
         .unwrap_err()
         .to_string();
     assert!(err.contains("f1.mp4"), "{err}");

@@ -92,7 +92,7 @@ fn rendered() -> Rendered {
         bootstrap_resamples: 200,
         ..AggregateParams::default()
     })
-    .compute(&frames, &videos, &models)
+    .compute(&frames, &videos, &models, &[])
     .unwrap();
     register_font(&font_path(None).expect("a font: apt-get install fonts-dejavu-core")).unwrap();
     let files = render(

@@ -67,6 +67,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     print_summary(&reports, started.elapsed().as_secs_f64());
     print_errors(workspace, &reports);
     publish_report(workspace, &reports);
+    print_headline(workspace, &reports, request.config);
     if !ok {
         bail!("the run failed (record: {})", record_path.display());
     }
@@ -123,6 +124,33 @@ fn publish_report(workspace: &Workspace, reports: &[StageReport]) {
     match super::report::publish(workspace, fingerprint) {
         Ok(dir) => eprintln!("report: {}", dir.display()),
         Err(e) => tracing::warn!("could not write the report folder: {e:#}"),
+    }
+}
+
+/// Prints the summary's first table (the quoted split and rule, detectors against the baselines
+/// and cues) when the run brought `aggregate` up to date, so a run shows its result without a file
+/// to open. On stdout, unlike the progress and stage lines: it is the run's answer.
+fn print_headline(workspace: &Workspace, reports: &[StageReport], config: &Config) {
+    let aggregated = reports
+        .iter()
+        .any(|r| r.stage == dfd_stages::aggregate::NAME && r.fingerprint.is_some());
+    if !aggregated {
+        return;
+    }
+    match super::report::summary(workspace, &config.report) {
+        Ok(summary) => {
+            let choice = summary.params.choice();
+            let rows = dfd_stages::report::summary_rows(&summary.metrics, &choice);
+            if rows.is_empty() {
+                return;
+            }
+            println!(
+                "\nResult: split `{}`, video level, rule `{}` (all of it: dfd report)\n",
+                choice.split, choice.rule
+            );
+            print!("{}", dfd_stages::report::headline_table(&rows));
+        }
+        Err(e) => tracing::warn!("could not read the metrics for the summary: {e:#}"),
     }
 }
 

@@ -14,6 +14,7 @@ use anyhow::{bail, Result};
 use dfd_stages::aggregate::Aggregate;
 use dfd_stages::augment::Augment;
 use dfd_stages::crop::Crop;
+use dfd_stages::cues::Cues;
 use dfd_stages::decode::Decode;
 use dfd_stages::detect::Detect;
 use dfd_stages::ingest::Ingest;
@@ -47,6 +48,7 @@ impl Pipeline {
             )),
             Arc::new(Crop::new(config.crop.clone())),
             Arc::new(SsimStage::new(config.ssim.clone())),
+            Arc::new(Cues),
             Arc::new(Augment::new(config.train_params())),
             Arc::new(Train::new(config.train_params())),
             Arc::new(Score::new(config.score.clone())),

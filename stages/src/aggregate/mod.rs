@@ -2,7 +2,7 @@
 //!
 //! One file per concern: [`rules`] reduces a video's frame scores to one score, [`metrics`] scores
 //! a set of videos as scikit-learn would, [`bootstrap`] puts 95% intervals around accuracy and AUC,
-//! [`baselines`] adds the constant pseudo-models, [`evaluate`] assembles a `metrics` row, and
+//! [`baselines`] adds the constant pseudo-models, [`cues`] the model-free cue baselines, [`evaluate`] assembles a `metrics` row, and
 //! [`stage`] is the `Stage` that ties them to the tables.
 //!
 //! The metrics are pure Rust rather than a call out to Python so the pipeline stays one binary,
@@ -11,6 +11,7 @@
 
 pub mod baselines;
 pub mod bootstrap;
+pub mod cues;
 pub mod evaluate;
 mod metrics;
 pub mod rules;

@@ -1,16 +1,19 @@
 //! The `aggregate` stage: frame scores -> video scores (every configured rule) -> `metrics` at
-//! video and frame level per (model variant, split), with bootstrap intervals and the constant
-//! baselines. One call over everything (`Sharding::Whole`): a metric needs all videos at once.
+//! video and frame level per (model variant, split), with bootstrap intervals, the constant
+//! baselines and the cue baselines. One call over everything (`Sharding::Whole`): a metric needs
+//! all videos at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use dfd_schemas::{
-    FrameScoreRow, Label, MetricsRow, TableDef, TrainedModelRow, VideoRow, VideoScoreRow,
+    FrameScoreRow, Label, MetricsRow, TableDef, TrainedModelRow, VideoCueRow, VideoRow,
+    VideoScoreRow,
 };
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{constant_units, BASELINES, CONSTANT_RULE};
 use super::bootstrap::{BootstrapParams, Unit};
+use super::cues::cue_rows;
 use super::evaluate::{metrics_row, MetricsKey, FRAME_LEVEL, VIDEO_LEVEL};
 use super::rules::{aggregate, ConfidentParams, Rule};
 use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
@@ -103,6 +106,7 @@ impl Aggregate {
         frames: &[FrameScoreRow],
         videos: &[VideoRow],
         models: &[TrainedModelRow],
+        cues: &[VideoCueRow],
     ) -> Result<(Vec<VideoScoreRow>, Vec<MetricsRow>), StageError> {
         let truth: BTreeMap<&str, &VideoRow> =
             videos.iter().map(|v| (v.video_id.as_str(), v)).collect();
@@ -166,6 +170,10 @@ impl Aggregate {
             metrics.extend(self.row(key(FRAME_LEVEL, FRAME_LEVEL), &frame_units, bootstrap)?);
         }
         metrics.extend(self.baselines(&grouped, videos, bootstrap)?);
+        metrics.extend(
+            cue_rows(videos, cues, bootstrap)
+                .map_err(|e| StageError::Other(format!("metrics of the cue baselines: {e}")))?,
+        );
         Ok((video_rows, metrics))
     }
 
@@ -275,8 +283,9 @@ impl Stage for Aggregate {
         NAME
     }
 
+    /// 2: cue baselines.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn params(&self) -> serde_json::Value {
@@ -299,6 +308,10 @@ impl Stage for Aggregate {
                 stage: TRAIN_STAGE,
                 table: "models",
             },
+            InputDef {
+                stage: crate::cues::NAME,
+                table: "video_cues",
+            },
         ]
     }
 
@@ -317,7 +330,8 @@ impl Stage for Aggregate {
         let frames = input.rows("frame_scores", FrameScoreRow::from_batch)?;
         let videos = input.rows("videos", VideoRow::from_batch)?;
         let models = input.rows("models", TrainedModelRow::from_batch)?;
-        let (video_scores, metrics) = self.compute(&frames, &videos, &models)?;
+        let cues = input.rows("video_cues", VideoCueRow::from_batch)?;
+        let (video_scores, metrics) = self.compute(&frames, &videos, &models, &cues)?;
         ctx.progress.advance(1);
         Ok(StageOutput::default()
             .with_table("video_scores", VideoScoreRow::to_batch(&video_scores)?)

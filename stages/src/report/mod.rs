@@ -11,7 +11,7 @@ mod stage;
 pub mod summary;
 
 pub use stage::{render, Report, ReportInput, ReportParams, NAME};
-pub use summary::{markdown, summary_rows, SummaryChoice};
+pub use summary::{headline_table, markdown, summary_rows, SummaryChoice};
 
 /// Why the report could not be rendered.
 #[derive(Debug, thiserror::Error)]

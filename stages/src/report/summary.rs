@@ -1,6 +1,10 @@
 //! The summary of a run: the reference study's "Result Summary" table (model, parameters,
 //! accuracy, precision, recall, F1, AUC) for one split at video level, with the 95% intervals, the
-//! sample sizes and the baselines, as Markdown, CSV and Parquet.
+//! sample sizes, the constant baselines and the cue baselines, as Markdown, CSV and Parquet.
+//!
+//! A detector whose AUC does not exceed the strongest cue's strength (`max(AUC, 1 - AUC)`, see
+//! `aggregate::cues`) is flagged in the table itself, "not better than cue X": its number may be
+//! the dataset's leak, not detection.
 
 use std::fmt::Write as _;
 
@@ -11,6 +15,7 @@ use parquet::arrow::ArrowWriter;
 
 use super::ReportError;
 use crate::aggregate::baselines::{BASELINES, CONSTANT_RULE};
+use crate::aggregate::cues::{strength, CUES, CUE_RULE};
 use crate::aggregate::evaluate::VIDEO_LEVEL;
 
 /// Which rows the summary quotes.
@@ -22,7 +27,7 @@ pub struct SummaryChoice {
 }
 
 /// The rows of the summary: every trained variant at video level under the chosen split and rule,
-/// by name, then the baselines of that split.
+/// by name, then the constant baselines of that split, then its cue baselines.
 pub fn summary_rows<'a>(metrics: &'a [MetricsRow], choice: &SummaryChoice) -> Vec<&'a MetricsRow> {
     let of_split = |r: &&MetricsRow| r.split == choice.split && r.level == VIDEO_LEVEL;
     let mut models: Vec<&MetricsRow> = metrics
@@ -39,7 +44,38 @@ pub fn summary_rows<'a>(metrics: &'a [MetricsRow], choice: &SummaryChoice) -> Ve
                 .filter(|r| r.model == baseline && r.rule == CONSTANT_RULE),
         );
     }
+    for cue in &CUES {
+        models.extend(
+            metrics
+                .iter()
+                .filter(of_split)
+                .filter(|r| r.model == cue.model && r.rule == CUE_RULE),
+        );
+    }
     models
+}
+
+/// Whether a row is a pseudo-model (constant or cue) rather than a trained detector.
+fn is_baseline(row: &MetricsRow) -> bool {
+    row.rule == CONSTANT_RULE || row.rule == CUE_RULE
+}
+
+/// The cue row with the greatest strength among `rows`, and that strength.
+pub fn strongest_cue<'a>(rows: &[&'a MetricsRow]) -> Option<(&'a MetricsRow, f64)> {
+    rows.iter()
+        .filter(|r| r.rule == CUE_RULE)
+        .filter_map(|r| r.roc_auc.map(|auc| (*r, strength(auc))))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// "not better than cue X" when a detector's AUC does not exceed the strongest cue's strength (or
+/// has no AUC while a cue has one).
+pub fn cue_flag(row: &MetricsRow, strongest: Option<(&MetricsRow, f64)>) -> Option<String> {
+    let (cue, s) = strongest?;
+    if is_baseline(row) || row.roc_auc.is_some_and(|auc| auc > s) {
+        return None;
+    }
+    Some(format!("not better than {}", cue.model))
 }
 
 /// `summary.md`: the table, what it is over, and how to read it.
@@ -61,7 +97,7 @@ pub fn markdown(metrics: &[MetricsRow], choice: &SummaryChoice) -> String {
          (P(FAKE)); FAKE when the score is above {threshold}.\n",
         choice.split, choice.rule
     );
-    md.push_str(&table(&rows));
+    md.push_str(&headline_table(&rows));
     md.push('\n');
     md.push_str(&notes(&rows));
     let mut others: Vec<&MetricsRow> = metrics
@@ -92,16 +128,19 @@ pub fn markdown(metrics: &[MetricsRow], choice: &SummaryChoice) -> String {
     md
 }
 
-fn table(rows: &[&MetricsRow]) -> String {
+/// The summary's first table (what `dfd run` prints when it ends).
+pub fn headline_table(rows: &[&MetricsRow]) -> String {
+    let strongest = strongest_cue(rows);
     let mut md = String::from(
         "| Model | Parameters | n | Accuracy (95% CI) | Precision | Recall | F1 | AUC (95% CI) |\n\
          |---|---:|---:|---|---:|---:|---:|---|\n",
     );
     for r in rows {
-        let name = if r.rule == CONSTANT_RULE {
-            format!("{} (baseline)", r.model)
-        } else {
-            r.model.clone()
+        let name = match (r.rule.as_str(), cue_flag(r, strongest)) {
+            (CONSTANT_RULE, _) => format!("{} (baseline)", r.model),
+            (CUE_RULE, _) => format!("{} (cue)", r.model),
+            (_, Some(flag)) => format!("{} ({flag})", r.model),
+            (_, None) => r.model.clone(),
         };
         let _ = writeln!(
             md,
@@ -120,7 +159,7 @@ fn table(rows: &[&MetricsRow]) -> String {
 
 fn notes(rows: &[&MetricsRow]) -> String {
     let mut md = String::new();
-    if let Some(r) = rows.iter().find(|r| r.rule != CONSTANT_RULE) {
+    if let Some(r) = rows.iter().find(|r| !is_baseline(r)) {
         let _ = writeln!(
             md,
             "- n = {} labelled videos ({} FAKE, {} REAL) scored by `{}`.",
@@ -141,6 +180,18 @@ fn notes(rows: &[&MetricsRow]) -> String {
             "- Baselines score every video 1.0 (`always-fake`) or 0.0 (`always-real`): a model \
              that learned nothing lands on one of them ({} videos: {} FAKE, {} REAL).",
             b.n, b.n_fake, b.n_real
+        );
+    }
+    if let Some((cue, s)) = strongest_cue(rows) {
+        let _ = writeln!(
+            md,
+            "- Cues score each video by one model-free measure (face sharpness, face area, face \
+             brightness, bitrate, SSIM mean; accuracy is that of \"FAKE above the median\"). Their \
+             AUC is shown as measured; a cue's strength is max(AUC, 1 - AUC). Strongest here: \
+             `{}` (AUC {:.3}, strength {s:.3}); a detector whose AUC does not exceed it is marked \
+             \"not better than\" it.",
+            cue.model,
+            cue.roc_auc.unwrap_or(0.5)
         );
     }
     if let Some(r) = rows.iter().find(|r| r.bootstrap_resamples > 0) {
