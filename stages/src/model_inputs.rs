@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow};
+use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow, TableRow};
 use ndarray::{Array2, Array3, Array4, ArrayView2};
 
 use crate::image_io::{decode_png_gray, decode_png_rgb};

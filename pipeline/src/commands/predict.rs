@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TrainedModelRow};
+use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TableRow, TrainedModelRow};
 use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;

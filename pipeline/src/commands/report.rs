@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use dfd_schemas::{MetricsRow, ReportFileRow};
+use dfd_schemas::{MetricsRow, ReportFileRow, TableRow};
 use dfd_stages::aggregate::NAME as AGGREGATE;
 use dfd_stages::report::{markdown, summary_rows, ReportParams, NAME as REPORT};
 use serde_json::json;

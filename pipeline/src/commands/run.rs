@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use dfd_schemas::ErrorRow;
+use dfd_schemas::{ErrorRow, TableRow};
 
 use crate::cache::parquet_io::read_parquet;
 use crate::cache::{Manifest, Workspace, WorkspaceLock};

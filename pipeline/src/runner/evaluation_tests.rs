@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoRow};
 use dfd_stages::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
 
 use super::{run_dag, Executor, Mode, Outcome, Pipeline};
@@ -50,11 +50,11 @@ impl Stage for Fixed {
     }
 }
 
-const VIDEOS: &[TableDef] = &[dfd_schemas::videos::TABLE];
-const SCORES: &[TableDef] = &[dfd_schemas::scores::TABLE];
+const VIDEOS: &[TableDef] = &[dfd_schemas::VideoRow::TABLE];
+const SCORES: &[TableDef] = &[dfd_schemas::FrameScoreRow::TABLE];
 const TRAINED: &[TableDef] = &[
-    dfd_schemas::training::trained::TABLE,
-    dfd_schemas::training::history::TABLE,
+    dfd_schemas::TrainedModelRow::TABLE,
+    dfd_schemas::EpochRow::TABLE,
 ];
 
 fn upstream() -> Vec<Arc<dyn Stage>> {
@@ -80,7 +80,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
                 sample_index: k,
                 frame_index: u64::from(k),
                 split: "test".into(),
-                label: Some(if fake { "FAKE" } else { "REAL" }.into()),
+                label: Some(if fake { Label::Fake } else { Label::Real }),
                 score: if fake { 0.6 } else { 0.3 } + 0.03 * i as f32,
             });
         }

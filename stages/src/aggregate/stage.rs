@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dfd_schemas::{
-    FrameScoreRow, Label, MetricsRow, TableDef, TrainedModelRow, VideoRow, VideoScoreRow,
+    FrameScoreRow, Label, MetricsRow, TableDef, TableRow, TrainedModelRow, VideoRow, VideoScoreRow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -139,10 +139,10 @@ impl Aggregate {
                         model: model.clone(),
                         video_id: video_id.clone(),
                         split: split.clone(),
-                        label: video.label.map(|l| l.as_str().to_string()),
+                        label: video.label,
                         frames: video.scores.len() as u32,
                         score,
-                        predicted: predicted(score, threshold).as_str().to_string(),
+                        predicted: predicted(score, threshold),
                         rule: rule.as_str().to_string(),
                     });
                     if let Some(label) = video.label {
@@ -237,15 +237,8 @@ fn group(
                 f.model, f.video_id, f.sample_index, f.score
             )));
         }
-        let own = match f.label.as_deref() {
-            None => None,
-            Some(text) => Some(Label::parse(text).ok_or_else(|| {
-                StageError::Other(format!(
-                    "frame_scores: video {}: unknown label `{text}`",
-                    f.video_id
-                ))
-            })?),
-        };
+        // Reading the table already refused a label other than REAL or FAKE.
+        let own = f.label;
         let known = truth.get(f.video_id.as_str()).and_then(|v| v.label);
         if let (Some(a), Some(b)) = (own, known) {
             if a != b {
@@ -304,8 +297,8 @@ impl Stage for Aggregate {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::video_scores::TABLE,
-            dfd_schemas::metrics::TABLE,
+            dfd_schemas::VideoScoreRow::TABLE,
+            dfd_schemas::MetricsRow::TABLE,
         ]
     }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use dfd_models::augment::Transform;
 use dfd_models::training::sample_key;
-use dfd_schemas::{AugmentationRow, FaceRow, TableDef, VideoRow};
+use dfd_schemas::{AugmentationRow, FaceRow, TableDef, TableRow, VideoRow};
 
 use crate::model_inputs::{by_video, spread_frames};
 use crate::train::TrainParams;
@@ -88,7 +88,7 @@ impl Stage for Augment {
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::augmentations::TABLE]
+        &[dfd_schemas::AugmentationRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {

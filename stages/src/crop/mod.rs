@@ -7,7 +7,7 @@ mod choose;
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{DetectionRow, ErrorRow, FaceMissRow, FaceRow, FrameRow, TableDef};
+use dfd_schemas::{DetectionRow, ErrorRow, FaceMissRow, FaceRow, FrameRow, TableDef, TableRow};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
@@ -233,9 +233,9 @@ impl Stage for Crop {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::faces::crops::TABLE,
-            dfd_schemas::faces::misses::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::FaceRow::TABLE,
+            dfd_schemas::FaceMissRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 

@@ -7,7 +7,9 @@
 mod capture;
 mod sampler;
 
-use dfd_schemas::{DecodedVideoRow, ErrorRow, FrameEncoding, FrameRow, TableDef, VideoRow};
+use dfd_schemas::{
+    DecodedVideoRow, ErrorRow, FrameEncoding, FrameRow, TableDef, TableRow, VideoRow,
+};
 use serde::{Deserialize, Serialize};
 
 pub use capture::{decode_video, DecodedVideo};
@@ -136,9 +138,9 @@ impl Stage for Decode {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::frames::TABLE,
-            dfd_schemas::decoded_videos::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::FrameRow::TABLE,
+            dfd_schemas::DecodedVideoRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, TableDef};
+use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, TableDef, TableRow};
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
@@ -138,7 +138,10 @@ impl Stage for Detect {
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::detections::TABLE, dfd_schemas::errors::TABLE]
+        &[
+            dfd_schemas::DetectionRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
+        ]
     }
 
     fn sharding(&self) -> Sharding {

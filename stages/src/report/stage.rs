@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dfd_schemas::{EpochRow, MetricsRow, ReportFileRow, TableDef, VideoScoreRow};
+use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableDef, TableRow, VideoScoreRow};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -113,9 +113,9 @@ fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
 fn roc_curves(scores: &[VideoScoreRow], split: &str, rule: &str) -> Vec<Curve> {
     let mut by_model: BTreeMap<&str, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
     for s in scores.iter().filter(|s| s.split == split && s.rule == rule) {
-        if let Some(label) = s.label.as_deref() {
+        if let Some(label) = s.label {
             let entry = by_model.entry(&s.model).or_default();
-            entry.0.push(label == "FAKE");
+            entry.0.push(label == Label::Fake);
             entry.1.push(s.score);
         }
     }
@@ -215,7 +215,7 @@ impl Stage for Report {
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::report_files::TABLE]
+        &[dfd_schemas::ReportFileRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {

@@ -4,7 +4,7 @@
 
 mod session;
 
-use dfd_schemas::{FrameScoreRow, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
 use crate::model_inputs::{FaceInputs, ModelSample};
@@ -82,7 +82,7 @@ impl Score {
             let samples = inputs.samples(video_id, 0)?;
             Ok(ScoredVideo {
                 split: video.split.clone().unwrap_or_default(),
-                label: video.label.map(|l| l.as_str().to_owned()),
+                label: video.label,
                 samples,
             })
         }))
@@ -92,7 +92,7 @@ impl Score {
 /// One video to score.
 struct ScoredVideo {
     split: String,
-    label: Option<String>,
+    label: Option<Label>,
     samples: Vec<ModelSample>,
 }
 
@@ -136,7 +136,10 @@ impl Stage for Score {
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::scores::TABLE, dfd_schemas::errors::TABLE]
+        &[
+            dfd_schemas::FrameScoreRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
+        ]
     }
 
     fn sharding(&self) -> Sharding {
@@ -170,7 +173,7 @@ impl Stage for Score {
                                 sample_index: sample.sample_index,
                                 frame_index: sample.frame_index,
                                 split: video.split.clone(),
-                                label: video.label.clone(),
+                                label: video.label,
                                 score,
                             }),
                     );

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{ErrorRow, FaceRow, SsimMapRow, SsimStatsRow, TableDef};
+use dfd_schemas::{ErrorRow, FaceRow, SsimMapRow, SsimStatsRow, TableDef, TableRow};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -141,9 +141,9 @@ impl Stage for SsimStage {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::ssim::maps::TABLE,
-            dfd_schemas::ssim::stats::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::SsimMapRow::TABLE,
+            dfd_schemas::SsimStatsRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 

@@ -16,7 +16,7 @@ use dfd_models::{
     backend_name, build_variant, default_device, Architecture, Detector, Form, ModelVariant,
     VariantVisitor,
 };
-use dfd_schemas::{EpochRow, Label, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{EpochRow, Label, TableDef, TableRow, TrainedModelRow, VideoRow};
 use sha2::{Digest, Sha256};
 
 use super::params::{LossChoice, TrainParams};
@@ -271,9 +271,9 @@ impl Stage for Train {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::training::trained::TABLE,
-            dfd_schemas::training::history::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::TrainedModelRow::TABLE,
+            dfd_schemas::EpochRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 
