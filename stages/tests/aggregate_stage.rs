@@ -2,9 +2,7 @@
 //! scores per rule, metrics per (model, split, level, rule), the baselines, and nulls where a
 //! metric is undefined. Expected numbers are worked out by hand in the comments.
 
-use dfd_schemas::{
-    FrameScoreRow, Label, MetricsRow, TableRow, TrainedModelRow, VideoRow, VideoScoreRow,
-};
+use dfd_schemas::{FrameScoreRow, Label, MetricsRow, TrainedModelRow, VideoRow, VideoScoreRow};
 use dfd_stages::aggregate::{binary_metrics, Aggregate, AggregateParams, Rule};
 use dfd_stages::{Stage, StageContext, StageInput};
 
@@ -99,24 +97,21 @@ fn dataset() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
 fn run(params: AggregateParams) -> (Vec<VideoScoreRow>, Vec<MetricsRow>) {
     let (frames, videos, models) = dataset();
     let input = StageInput::new(videos.iter().map(|v| v.video_id.clone()).collect())
-        .with_table(
-            "frame_scores",
-            vec![FrameScoreRow::to_batch(&frames).unwrap()],
-        )
-        .with_table("videos", vec![VideoRow::to_batch(&videos).unwrap()])
-        .with_table("models", vec![TrainedModelRow::to_batch(&models).unwrap()]);
+        .with_rows(&frames)
+        .and_then(|input| input.with_rows(&videos))
+        .and_then(|input| input.with_rows(&models))
+        .unwrap();
     let stage = Aggregate::new(params);
     let mut output = stage.run(&input, &StageContext::detached()).unwrap();
-    let mut tables = Vec::new();
     for def in stage.outputs() {
-        let batches = output.take(def.name);
+        let batches = output.take(def);
         assert_eq!(batches.len(), 1, "{}", def.name);
         def.validate(&batches[0]).unwrap();
-        tables.push(batches.into_iter().next().unwrap());
+        output = output.with_table(def, batches.into_iter().next().unwrap());
     }
     (
-        VideoScoreRow::from_batch(&tables[0]).unwrap(),
-        MetricsRow::from_batch(&tables[1]).unwrap(),
+        output.take_rows::<VideoScoreRow>().unwrap(),
+        output.take_rows::<MetricsRow>().unwrap(),
     )
 }
 

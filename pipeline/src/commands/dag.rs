@@ -19,7 +19,7 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
             stage
                 .inputs()
                 .iter()
-                .map(move |input| (input.stage, stage.name(), input.table.to_string()))
+                .map(move |input| (input.stage, stage.name(), input.table.name.to_string()))
         })
         .collect();
     let mut out = String::new();
@@ -29,7 +29,7 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
                 let reads: Vec<String> = stage
                     .inputs()
                     .iter()
-                    .map(|i| format!("{}.{}", i.stage, i.table))
+                    .map(|i| format!("{}.{}", i.stage, i.table.name))
                     .collect();
                 let writes: Vec<&str> = stage.outputs().iter().map(|t| t.name).collect();
                 let reads = if reads.is_empty() {

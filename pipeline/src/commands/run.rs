@@ -138,7 +138,7 @@ fn print_errors(workspace: &Workspace, reports: &[StageReport]) {
             continue;
         };
         let mut rows = Vec::new();
-        for file in manifest.files_of("errors") {
+        for file in manifest.files_of(ErrorRow::TABLE.name) {
             for batch in read_parquet(&dir.join(&file.path)).unwrap_or_default() {
                 rows.extend(ErrorRow::from_batch(&batch).unwrap_or_default());
             }

@@ -18,7 +18,7 @@ use crate::config::Config;
 struct Fixed {
     name: &'static str,
     outputs: &'static [TableDef],
-    tables: Vec<(&'static str, RecordBatch)>,
+    tables: Vec<(TableDef, RecordBatch)>,
 }
 
 impl Stage for Fixed {
@@ -44,13 +44,13 @@ impl Stage for Fixed {
         Ok(self
             .tables
             .iter()
-            .fold(StageOutput::default(), |out, (name, batch)| {
-                out.with_table(name, batch.clone())
+            .fold(StageOutput::default(), |out, (table, batch)| {
+                out.with_table(table, batch.clone())
             }))
     }
 }
 
-const VIDEOS: &[TableDef] = &[dfd_schemas::VideoRow::TABLE];
+const VIDEOS: &[TableDef] = &[VideoRow::TABLE];
 const SCORES: &[TableDef] = &[dfd_schemas::FrameScoreRow::TABLE];
 const TRAINED: &[TableDef] = &[
     dfd_schemas::TrainedModelRow::TABLE,
@@ -112,20 +112,26 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         Arc::new(Fixed {
             name: dfd_stages::ingest::NAME,
             outputs: VIDEOS,
-            tables: vec![("videos", VideoRow::to_batch(&videos).unwrap())],
+            tables: vec![(VideoRow::TABLE, VideoRow::to_batch(&videos).unwrap())],
         }),
         Arc::new(Fixed {
             name: dfd_stages::aggregate::TRAIN_STAGE,
             outputs: TRAINED,
             tables: vec![
-                ("models", TrainedModelRow::to_batch(&models).unwrap()),
-                ("training_history", EpochRow::to_batch(&history).unwrap()),
+                (
+                    TrainedModelRow::TABLE,
+                    TrainedModelRow::to_batch(&models).unwrap(),
+                ),
+                (EpochRow::TABLE, EpochRow::to_batch(&history).unwrap()),
             ],
         }),
         Arc::new(Fixed {
             name: dfd_stages::aggregate::SCORE_STAGE,
             outputs: SCORES,
-            tables: vec![("frame_scores", FrameScoreRow::to_batch(&frames).unwrap())],
+            tables: vec![(
+                FrameScoreRow::TABLE,
+                FrameScoreRow::to_batch(&frames).unwrap(),
+            )],
         }),
     ]
 }

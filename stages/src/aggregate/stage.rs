@@ -279,20 +279,12 @@ impl Stage for Aggregate {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: SCORE_STAGE,
-                table: "frame_scores",
-            },
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: TRAIN_STAGE,
-                table: "models",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<FrameScoreRow>(SCORE_STAGE),
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<TrainedModelRow>(TRAIN_STAGE),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
@@ -307,13 +299,13 @@ impl Stage for Aggregate {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let frames = input.rows("frame_scores", FrameScoreRow::from_batch)?;
-        let videos = input.rows("videos", VideoRow::from_batch)?;
-        let models = input.rows("models", TrainedModelRow::from_batch)?;
+        let frames = input.rows::<FrameScoreRow>()?;
+        let videos = input.rows::<VideoRow>()?;
+        let models = input.rows::<TrainedModelRow>()?;
         let (video_scores, metrics) = self.compute(&frames, &videos, &models)?;
         ctx.progress.advance(1);
         Ok(StageOutput::default()
-            .with_table("video_scores", VideoScoreRow::to_batch(&video_scores)?)
-            .with_table("metrics", MetricsRow::to_batch(&metrics)?))
+            .with_rows(&video_scores)?
+            .with_rows(&metrics)?)
     }
 }

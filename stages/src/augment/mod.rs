@@ -75,16 +75,11 @@ impl Stage for Augment {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
@@ -96,8 +91,8 @@ impl Stage for Augment {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
-        let faces = input.rows("faces", FaceRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
+        let faces = input.rows::<FaceRow>()?;
         let faces: BTreeMap<&str, Vec<&FaceRow>> = by_video(&faces, |f| &f.video_id);
         let mut rows = Vec::new();
         for video in &videos {
@@ -107,6 +102,6 @@ impl Stage for Augment {
             }
             ctx.progress.advance(1);
         }
-        Ok(StageOutput::default().with_table("augmentations", AugmentationRow::to_batch(&rows)?))
+        Ok(StageOutput::default().with_rows(&rows)?)
     }
 }

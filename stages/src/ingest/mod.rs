@@ -225,8 +225,8 @@ impl Stage for Ingest {
         videos.sort_by(|a, b| a.video_id.cmp(&b.video_id));
         ctx.progress.advance(1);
         Ok(StageOutput::default()
-            .with_table("videos", VideoRow::to_batch(&videos)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&videos)?
+            .with_rows(&errors)?)
     }
 }
 

@@ -198,20 +198,12 @@ impl Stage for Report {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: AGGREGATE,
-                table: "metrics",
-            },
-            InputDef {
-                stage: AGGREGATE,
-                table: "video_scores",
-            },
-            InputDef {
-                stage: TRAIN_STAGE,
-                table: "training_history",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<MetricsRow>(AGGREGATE),
+            InputDef::of::<VideoScoreRow>(AGGREGATE),
+            InputDef::of::<EpochRow>(TRAIN_STAGE),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
@@ -233,9 +225,9 @@ impl Stage for Report {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let metrics = input.rows("metrics", MetricsRow::from_batch)?;
-        let video_scores = input.rows("video_scores", VideoScoreRow::from_batch)?;
-        let history = input.rows("training_history", EpochRow::from_batch)?;
+        let metrics = input.rows::<MetricsRow>()?;
+        let video_scores = input.rows::<VideoScoreRow>()?;
+        let history = input.rows::<EpochRow>()?;
         plots::register_font(&self.font()?)?;
         let files = render(
             &ReportInput {
@@ -246,6 +238,6 @@ impl Stage for Report {
             &self.params,
         )?;
         ctx.progress.advance(1);
-        Ok(StageOutput::default().with_table("report_files", ReportFileRow::to_batch(&files)?))
+        Ok(StageOutput::default().with_rows(&files)?)
     }
 }

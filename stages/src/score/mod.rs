@@ -4,7 +4,10 @@
 
 mod session;
 
-use dfd_schemas::{FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow, TrainedModelRow,
+    VideoRow,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::model_inputs::{FaceInputs, ModelSample};
@@ -67,7 +70,7 @@ impl Score {
         input: &StageInput,
         ctx: &StageContext,
     ) -> Result<(Vec<ScoredVideo>, Vec<dfd_schemas::ErrorRow>), StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
         let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, &VideoRow)> = videos
             .iter()
@@ -111,28 +114,14 @@ impl Stage for Score {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_maps",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_stats",
-            },
-            InputDef {
-                stage: crate::train::NAME,
-                table: "models",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+            InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+            InputDef::of::<TrainedModelRow>(crate::train::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
@@ -147,7 +136,7 @@ impl Stage for Score {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let models = input.rows("models", TrainedModelRow::from_batch)?;
+        let models = input.rows::<TrainedModelRow>()?;
         let (videos, errors) = self.samples(input, ctx)?;
         let mut rows = Vec::new();
         for model in &models {
@@ -181,7 +170,7 @@ impl Stage for Score {
             }
         }
         Ok(StageOutput::default()
-            .with_table("frame_scores", FrameScoreRow::to_batch(&rows)?)
-            .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+            .with_rows(&rows)?
+            .with_rows(&errors)?)
     }
 }
