@@ -13,7 +13,7 @@ pub enum DagFormat {
 
 pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
     let edges: Vec<(&str, &str, String)> = pipeline
-        .stages
+        .stages()
         .iter()
         .flat_map(|stage| {
             stage
@@ -25,7 +25,7 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
     let mut out = String::new();
     match format {
         DagFormat::Text => {
-            for stage in &pipeline.stages {
+            for stage in pipeline.stages() {
                 let reads: Vec<String> = stage
                     .inputs()
                     .iter()
@@ -48,7 +48,7 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
         }
         DagFormat::Dot => {
             out.push_str("digraph dfd {\n  rankdir=LR;\n");
-            for stage in &pipeline.stages {
+            for stage in pipeline.stages() {
                 out.push_str(&format!("  {};\n", stage.name()));
             }
             for (from, to, table) in &edges {

@@ -63,7 +63,8 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
 
     let mut config = request.config.clone();
     config.score.splits = vec!["test".into()];
-    let pipeline = Pipeline::new(&config, staging.path().to_path_buf());
+    let pipeline = Pipeline::new(&config, staging.path().to_path_buf())
+        .context("cannot assemble the pipeline")?;
     let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
     tables.insert(
         TrainedModelRow::TABLE.name,
@@ -71,7 +72,7 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
     );
     let mut errors: Vec<ErrorRow> = Vec::new();
     for name in STAGES {
-        let stage = &pipeline.stages[pipeline.index_of(name)?];
+        let stage = &pipeline.stages()[pipeline.index_of(name)?];
         let output = run_in_memory(stage.as_ref(), &tables, &names)
             .with_context(|| format!("stage {name}"))?;
         for (table, batches) in output {

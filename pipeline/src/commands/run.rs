@@ -26,7 +26,10 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let started = Instant::now();
     let workspace = request.workspace;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
-    let pipeline = Arc::new(Pipeline::new(request.config, request.dataset.clone()));
+    let pipeline = Arc::new(
+        Pipeline::new(request.config, request.dataset.clone())
+            .context("cannot assemble the pipeline")?,
+    );
     let modes = request.selection.modes(&pipeline)?;
     let executor = Arc::new(Executor::new(
         workspace.clone(),
@@ -39,7 +42,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         .context("cannot start the async runtime")?;
     let mut by_index = runtime.block_on(run_dag(pipeline.clone(), executor, &modes))?;
     let reports: Vec<StageReport> = pipeline
-        .stages
+        .stages()
         .iter()
         .enumerate()
         .map(|(i, stage)| {

@@ -35,7 +35,7 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
     let workspace = &executor.workspace;
     let mut upstream = Upstream::new();
     let mut out = Vec::new();
-    for stage in &pipeline.stages {
+    for stage in pipeline.stages() {
         let name = stage.name();
         let latest = workspace
             .finished_outputs(name)

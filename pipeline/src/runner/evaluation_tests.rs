@@ -139,7 +139,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
 fn run(workspace: &Workspace, config: &Config) -> BTreeMap<usize, super::StageReport> {
     let mut stages = upstream();
     stages.extend(Pipeline::evaluation_stages(config));
-    let pipeline = Arc::new(Pipeline { stages });
+    let pipeline = Arc::new(Pipeline::from_stages(stages).unwrap());
     let modes = (0..pipeline.stages.len())
         .map(|i| (i, Mode::Normal))
         .collect();
