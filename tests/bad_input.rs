@@ -1,6 +1,6 @@
 //! Bad input gets a clear message naming the file, and everything else is still processed.
 
-use dfd_schemas::{ErrorRow, FrameRow, VideoRow};
+use dfd_schemas::{ErrorRow, FrameRow, TableRow, VideoRow};
 use dfd_tests::{media, Dataset, Dfd};
 use serde_json::json;
 

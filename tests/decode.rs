@@ -1,7 +1,7 @@
 //! `decode` on real clips: sampling times, short clips, variable frame rate, odd sizes, and colours
 //! in their true order (checked against ffmpeg's own decode of the same frame).
 
-use dfd_schemas::{DecodedVideoRow, FrameRow};
+use dfd_schemas::{DecodedVideoRow, FrameRow, TableRow};
 use dfd_tests::{ffmpeg, media, Dataset, Dfd};
 
 fn decode(data: &Dataset, extra: &[&str]) -> (Vec<FrameRow>, Vec<DecodedVideoRow>) {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, VideoRow};
+use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, TableRow, VideoRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
 

@@ -2,7 +2,9 @@
 //! nothing in a clip without a face, crop stores 224x224 PNGs in true colour order, ssim pairs frames
 //! in time order and gives a clear null for a video with a single face frame.
 
-use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRow, SsimMapRow, SsimStatsRow};
+use dfd_schemas::{
+    DetectionRow, FaceMissRow, FaceRow, FrameRow, SsimMapRow, SsimStatsRow, TableRow,
+};
 use dfd_tests::{Dataset, Dfd};
 
 fn rows<T>(

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use dfd_schemas::{EpochRow, FrameScoreRow, TrainedModelRow};
+use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
 
@@ -76,7 +76,7 @@ fn train_score_and_predict_on_real_crops() {
     assert!(scores.iter().all(|s| s.split == "val" || s.split == "test"));
     for s in &scores {
         assert_eq!(
-            s.label.as_deref(),
+            s.label.map(Label::as_str),
             meta[&s.video_id]["label"].as_str(),
             "label of {}",
             s.video_id

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use dfd_schemas::{EpochRow, TrainedModelRow};
+use dfd_schemas::{EpochRow, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 
 /// Twelve demo videos (six REAL, six FAKE), each (person, label) dealt alternately to train and

@@ -200,7 +200,8 @@ fn execute(cli: Cli) -> Result<()> {
         }
         Command::Status { dataset, json } => {
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
-            let pipeline = Pipeline::new(&config, dataset);
+            let pipeline =
+                Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
             let statuses = status::status(&pipeline, &executor);
             if json {
@@ -234,7 +235,8 @@ fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Dag { format } => {
-            let pipeline = Pipeline::new(&config, PathBuf::from("<dataset>"));
+            let pipeline = Pipeline::new(&config, PathBuf::from("<dataset>"))
+                .context("cannot assemble the pipeline")?;
             print!("{}", dag::render(&pipeline, format));
         }
         Command::Gc { keep_runs, dry_run } => {

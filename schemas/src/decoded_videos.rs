@@ -13,129 +13,32 @@
 //! | width, height | uint32 | frame size |
 //! | note | utf8? | what was odd about the stream, e.g. it ended long before its declared length (truncated) |
 
-use std::sync::Arc;
-
-use arrow::array::{Float64Array, StringArray, UInt32Array, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::column::{column, opt_str, require_non_empty};
-use crate::{SchemaError, TableDef};
+use crate::{SchemaError, TableRow};
 
-pub const TABLE: TableDef = TableDef {
-    name: "decoded_videos",
-    schema,
-    validate_values,
-};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct DecodedVideoRow {
-    pub video_id: String,
-    pub frames_requested: u32,
-    pub frames_kept: u32,
-    pub frames_decoded: u64,
-    pub declared_frames: u64,
-    pub fps: f64,
-    pub last_pts_ms: f64,
-    pub width: u32,
-    pub height: u32,
-    pub note: Option<String>,
-}
-
-pub fn schema() -> Schema {
-    Schema::new(vec![
-        Field::new("video_id", DataType::Utf8, false),
-        Field::new("frames_requested", DataType::UInt32, false),
-        Field::new("frames_kept", DataType::UInt32, false),
-        Field::new("frames_decoded", DataType::UInt64, false),
-        Field::new("declared_frames", DataType::UInt64, false),
-        Field::new("fps", DataType::Float64, false),
-        Field::new("last_pts_ms", DataType::Float64, false),
-        Field::new("width", DataType::UInt32, false),
-        Field::new("height", DataType::UInt32, false),
-        Field::new("note", DataType::Utf8, true),
-    ])
-}
-
-impl DecodedVideoRow {
-    pub fn to_batch(rows: &[DecodedVideoRow]) -> Result<RecordBatch, SchemaError> {
-        RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.video_id),
-                )),
-                Arc::new(UInt32Array::from_iter_values(
-                    rows.iter().map(|r| r.frames_requested),
-                )),
-                Arc::new(UInt32Array::from_iter_values(
-                    rows.iter().map(|r| r.frames_kept),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    rows.iter().map(|r| r.frames_decoded),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    rows.iter().map(|r| r.declared_frames),
-                )),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.fps))),
-                Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.last_pts_ms),
-                )),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.width))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.height))),
-                Arc::new(
-                    rows.iter()
-                        .map(|r| r.note.as_deref())
-                        .collect::<StringArray>(),
-                ),
-            ],
-        )
-        .map_err(|source| SchemaError::Build {
-            table: TABLE.name,
-            source,
-        })
+crate::table! {
+    pub struct DecodedVideoRow in "decoded_videos" {
+        video_id: String,
+        frames_requested: u32,
+        frames_kept: u32,
+        frames_decoded: u64,
+        declared_frames: u64,
+        fps: f64,
+        last_pts_ms: f64,
+        width: u32,
+        height: u32,
+        note: Option<String>,
     }
-
-    pub fn from_batch(batch: &RecordBatch) -> Result<Vec<DecodedVideoRow>, SchemaError> {
-        let t = TABLE.name;
-        let video_id = column::<StringArray>(t, batch, "video_id", "utf8")?;
-        let requested = column::<UInt32Array>(t, batch, "frames_requested", "uint32")?;
-        let kept = column::<UInt32Array>(t, batch, "frames_kept", "uint32")?;
-        let decoded = column::<UInt64Array>(t, batch, "frames_decoded", "uint64")?;
-        let declared = column::<UInt64Array>(t, batch, "declared_frames", "uint64")?;
-        let fps = column::<Float64Array>(t, batch, "fps", "float64")?;
-        let last_pts = column::<Float64Array>(t, batch, "last_pts_ms", "float64")?;
-        let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
-        let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
-        let note = column::<StringArray>(t, batch, "note", "utf8")?;
-        Ok((0..batch.num_rows())
-            .map(|row| DecodedVideoRow {
-                video_id: video_id.value(row).to_string(),
-                frames_requested: requested.value(row),
-                frames_kept: kept.value(row),
-                frames_decoded: decoded.value(row),
-                declared_frames: declared.value(row),
-                fps: fps.value(row),
-                last_pts_ms: last_pts.value(row),
-                width: width.value(row),
-                height: height.value(row),
-                note: opt_str(note, row),
-            })
-            .collect())
-    }
+    validate = validate_counts;
 }
 
-fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-    let t = TABLE.name;
-    require_non_empty(
-        t,
-        "video_id",
-        column::<StringArray>(t, batch, "video_id", "utf8")?,
-    )?;
+/// No video keeps more frames than were asked for.
+fn validate_counts(batch: &RecordBatch) -> Result<(), SchemaError> {
     for (row, r) in DecodedVideoRow::from_batch(batch)?.iter().enumerate() {
         if r.frames_kept > r.frames_requested {
             return Err(SchemaError::InvalidValue {
-                table: t,
+                table: DecodedVideoRow::TABLE.name,
                 column: "frames_kept",
                 row,
                 message: format!("{} kept of {} requested", r.frames_kept, r.frames_requested),
@@ -143,4 +46,58 @@ fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn the_schema_is_the_one_on_disk() {
+        let expected = Schema::new(vec![
+            Field::new("video_id", DataType::Utf8, false),
+            Field::new("frames_requested", DataType::UInt32, false),
+            Field::new("frames_kept", DataType::UInt32, false),
+            Field::new("frames_decoded", DataType::UInt64, false),
+            Field::new("declared_frames", DataType::UInt64, false),
+            Field::new("fps", DataType::Float64, false),
+            Field::new("last_pts_ms", DataType::Float64, false),
+            Field::new("width", DataType::UInt32, false),
+            Field::new("height", DataType::UInt32, false),
+            Field::new("note", DataType::Utf8, true),
+        ]);
+        assert_eq!((DecodedVideoRow::TABLE.schema)(), expected);
+    }
+
+    #[test]
+    fn rows_round_trip_and_more_kept_than_requested_is_refused() {
+        let mut row = DecodedVideoRow {
+            video_id: "a.mp4".into(),
+            frames_requested: 4,
+            frames_kept: 4,
+            frames_decoded: 10,
+            declared_frames: 0,
+            fps: 29.97,
+            last_pts_ms: 300.0,
+            width: 4,
+            height: 2,
+            note: Some("truncated".into()),
+        };
+        let batch = DecodedVideoRow::to_batch(std::slice::from_ref(&row)).unwrap();
+        DecodedVideoRow::TABLE.validate(&batch).unwrap();
+        assert_eq!(
+            DecodedVideoRow::from_batch(&batch).unwrap(),
+            vec![row.clone()]
+        );
+
+        row.frames_kept = 5;
+        let batch = DecodedVideoRow::to_batch(&[row]).unwrap();
+        let err = DecodedVideoRow::TABLE
+            .validate(&batch)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("5 kept of 4 requested"), "{err}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use arrow::record_batch::RecordBatch;
 
-use crate::SchemaError;
+use crate::{SchemaError, TableRow};
 
 crate::table! {
     /// One face in one frame.
@@ -36,7 +36,7 @@ crate::table! {
 }
 
 fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-    let t = TABLE.name;
+    let t = DetectionRow::TABLE.name;
     for (row, d) in DetectionRow::from_batch(batch)?.iter().enumerate() {
         if !(d.width > 0.0 && d.height > 0.0 && (0.0..=1.0).contains(&d.confidence)) {
             return Err(SchemaError::InvalidValue {

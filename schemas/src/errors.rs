@@ -7,81 +7,73 @@
 //! | stage | utf8 | the stage that failed on it |
 //! | message | utf8 | what went wrong, naming the file |
 
-use std::sync::Arc;
-
 use arrow::array::StringArray;
-use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::column::{column, require_non_empty};
-use crate::{SchemaError, TableDef};
+use crate::{SchemaError, TableRow};
 
-pub const TABLE: TableDef = TableDef {
-    name: "errors",
-    schema,
-    validate_values,
-};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorRow {
-    pub video_id: String,
-    pub stage: String,
-    pub message: String,
+crate::table! {
+    #[derive(Eq)]
+    pub struct ErrorRow in "errors" {
+        video_id: String,
+        stage: String,
+        message: String,
+    }
+    // A rejected `metadata.json` entry with an empty name is recorded under that name.
+    video_id may be empty;
+    validate = validate_errors;
 }
 
-pub fn schema() -> Schema {
-    Schema::new(vec![
-        Field::new("video_id", DataType::Utf8, false),
-        Field::new("stage", DataType::Utf8, false),
-        Field::new("message", DataType::Utf8, false),
-    ])
+/// Every failure names its stage and says what went wrong.
+fn validate_errors(batch: &RecordBatch) -> Result<(), SchemaError> {
+    let t = ErrorRow::TABLE.name;
+    for name in ["stage", "message"] {
+        require_non_empty(t, name, column::<StringArray>(t, batch, name, "utf8")?)?;
+    }
+    Ok(())
 }
 
-impl ErrorRow {
-    pub fn to_batch(rows: &[ErrorRow]) -> Result<RecordBatch, SchemaError> {
-        RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.video_id),
-                )),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.stage))),
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.message),
-                )),
-            ],
-        )
-        .map_err(|source| SchemaError::Build {
-            table: TABLE.name,
-            source,
-        })
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn the_schema_is_the_one_on_disk() {
+        let expected = Schema::new(vec![
+            Field::new("video_id", DataType::Utf8, false),
+            Field::new("stage", DataType::Utf8, false),
+            Field::new("message", DataType::Utf8, false),
+        ]);
+        assert_eq!((ErrorRow::TABLE.schema)(), expected);
     }
 
-    pub fn from_batch(batch: &RecordBatch) -> Result<Vec<ErrorRow>, SchemaError> {
-        let t = TABLE.name;
-        let video_id = column::<StringArray>(t, batch, "video_id", "utf8")?;
-        let stage = column::<StringArray>(t, batch, "stage", "utf8")?;
-        let message = column::<StringArray>(t, batch, "message", "utf8")?;
-        Ok((0..batch.num_rows())
-            .map(|row| ErrorRow {
-                video_id: video_id.value(row).to_string(),
-                stage: stage.value(row).to_string(),
-                message: message.value(row).to_string(),
-            })
-            .collect())
+    fn error(video_id: &str, stage: &str, message: &str) -> ErrorRow {
+        ErrorRow {
+            video_id: video_id.into(),
+            stage: stage.into(),
+            message: message.into(),
+        }
     }
-}
 
-fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-    let t = TABLE.name;
-    require_non_empty(
-        t,
-        "stage",
-        column::<StringArray>(t, batch, "stage", "utf8")?,
-    )?;
-    require_non_empty(
-        t,
-        "message",
-        column::<StringArray>(t, batch, "message", "utf8")?,
-    )
+    #[test]
+    fn an_empty_video_id_passes_but_an_empty_stage_or_message_does_not() {
+        let rows = vec![
+            error("a.mp4", "decode", "bad"),
+            error("", "ingest", "empty name"),
+        ];
+        let batch = ErrorRow::to_batch(&rows).unwrap();
+        ErrorRow::TABLE.validate(&batch).unwrap();
+        assert_eq!(ErrorRow::from_batch(&batch).unwrap(), rows);
+        for (bad, column) in [
+            (error("a", "", "m"), "stage"),
+            (error("a", "s", ""), "message"),
+        ] {
+            let batch = ErrorRow::to_batch(&[bad]).unwrap();
+            let err = ErrorRow::TABLE.validate(&batch).unwrap_err().to_string();
+            assert!(err.contains(column) && err.contains("empty"), "{err}");
+        }
+    }
 }

@@ -10,20 +10,12 @@
 //! | encoding | utf8 | `png` (lossless, the default) or `jpeg` |
 //! | image | binary | the encoded frame; colours in their true order (PNG/JPEG are RGB) |
 
-use std::sync::Arc;
-
-use arrow::array::{BinaryArray, Float64Array, StringArray, UInt32Array, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{BinaryArray, UInt32Array};
 use arrow::record_batch::RecordBatch;
 
-use crate::column::{column, require_non_empty};
-use crate::{SchemaError, TableDef};
-
-pub const TABLE: TableDef = TableDef {
-    name: "frames",
-    schema,
-    validate_values,
-};
+use crate::cell::{read_cell, TextEnum};
+use crate::column::column;
+use crate::{SchemaError, TableRow};
 
 /// How a frame's pixels are stored in the `image` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,108 +41,38 @@ impl FrameEncoding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct FrameRow {
-    pub video_id: String,
-    pub sample_index: u32,
-    pub frame_index: u64,
-    pub pts_ms: f64,
-    pub width: u32,
-    pub height: u32,
-    pub encoding: FrameEncoding,
-    pub image: Vec<u8>,
-}
-
-pub fn schema() -> Schema {
-    Schema::new(vec![
-        Field::new("video_id", DataType::Utf8, false),
-        Field::new("sample_index", DataType::UInt32, false),
-        Field::new("frame_index", DataType::UInt64, false),
-        Field::new("pts_ms", DataType::Float64, false),
-        Field::new("width", DataType::UInt32, false),
-        Field::new("height", DataType::UInt32, false),
-        Field::new("encoding", DataType::Utf8, false),
-        Field::new("image", DataType::Binary, false),
-    ])
-}
-
-impl FrameRow {
-    pub fn to_batch(rows: &[FrameRow]) -> Result<RecordBatch, SchemaError> {
-        RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.video_id),
-                )),
-                Arc::new(UInt32Array::from_iter_values(
-                    rows.iter().map(|r| r.sample_index),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    rows.iter().map(|r| r.frame_index),
-                )),
-                Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.pts_ms),
-                )),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.width))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.height))),
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| r.encoding.as_str()),
-                )),
-                Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| &r.image))),
-            ],
-        )
-        .map_err(|source| SchemaError::Build {
-            table: TABLE.name,
-            source,
-        })
+/// Stored by name in the `encoding` column.
+impl TextEnum for FrameEncoding {
+    const NAMES: &'static str = "png, jpeg";
+    fn as_str(self) -> &'static str {
+        FrameEncoding::as_str(self)
     }
-
-    pub fn from_batch(batch: &RecordBatch) -> Result<Vec<FrameRow>, SchemaError> {
-        let t = TABLE.name;
-        let video_id = column::<StringArray>(t, batch, "video_id", "utf8")?;
-        let sample_index = column::<UInt32Array>(t, batch, "sample_index", "uint32")?;
-        let frame_index = column::<UInt64Array>(t, batch, "frame_index", "uint64")?;
-        let pts_ms = column::<Float64Array>(t, batch, "pts_ms", "float64")?;
-        let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
-        let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
-        let encoding = column::<StringArray>(t, batch, "encoding", "utf8")?;
-        let image = column::<BinaryArray>(t, batch, "image", "binary")?;
-        (0..batch.num_rows())
-            .map(|row| {
-                let encoding = FrameEncoding::parse(encoding.value(row)).ok_or_else(|| {
-                    SchemaError::InvalidValue {
-                        table: t,
-                        column: "encoding",
-                        row,
-                        message: format!("unknown encoding `{}`", encoding.value(row)),
-                    }
-                })?;
-                Ok(FrameRow {
-                    video_id: video_id.value(row).to_string(),
-                    sample_index: sample_index.value(row),
-                    frame_index: frame_index.value(row),
-                    pts_ms: pts_ms.value(row),
-                    width: width.value(row),
-                    height: height.value(row),
-                    encoding,
-                    image: image.value(row).to_vec(),
-                })
-            })
-            .collect()
+    fn parse(text: &str) -> Option<FrameEncoding> {
+        FrameEncoding::parse(text)
     }
 }
 
-fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
-    let t = TABLE.name;
-    require_non_empty(
-        t,
-        "video_id",
-        column::<StringArray>(t, batch, "video_id", "utf8")?,
-    )?;
+crate::table! {
+    pub struct FrameRow in "frames" {
+        video_id: String,
+        sample_index: u32,
+        frame_index: u64,
+        pts_ms: f64,
+        width: u32,
+        height: u32,
+        encoding: FrameEncoding,
+        image: Vec<u8>,
+    }
+    validate = validate_frames;
+}
+
+/// Every frame has a size, an image and a known encoding. Checked column by column rather than by
+/// reading the rows, which would copy every image.
+fn validate_frames(batch: &RecordBatch) -> Result<(), SchemaError> {
+    let t = FrameRow::TABLE.name;
     let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
     let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
     let image = column::<BinaryArray>(t, batch, "image", "binary")?;
-    let encoding = column::<StringArray>(t, batch, "encoding", "utf8")?;
     for row in 0..batch.num_rows() {
         let bad = |column, message: &str| SchemaError::InvalidValue {
             table: t,
@@ -164,9 +86,91 @@ fn validate_values(batch: &RecordBatch) -> Result<(), SchemaError> {
         if image.value(row).is_empty() {
             return Err(bad("image", "empty image"));
         }
-        if FrameEncoding::parse(encoding.value(row)).is_none() {
-            return Err(bad("encoding", "unknown encoding"));
-        }
+        read_cell::<FrameEncoding>(t, batch, "encoding", row)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn the_schema_is_the_one_on_disk() {
+        let expected = Schema::new(vec![
+            Field::new("video_id", DataType::Utf8, false),
+            Field::new("sample_index", DataType::UInt32, false),
+            Field::new("frame_index", DataType::UInt64, false),
+            Field::new("pts_ms", DataType::Float64, false),
+            Field::new("width", DataType::UInt32, false),
+            Field::new("height", DataType::UInt32, false),
+            Field::new("encoding", DataType::Utf8, false),
+            Field::new("image", DataType::Binary, false),
+        ]);
+        assert_eq!((FrameRow::TABLE.schema)(), expected);
+    }
+
+    fn frame(encoding: FrameEncoding, width: u32, image: Vec<u8>) -> FrameRow {
+        FrameRow {
+            video_id: "a.mp4".into(),
+            sample_index: 0,
+            frame_index: 3,
+            pts_ms: 100.5,
+            width,
+            height: 2,
+            encoding,
+            image,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_and_bad_frames_are_refused() {
+        let rows = vec![
+            frame(FrameEncoding::Png, 4, vec![1, 2]),
+            frame(FrameEncoding::Jpeg, 4, vec![3]),
+        ];
+        let batch = FrameRow::to_batch(&rows).unwrap();
+        FrameRow::TABLE.validate(&batch).unwrap();
+        assert_eq!(FrameRow::from_batch(&batch).unwrap(), rows);
+
+        let zero = FrameRow::to_batch(&[frame(FrameEncoding::Png, 0, vec![1])]).unwrap();
+        let err = FrameRow::TABLE.validate(&zero).unwrap_err().to_string();
+        assert!(err.contains("zero-sized"), "{err}");
+        let empty = FrameRow::to_batch(&[frame(FrameEncoding::Png, 4, vec![])]).unwrap();
+        let err = FrameRow::TABLE.validate(&empty).unwrap_err().to_string();
+        assert!(err.contains("empty image"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_encoding_is_named() {
+        let batch = RecordBatch::try_new(
+            FrameRow::TABLE.schema_ref(),
+            vec![
+                Arc::new(StringArray::from(vec!["a.mp4"])),
+                Arc::new(UInt32Array::from(vec![0])),
+                Arc::new(UInt64Array::from(vec![0])),
+                Arc::new(Float64Array::from(vec![0.0])),
+                Arc::new(UInt32Array::from(vec![4])),
+                Arc::new(UInt32Array::from(vec![2])),
+                Arc::new(StringArray::from(vec!["webp"])),
+                Arc::new(BinaryArray::from(vec![&[1u8][..]])),
+            ],
+        )
+        .unwrap();
+        for err in [
+            FrameRow::TABLE.validate(&batch).unwrap_err(),
+            FrameRow::from_batch(&batch).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("frames") && text.contains("encoding") && text.contains("webp"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -29,6 +29,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 pub use augmentations::AugmentationRow;
+pub use cell::{Cell, CellError, TextEnum};
 pub use column::SchemaError;
 pub use cues::VideoCueRow;
 pub use decoded_videos::DecodedVideoRow;
@@ -46,6 +47,17 @@ pub use training::history::EpochRow;
 pub use training::trained::TrainedModelRow;
 pub use video_scores::VideoScoreRow;
 pub use videos::{Label, VideoRow};
+
+/// A row type of a table, declared with the [`table!`] macro: the table it belongs to and the
+/// conversion of rows to and from record batches. Stages and the runner name tables through this
+/// trait (`FaceRow::TABLE`) rather than by string, so a misspelt table is a compile error.
+pub trait TableRow: Sized {
+    const TABLE: TableDef;
+    /// The rows as one batch of the table's schema.
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, SchemaError>;
+    /// Every row of `batch`, or the first cell that is missing, mistyped or not a valid value.
+    fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>, SchemaError>;
+}
 
 /// A table a stage can write: its name (the folder name under the stage's cache entry) and its schema.
 #[derive(Debug, Clone, Copy)]
@@ -101,26 +113,42 @@ fn describe(schema: &Schema) -> String {
 
 /// Every table any stage writes, for tools (`dfd inspect`) that look tables up by name.
 pub const ALL_TABLES: &[TableDef] = &[
-    videos::TABLE,
-    frames::TABLE,
-    decoded_videos::TABLE,
-    detections::TABLE,
-    faces::crops::TABLE,
-    faces::misses::TABLE,
-    ssim::maps::TABLE,
-    ssim::stats::TABLE,
-    cues::TABLE,
-    augmentations::TABLE,
-    training::trained::TABLE,
-    training::history::TABLE,
-    scores::TABLE,
-    video_scores::TABLE,
-    metrics::TABLE,
-    report_files::TABLE,
-    errors::TABLE,
+    VideoRow::TABLE,
+    FrameRow::TABLE,
+    DecodedVideoRow::TABLE,
+    DetectionRow::TABLE,
+    FaceRow::TABLE,
+    FaceMissRow::TABLE,
+    SsimMapRow::TABLE,
+    SsimStatsRow::TABLE,
+    VideoCueRow::TABLE,
+    AugmentationRow::TABLE,
+    TrainedModelRow::TABLE,
+    EpochRow::TABLE,
+    FrameScoreRow::TABLE,
+    VideoScoreRow::TABLE,
+    MetricsRow::TABLE,
+    ReportFileRow::TABLE,
+    ErrorRow::TABLE,
 ];
 
 /// Looks a table up by name.
 pub fn table(name: &str) -> Option<&'static TableDef> {
     ALL_TABLES.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_has_its_own_name() {
+        for (i, t) in ALL_TABLES.iter().enumerate() {
+            assert!(
+                ALL_TABLES[..i].iter().all(|u| u.name != t.name),
+                "two tables named `{}`",
+                t.name
+            );
+        }
+    }
 }

@@ -60,6 +60,7 @@ crate::table! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TableRow;
 
     fn row() -> MetricsRow {
         MetricsRow {
@@ -97,12 +98,12 @@ mod tests {
     #[test]
     fn nulls_round_trip_and_nan_is_refused() {
         let batch = MetricsRow::to_batch(&[row()]).unwrap();
-        TABLE.validate(&batch).unwrap();
+        MetricsRow::TABLE.validate(&batch).unwrap();
         assert_eq!(MetricsRow::from_batch(&batch).unwrap(), vec![row()]);
 
         let mut bad = row();
         bad.roc_auc = Some(f64::NAN);
-        let err = TABLE
+        let err = MetricsRow::TABLE
             .validate(&MetricsRow::to_batch(&[bad]).unwrap())
             .unwrap_err()
             .to_string();

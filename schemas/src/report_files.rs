@@ -34,6 +34,7 @@ pub fn is_plain_file_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TableRow;
 
     #[test]
     fn names_that_leave_the_folder_are_refused() {
@@ -44,7 +45,10 @@ mod tests {
                 bytes: vec![],
             }])
             .unwrap();
-            assert!(TABLE.validate(&batch).is_err(), "{bad:?} accepted");
+            assert!(
+                ReportFileRow::TABLE.validate(&batch).is_err(),
+                "{bad:?} accepted"
+            );
         }
         assert!(is_plain_file_name("roc-test.png"));
     }

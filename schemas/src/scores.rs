@@ -1,5 +1,7 @@
 //! `frame_scores`: P(FAKE) per (model variant, face frame), written by `score`.
 
+use crate::Label;
+
 crate::table! {
     /// One model variant's score of one face frame of the validation or test split.
     pub struct FrameScoreRow in "frame_scores" {
@@ -11,7 +13,7 @@ crate::table! {
         /// The video's split (`val` or `test`).
         split: String,
         /// `REAL`, `FAKE`, or null for an unlabelled video.
-        label: Option<String>,
+        label: Option<Label>,
         /// P(FAKE), the model's sigmoid output.
         score: f32,
     }

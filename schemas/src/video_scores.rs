@@ -3,6 +3,8 @@
 //! the table the video-level metrics are computed from, kept so a surprising metric can be traced
 //! to the videos behind it.
 
+use crate::Label;
+
 crate::table! {
     /// One model variant's verdict on one video of the validation or test split. Only videos with
     /// at least one scored face frame have a row; the rest are counted in `metrics.unscored`.
@@ -13,14 +15,14 @@ crate::table! {
         /// `val` or `test`, as in `frame_scores`.
         split: String,
         /// `REAL`, `FAKE`, or null for an unlabelled video.
-        label: Option<String>,
+        label: Option<Label>,
         /// Scored face frames the rule reduced.
         frames: u32,
         /// The aggregated P(FAKE), in [0, 1].
         score: f64,
         /// `FAKE` when `score` > the threshold, else `REAL` (so exactly 0.5 is REAL, as in the
         /// reference).
-        predicted: String,
+        predicted: Label,
         /// The aggregation rule (`mean`, `vote` or `confident`).
         rule: String,
     }

@@ -24,7 +24,4 @@ pub use stage::{
 };
 
 /// The table whose row order defines the per-video shards of every per-video stage.
-pub const PARTITION_TABLE: InputDef = InputDef {
-    stage: ingest::NAME,
-    table: "videos",
-};
+pub const PARTITION_TABLE: InputDef = InputDef::of::<dfd_schemas::VideoRow>(ingest::NAME);

@@ -92,12 +92,10 @@ pub struct FaceInputs {
 impl FaceInputs {
     /// Reads the three tables from `input`.
     pub fn read(input: &StageInput) -> Result<FaceInputs, StageError> {
-        let stats = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
+        let stats = input.rows::<SsimStatsRow>()?;
         Ok(FaceInputs {
-            faces: group(input.rows("faces", FaceRow::from_batch)?, |f| &f.video_id),
-            maps: group(input.rows("ssim_maps", SsimMapRow::from_batch)?, |m| {
-                &m.video_id
-            }),
+            faces: group(input.rows::<FaceRow>()?, |f| &f.video_id),
+            maps: group(input.rows::<SsimMapRow>()?, |m| &m.video_id),
             stats: stats.into_iter().map(|s| (s.video_id.clone(), s)).collect(),
         })
     }

@@ -3,13 +3,25 @@
 use std::collections::BTreeMap;
 
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{SchemaError, TableDef};
+use dfd_schemas::{SchemaError, TableDef, TableRow};
 
-/// A table a stage reads: which stage wrote it and its name there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A table a stage reads: which stage wrote it, and the table, named through its row type
+/// ([`InputDef::of`]) so that only a table that exists can be named. That the stage named really
+/// writes it is checked when the runner assembles the pipeline.
+#[derive(Debug, Clone, Copy)]
 pub struct InputDef {
     pub stage: &'static str,
-    pub table: &'static str,
+    pub table: TableDef,
+}
+
+impl InputDef {
+    /// Table `R` as written by stage `stage`: `InputDef::of::<FaceRow>(crop::NAME)`.
+    pub const fn of<R: TableRow>(stage: &'static str) -> InputDef {
+        InputDef {
+            stage,
+            table: R::TABLE,
+        }
+    }
 }
 
 /// How the runner splits a stage's work.
@@ -81,28 +93,31 @@ impl StageInput {
         }
     }
 
-    pub fn with_table(mut self, name: &'static str, batches: Vec<RecordBatch>) -> Self {
-        self.tables.insert(name, batches);
+    /// Adds the batches of input table `table` (what the runner read from the cache).
+    pub fn with_table(mut self, table: &TableDef, batches: Vec<RecordBatch>) -> Self {
+        self.tables.insert(table.name, batches);
         self
     }
 
-    /// The batches of input table `name`.
-    pub fn table(&self, name: &'static str) -> Result<&[RecordBatch], StageError> {
-        self.tables
-            .get(name)
-            .map(Vec::as_slice)
-            .ok_or(StageError::MissingInput(name))
+    /// Adds typed rows as input table `R` (tests, benchmarks, in-memory runs).
+    pub fn with_rows<R: TableRow>(self, rows: &[R]) -> Result<Self, SchemaError> {
+        let batch = R::to_batch(rows)?;
+        Ok(self.with_table(&R::TABLE, vec![batch]))
     }
 
-    /// Every row of input table `name`, read as typed rows by `read` (a `from_batch` of the schemas).
-    pub fn rows<T>(
-        &self,
-        name: &'static str,
-        read: fn(&RecordBatch) -> Result<Vec<T>, SchemaError>,
-    ) -> Result<Vec<T>, StageError> {
+    /// The batches of input table `table`.
+    pub fn table(&self, table: &TableDef) -> Result<&[RecordBatch], StageError> {
+        self.tables
+            .get(table.name)
+            .map(Vec::as_slice)
+            .ok_or(StageError::MissingInput(table.name))
+    }
+
+    /// Every row of input table `R`: `input.rows::<FaceRow>()`.
+    pub fn rows<R: TableRow>(&self) -> Result<Vec<R>, StageError> {
         let mut rows = Vec::new();
-        for batch in self.table(name)? {
-            rows.extend(read(batch)?);
+        for batch in self.table(&R::TABLE)? {
+            rows.extend(R::from_batch(batch)?);
         }
         Ok(rows)
     }
@@ -120,13 +135,30 @@ pub struct StageOutput {
 }
 
 impl StageOutput {
-    pub fn with_table(mut self, name: &'static str, batch: RecordBatch) -> Self {
-        self.tables.entry(name).or_default().push(batch);
+    /// Adds a batch to output table `table`.
+    pub fn with_table(mut self, table: &TableDef, batch: RecordBatch) -> Self {
+        self.tables.entry(table.name).or_default().push(batch);
         self
     }
 
-    pub fn take(&mut self, name: &str) -> Vec<RecordBatch> {
-        self.tables.remove(name).unwrap_or_default()
+    /// Adds typed rows to output table `R`: `output.with_rows(&faces)?`.
+    pub fn with_rows<R: TableRow>(self, rows: &[R]) -> Result<Self, SchemaError> {
+        let batch = R::to_batch(rows)?;
+        Ok(self.with_table(&R::TABLE, batch))
+    }
+
+    /// Removes and returns the batches of output table `table` (none if the stage wrote none).
+    pub fn take(&mut self, table: &TableDef) -> Vec<RecordBatch> {
+        self.tables.remove(table.name).unwrap_or_default()
+    }
+
+    /// Every row of output table `R`, taken out of the output.
+    pub fn take_rows<R: TableRow>(&mut self) -> Result<Vec<R>, SchemaError> {
+        let mut rows = Vec::new();
+        for batch in self.take(&R::TABLE) {
+            rows.extend(R::from_batch(&batch)?);
+        }
+        Ok(rows)
     }
 
     pub fn table_names(&self) -> impl Iterator<Item = &&'static str> {

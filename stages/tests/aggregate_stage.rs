@@ -24,7 +24,7 @@ fn video(id: &str, label: Option<Label>, split: &str) -> VideoRow {
 fn frames(
     model: &str,
     id: &str,
-    label: Option<&str>,
+    label: Option<Label>,
     split: &str,
     scores: &[f32],
 ) -> Vec<FrameScoreRow> {
@@ -37,7 +37,7 @@ fn frames(
             sample_index: i as u32,
             frame_index: 15 * i as u64,
             split: split.into(),
-            label: label.map(str::to_string),
+            label,
             score,
         })
         .collect()
@@ -75,7 +75,7 @@ fn dataset() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
     rows.extend(frames(
         m,
         "f1.mp4",
-        Some("FAKE"),
+        Some(Label::Fake),
         "test",
         &[0.9, 0.9, 0.9, 0.1],
     ));
@@ -83,41 +83,38 @@ fn dataset() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
     rows.extend(frames(
         m,
         "f2.mp4",
-        Some("FAKE"),
+        Some(Label::Fake),
         "test",
         &[0.6, 0.6, 0.3, 0.3],
     ));
     // mean 0.2
-    rows.extend(frames(m, "r1.mp4", Some("REAL"), "test", &[0.1, 0.3]));
+    rows.extend(frames(m, "r1.mp4", Some(Label::Real), "test", &[0.1, 0.3]));
     // mean 0.55 (a false alarm), vote 0.5 (REAL)
-    rows.extend(frames(m, "r2.mp4", Some("REAL"), "test", &[0.5, 0.6]));
+    rows.extend(frames(m, "r2.mp4", Some(Label::Real), "test", &[0.5, 0.6]));
     rows.extend(frames(m, "u1.mp4", None, "test", &[0.8]));
-    rows.extend(frames(m, "v1.mp4", Some("FAKE"), "val", &[0.75, 0.25]));
+    rows.extend(frames(m, "v1.mp4", Some(Label::Fake), "val", &[0.75, 0.25]));
     (rows, videos, vec![model(m, 27_977)])
 }
 
 fn run(params: AggregateParams) -> (Vec<VideoScoreRow>, Vec<MetricsRow>) {
     let (frames, videos, models) = dataset();
     let input = StageInput::new(videos.iter().map(|v| v.video_id.clone()).collect())
-        .with_table(
-            "frame_scores",
-            vec![FrameScoreRow::to_batch(&frames).unwrap()],
-        )
-        .with_table("videos", vec![VideoRow::to_batch(&videos).unwrap()])
-        .with_table("models", vec![TrainedModelRow::to_batch(&models).unwrap()])
-        .with_table("video_cues", vec![VideoCueRow::to_batch(&[]).unwrap()]);
+        .with_rows(&frames)
+        .and_then(|input| input.with_rows(&videos))
+        .and_then(|input| input.with_rows(&models))
+        .and_then(|input| input.with_rows::<VideoCueRow>(&[]))
+        .unwrap();
     let stage = Aggregate::new(params);
     let mut output = stage.run(&input, &StageContext::detached()).unwrap();
-    let mut tables = Vec::new();
     for def in stage.outputs() {
-        let batches = output.take(def.name);
+        let batches = output.take(def);
         assert_eq!(batches.len(), 1, "{}", def.name);
         def.validate(&batches[0]).unwrap();
-        tables.push(batches.into_iter().next().unwrap());
+        output = output.with_table(def, batches.into_iter().next().unwrap());
     }
     (
-        VideoScoreRow::from_batch(&tables[0]).unwrap(),
-        MetricsRow::from_batch(&tables[1]).unwrap(),
+        output.take_rows::<VideoScoreRow>().unwrap(),
+        output.take_rows::<MetricsRow>().unwrap(),
     )
 }
 
@@ -149,9 +146,9 @@ fn video_scores_follow_each_rule() {
     };
     assert!(close(score("f1.mp4", "mean").score, 0.7));
     assert!(close(score("f1.mp4", "vote").score, 0.75));
-    assert_eq!(score("f2.mp4", "mean").predicted, "REAL");
-    assert_eq!(score("r2.mp4", "mean").predicted, "FAKE");
-    assert_eq!(score("r2.mp4", "vote").predicted, "REAL");
+    assert_eq!(score("f2.mp4", "mean").predicted, Label::Real);
+    assert_eq!(score("r2.mp4", "mean").predicted, Label::Fake);
+    assert_eq!(score("r2.mp4", "vote").predicted, Label::Real);
     assert_eq!(score("u1.mp4", "mean").label, None);
     assert_eq!(score("f1.mp4", "mean").frames, 4);
     // 6 scored videos (5 test, u1 included, + 1 val) x 3 rules; r3 has no frames and no row.
@@ -257,7 +254,7 @@ fn a_score_outside_zero_one_fails_the_stage() {
 #[test]
 fn a_label_that_contradicts_videos_fails_the_stage() {
     let (mut frames, videos, models) = dataset();
-    frames[0].label = Some("REAL".into());
+    frames[0].label = Some(Label::Real);
     let err = Aggregate::new(AggregateParams::default())
         .compute(&frames, &videos, &models, &[])
         .unwrap_err()

@@ -2,7 +2,9 @@
 //! right rows with the numbers the metrics give, the CSV and Parquet hold the same rows, and every
 //! PNG decodes to a plot of the expected size. Set `DFD_REPORT_OUT=DIR` to keep the files.
 
-use dfd_schemas::{EpochRow, FrameScoreRow, Label, MetricsRow, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    EpochRow, FrameScoreRow, Label, MetricsRow, TableRow, TrainedModelRow, VideoRow,
+};
 use dfd_stages::aggregate::{binary_metrics, Aggregate, AggregateParams};
 use dfd_stages::report::plots::{font_path, register_font};
 use dfd_stages::report::{render, ReportInput, ReportParams};
@@ -39,7 +41,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
                         sample_index: k,
                         frame_index: 15 * k as u64,
                         split: split.into(),
-                        label: Some(if fake { "FAKE" } else { "REAL" }.into()),
+                        label: Some(if fake { Label::Fake } else { Label::Real }),
                         score: (level + 0.02 * k as f32).clamp(0.0, 1.0),
                     });
                 }
@@ -138,7 +140,7 @@ fn every_file_is_rendered() {
         );
     }
     let batch = dfd_schemas::ReportFileRow::to_batch(&r.files).unwrap();
-    dfd_schemas::report_files::TABLE.validate(&batch).unwrap();
+    dfd_schemas::ReportFileRow::TABLE.validate(&batch).unwrap();
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dfd_schemas::{FrameRow, TableRow, VideoRow};
 use dfd_stages::decode::Decode;
 use dfd_stages::ingest::Ingest;
 use dfd_stages::{Stage, StageContext, StageInput};
@@ -53,15 +54,20 @@ pub fn bench(
             let ingest = Ingest::new(dataset);
             let ctx = StageContext::detached();
             let mut listed = ingest.run(&StageInput::new(Vec::new()), &ctx)?;
-            let video_table = listed.take("videos");
+            let video_table = listed.take(&VideoRow::TABLE);
             videos = video_table.iter().map(|b| b.num_rows()).sum();
             let decode = Decode::new(config.decode.clone());
             for _ in 0..repeats {
-                let input = StageInput::new(Vec::new()).with_table("videos", video_table.clone());
+                let input =
+                    StageInput::new(Vec::new()).with_table(&VideoRow::TABLE, video_table.clone());
                 let started = Instant::now();
                 let mut out = decode.run(&input, &ctx)?;
                 seconds.push(started.elapsed().as_secs_f64());
-                frames = out.take("frames").iter().map(|b| b.num_rows()).sum();
+                frames = out
+                    .take(&FrameRow::TABLE)
+                    .iter()
+                    .map(|b| b.num_rows())
+                    .sum();
             }
         }
         BenchTarget::Rerun => {

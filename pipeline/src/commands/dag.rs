@@ -13,23 +13,23 @@ pub enum DagFormat {
 
 pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
     let edges: Vec<(&str, &str, String)> = pipeline
-        .stages
+        .stages()
         .iter()
         .flat_map(|stage| {
             stage
                 .inputs()
                 .iter()
-                .map(move |input| (input.stage, stage.name(), input.table.to_string()))
+                .map(move |input| (input.stage, stage.name(), input.table.name.to_string()))
         })
         .collect();
     let mut out = String::new();
     match format {
         DagFormat::Text => {
-            for stage in &pipeline.stages {
+            for stage in pipeline.stages() {
                 let reads: Vec<String> = stage
                     .inputs()
                     .iter()
-                    .map(|i| format!("{}.{}", i.stage, i.table))
+                    .map(|i| format!("{}.{}", i.stage, i.table.name))
                     .collect();
                 let writes: Vec<&str> = stage.outputs().iter().map(|t| t.name).collect();
                 let reads = if reads.is_empty() {
@@ -48,7 +48,7 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
         }
         DagFormat::Dot => {
             out.push_str("digraph dfd {\n  rankdir=LR;\n");
-            for stage in &pipeline.stages {
+            for stage in pipeline.stages() {
                 out.push_str(&format!("  {};\n", stage.name()));
             }
             for (from, to, table) in &edges {

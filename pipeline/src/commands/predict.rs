@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TrainedModelRow};
+use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TableRow, TrainedModelRow};
 use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
@@ -63,19 +63,20 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
 
     let mut config = request.config.clone();
     config.score.splits = vec!["test".into()];
-    let pipeline = Pipeline::new(&config, staging.path().to_path_buf());
+    let pipeline = Pipeline::new(&config, staging.path().to_path_buf())
+        .context("cannot assemble the pipeline")?;
     let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
     tables.insert(
-        "models",
+        TrainedModelRow::TABLE.name,
         vec![TrainedModelRow::to_batch(std::slice::from_ref(&model))?],
     );
     let mut errors: Vec<ErrorRow> = Vec::new();
     for name in STAGES {
-        let stage = &pipeline.stages[pipeline.index_of(name)?];
+        let stage = &pipeline.stages()[pipeline.index_of(name)?];
         let output = run_in_memory(stage.as_ref(), &tables, &names)
             .with_context(|| format!("stage {name}"))?;
         for (table, batches) in output {
-            if table == "errors" {
+            if table == ErrorRow::TABLE.name {
                 for batch in &batches {
                     errors.extend(ErrorRow::from_batch(batch)?);
                 }
@@ -84,8 +85,8 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
             }
         }
     }
-    let faces = rows(&tables, "faces", FaceRow::from_batch)?;
-    let scores = rows(&tables, "frame_scores", FrameScoreRow::from_batch)?;
+    let faces = rows::<FaceRow>(&tables)?;
+    let scores = rows::<FrameScoreRow>(&tables)?;
     let videos = names
         .iter()
         .map(|name| verdict(name, &config, &faces, &scores, &errors))
@@ -113,7 +114,7 @@ fn stored_model(
         );
     };
     let mut models = Vec::new();
-    for file in manifest.files_of("models") {
+    for file in manifest.files_of(TrainedModelRow::TABLE.name) {
         for batch in read_parquet(&dir.join(&file.path))? {
             models.extend(TrainedModelRow::from_batch(&batch)?);
         }
@@ -175,26 +176,23 @@ fn run_in_memory(
     let mut input = StageInput::new(videos.to_vec());
     for def in stage.inputs() {
         let batches = tables
-            .get(def.table)
-            .with_context(|| format!("no table {} from {}", def.table, def.stage))?;
-        input = input.with_table(def.table, batches.clone());
+            .get(def.table.name)
+            .with_context(|| format!("no table {} from {}", def.table.name, def.stage))?;
+        input = input.with_table(&def.table, batches.clone());
     }
     let mut output = stage.run(&input, &StageContext::detached())?;
     Ok(stage
         .outputs()
         .iter()
-        .map(|t| (t.name, output.take(t.name)))
+        .map(|t| (t.name, output.take(t)))
         .collect())
 }
 
-fn rows<T>(
-    tables: &BTreeMap<&'static str, Vec<RecordBatch>>,
-    name: &'static str,
-    read: fn(&RecordBatch) -> Result<Vec<T>, dfd_schemas::SchemaError>,
-) -> Result<Vec<T>> {
+/// Every row of table `R` in `tables` (none if no stage wrote it).
+fn rows<R: TableRow>(tables: &BTreeMap<&'static str, Vec<RecordBatch>>) -> Result<Vec<R>> {
     let mut out = Vec::new();
-    for batch in tables.get(name).into_iter().flatten() {
-        out.extend(read(batch)?);
+    for batch in tables.get(R::TABLE.name).into_iter().flatten() {
+        out.extend(R::from_batch(batch)?);
     }
     Ok(out)
 }

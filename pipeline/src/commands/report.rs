@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use dfd_schemas::{MetricsRow, ReportFileRow};
+use dfd_schemas::{MetricsRow, ReportFileRow, TableRow};
 use dfd_stages::aggregate::NAME as AGGREGATE;
 use dfd_stages::report::{markdown, summary_rows, ReportParams, NAME as REPORT};
 use serde_json::json;
@@ -41,7 +41,7 @@ pub fn summary(workspace: &Workspace, params: &ReportParams) -> Result<Summary> 
     }
     let (dir, manifest, note) = stage_output(workspace, AGGREGATE)?;
     let mut metrics = Vec::new();
-    for file in manifest.files_of("metrics") {
+    for file in manifest.files_of(MetricsRow::TABLE.name) {
         let path = dir.join(&file.path);
         for batch in read_parquet(&path)? {
             metrics.extend(
@@ -115,7 +115,7 @@ pub fn publish(workspace: &Workspace, fingerprint: &str) -> Result<PathBuf> {
         .finished(REPORT, fingerprint)
         .with_context(|| format!("no finished report output at {}", dir.display()))?;
     let mut files = Vec::new();
-    for file in manifest.files_of("report_files") {
+    for file in manifest.files_of(ReportFileRow::TABLE.name) {
         for batch in read_parquet(&dir.join(&file.path))? {
             files.extend(ReportFileRow::from_batch(&batch)?);
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use dfd_schemas::ErrorRow;
+use dfd_schemas::{ErrorRow, TableRow};
 
 use crate::cache::parquet_io::read_parquet;
 use crate::cache::{Manifest, Workspace, WorkspaceLock};
@@ -26,7 +26,10 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let started = Instant::now();
     let workspace = request.workspace;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
-    let pipeline = Arc::new(Pipeline::new(request.config, request.dataset.clone()));
+    let pipeline = Arc::new(
+        Pipeline::new(request.config, request.dataset.clone())
+            .context("cannot assemble the pipeline")?,
+    );
     let modes = request.selection.modes(&pipeline)?;
     let executor = Arc::new(Executor::new(
         workspace.clone(),
@@ -39,7 +42,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         .context("cannot start the async runtime")?;
     let mut by_index = runtime.block_on(run_dag(pipeline.clone(), executor, &modes))?;
     let reports: Vec<StageReport> = pipeline
-        .stages
+        .stages()
         .iter()
         .enumerate()
         .map(|(i, stage)| {
@@ -166,7 +169,7 @@ fn print_errors(workspace: &Workspace, reports: &[StageReport]) {
             continue;
         };
         let mut rows = Vec::new();
-        for file in manifest.files_of("errors") {
+        for file in manifest.files_of(ErrorRow::TABLE.name) {
             for batch in read_parquet(&dir.join(&file.path)).unwrap_or_default() {
                 rows.extend(ErrorRow::from_batch(&batch).unwrap_or_default());
             }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dfd_schemas::{ErrorRow, TableRow};
 use serde::Serialize;
 
 use crate::cache::manifest::TableTotals;
@@ -34,7 +35,7 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
     let workspace = &executor.workspace;
     let mut upstream = Upstream::new();
     let mut out = Vec::new();
-    for stage in &pipeline.stages {
+    for stage in pipeline.stages() {
         let name = stage.name();
         let latest = workspace
             .finished_outputs(name)
@@ -99,7 +100,10 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
             state,
             reasons,
             fingerprint,
-            errors: tables.get("errors").map(|t| t.rows).unwrap_or(0),
+            errors: tables
+                .get(ErrorRow::TABLE.name)
+                .map(|t| t.rows)
+                .unwrap_or(0),
             tables,
         });
     }
@@ -171,7 +175,7 @@ pub fn print_text(statuses: &[StageStatus]) {
         let rows: Vec<String> = s
             .tables
             .iter()
-            .filter(|(t, _)| *t != "errors")
+            .filter(|(t, _)| *t != ErrorRow::TABLE.name)
             .map(|(t, totals)| format!("{t} {}", totals.rows))
             .collect();
         let bytes: u64 = s.tables.values().map(|t| t.bytes).sum();

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    EpochRow, FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
+};
 use dfd_stages::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
 
 use super::{run_dag, Executor, Mode, Outcome, Pipeline};
@@ -18,7 +20,7 @@ use crate::config::Config;
 struct Fixed {
     name: &'static str,
     outputs: &'static [TableDef],
-    tables: Vec<(&'static str, RecordBatch)>,
+    tables: Vec<(TableDef, RecordBatch)>,
 }
 
 impl Stage for Fixed {
@@ -44,22 +46,24 @@ impl Stage for Fixed {
         Ok(self
             .tables
             .iter()
-            .fold(StageOutput::default(), |out, (name, batch)| {
-                out.with_table(name, batch.clone())
+            .fold(StageOutput::default(), |out, (table, batch)| {
+                out.with_table(table, batch.clone())
             }))
     }
 }
 
-const VIDEOS: &[TableDef] = &[dfd_schemas::videos::TABLE];
-const SCORES: &[TableDef] = &[dfd_schemas::scores::TABLE];
+const VIDEOS: &[TableDef] = &[VideoRow::TABLE];
+const CUES: &[TableDef] = &[VideoCueRow::TABLE];
+const SCORES: &[TableDef] = &[dfd_schemas::FrameScoreRow::TABLE];
 const TRAINED: &[TableDef] = &[
-    dfd_schemas::training::trained::TABLE,
-    dfd_schemas::training::history::TABLE,
+    dfd_schemas::TrainedModelRow::TABLE,
+    dfd_schemas::EpochRow::TABLE,
 ];
 
 fn upstream() -> Vec<Arc<dyn Stage>> {
     let mut videos = Vec::new();
     let mut frames = Vec::new();
+    let mut cues = Vec::new();
     for i in 0..10u32 {
         let fake = i % 2 == 0;
         let id = format!("v{i}.mp4");
@@ -73,6 +77,16 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
             size_bytes: 1,
             modified_ms: 0,
         });
+        // A weak cue: the bitrate grows with the index, FAKEs at even ones (AUC 0.4).
+        cues.push(VideoCueRow {
+            video_id: id.clone(),
+            face_frames: 2,
+            face_sharpness: None,
+            face_area: None,
+            face_brightness: None,
+            bitrate: Some(f64::from(i)),
+            ssim_mean: None,
+        });
         for k in 0..2 {
             frames.push(FrameScoreRow {
                 model: "mesonet4-single".into(),
@@ -80,7 +94,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
                 sample_index: k,
                 frame_index: u64::from(k),
                 split: "test".into(),
-                label: Some(if fake { "FAKE" } else { "REAL" }.into()),
+                label: Some(if fake { Label::Fake } else { Label::Real }),
                 score: if fake { 0.6 } else { 0.3 } + 0.03 * i as f32,
             });
         }
@@ -112,20 +126,31 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         Arc::new(Fixed {
             name: dfd_stages::ingest::NAME,
             outputs: VIDEOS,
-            tables: vec![("videos", VideoRow::to_batch(&videos).unwrap())],
+            tables: vec![(VideoRow::TABLE, VideoRow::to_batch(&videos).unwrap())],
         }),
         Arc::new(Fixed {
             name: dfd_stages::aggregate::TRAIN_STAGE,
             outputs: TRAINED,
             tables: vec![
-                ("models", TrainedModelRow::to_batch(&models).unwrap()),
-                ("training_history", EpochRow::to_batch(&history).unwrap()),
+                (
+                    TrainedModelRow::TABLE,
+                    TrainedModelRow::to_batch(&models).unwrap(),
+                ),
+                (EpochRow::TABLE, EpochRow::to_batch(&history).unwrap()),
             ],
+        }),
+        Arc::new(Fixed {
+            name: dfd_stages::cues::NAME,
+            outputs: CUES,
+            tables: vec![(VideoCueRow::TABLE, VideoCueRow::to_batch(&cues).unwrap())],
         }),
         Arc::new(Fixed {
             name: dfd_stages::aggregate::SCORE_STAGE,
             outputs: SCORES,
-            tables: vec![("frame_scores", FrameScoreRow::to_batch(&frames).unwrap())],
+            tables: vec![(
+                FrameScoreRow::TABLE,
+                FrameScoreRow::to_batch(&frames).unwrap(),
+            )],
         }),
     ]
 }
@@ -133,7 +158,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
 fn run(workspace: &Workspace, config: &Config) -> BTreeMap<usize, super::StageReport> {
     let mut stages = upstream();
     stages.extend(Pipeline::evaluation_stages(config));
-    let pipeline = Arc::new(Pipeline { stages });
+    let pipeline = Arc::new(Pipeline::from_stages(stages).unwrap());
     let modes = (0..pipeline.stages.len())
         .map(|i| (i, Mode::Normal))
         .collect();
@@ -157,7 +182,7 @@ fn aggregate_and_report_run_cache_and_publish() {
     for report in first.values() {
         assert_eq!(report.outcome, Outcome::Computed, "{}", report.stage);
     }
-    let report = &first[&4];
+    let report = &first[&5];
     assert_eq!(report.stage, "report");
     let published = publish(&workspace, report.fingerprint.as_deref().unwrap()).unwrap();
     for name in [
@@ -179,6 +204,10 @@ fn aggregate_and_report_run_cache_and_publish() {
         "{md}"
     );
     assert!(md.contains("| 1.000 [1.000, 1.000] |"), "{md}");
+    // The cue is listed as measured, and the detector, above its strength, is not flagged.
+    assert!(md.contains("| cue-bitrate (cue) | 0 | 10 |"), "{md}");
+    assert!(md.contains("| 0.400 ["), "{md}");
+    assert!(!md.contains("mesonet4-single (not better"), "{md}");
     assert_eq!(s.report_dir.as_deref(), Some(published.as_path()));
 
     let second = run(&workspace, &config);
@@ -188,6 +217,6 @@ fn aggregate_and_report_run_cache_and_publish() {
     // A new seed changes the intervals: aggregate and report recompute, upstream stays cached.
     config.aggregate.bootstrap_seed = 1;
     let third = run(&workspace, &config);
-    assert_eq!(third[&2].outcome, Outcome::Cached);
-    assert_eq!(third[&3].outcome, Outcome::Computed);
+    assert_eq!(third[&3].outcome, Outcome::Cached);
+    assert_eq!(third[&4].outcome, Outcome::Computed);
 }

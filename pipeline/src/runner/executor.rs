@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use arrow::array::{Array, StringArray};
 use arrow::record_batch::RecordBatch;
+use dfd_schemas::{ErrorRow, TableRow};
 use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
@@ -204,7 +205,7 @@ impl Executor {
             None if stage.sharding() == Sharding::PerVideo => bail!(
                 "stage {} is per video but the {} table is not available",
                 stage.name(),
-                PARTITION_TABLE.table
+                PARTITION_TABLE.table.name
             ),
             None => Vec::new(),
         };
@@ -219,7 +220,7 @@ impl Executor {
 
     fn video_ids(&self, manifest: &Manifest) -> Result<Vec<String>> {
         let mut ids = Vec::new();
-        for batch in self.read_table(manifest, PARTITION_TABLE.table, None)? {
+        for batch in self.read_table(manifest, PARTITION_TABLE.table.name, None)? {
             let column = batch
                 .column_by_name("video_id")
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
@@ -274,23 +275,22 @@ impl Executor {
         let started = Instant::now();
         let per_video = stage.sharding() == Sharding::PerVideo;
         let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
-        let mut tables = BTreeMap::new();
+        let mut tables = Vec::new();
         for input in stage.inputs() {
             let manifest = &upstream[input.stage];
+            let table = input.table.name;
             let batches = match (per_video, manifest.videos_per_shard.is_some()) {
-                (true, true) => self.read_table(manifest, input.table, Some(index))?,
-                (true, false) => {
-                    filter_videos(self.read_table(manifest, input.table, None)?, &keep)?
-                }
-                (false, _) => self.read_table(manifest, input.table, None)?,
+                (true, true) => self.read_table(manifest, table, Some(index))?,
+                (true, false) => filter_videos(self.read_table(manifest, table, None)?, &keep)?,
+                (false, _) => self.read_table(manifest, table, None)?,
             };
-            tables.insert(input.table, batches);
+            tables.push((input.table, batches));
         }
         drop(keep);
         let videos = video_ids.len();
         let mut input = StageInput::new(video_ids);
         for (table, batches) in tables {
-            input = input.with_table(table, batches);
+            input = input.with_table(&table, batches);
         }
         // Created by the stage if it keeps anything there.
         let scratch = self.workspace.scratch_dir(stage.name());
@@ -309,7 +309,7 @@ impl Executor {
         }
         let mut files = Vec::new();
         for table in stage.outputs() {
-            let batches = output.take(table.name);
+            let batches = output.take(table);
             for batch in &batches {
                 table.validate(batch)?;
             }
@@ -363,7 +363,10 @@ fn report_of(
         shards_computed: computed,
         shards_reused: reused,
         seconds: started.elapsed().as_secs_f64(),
-        errors: tables.get("errors").map(|t| t.rows).unwrap_or(0),
+        errors: tables
+            .get(ErrorRow::TABLE.name)
+            .map(|t| t.rows)
+            .unwrap_or(0),
         tables,
     }
 }

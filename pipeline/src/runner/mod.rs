@@ -5,6 +5,7 @@ mod dag;
 mod evaluation_tests;
 pub mod executor;
 pub mod report;
+mod wiring;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -27,18 +28,22 @@ use dfd_stages::Stage;
 pub use dag::run_dag;
 pub use executor::{Executor, Mode, Upstream};
 pub use report::{Outcome, StageReport};
+pub use wiring::WiringError;
 
 use crate::config::Config;
 
 /// The stages of the pipeline in a topological order, with their edges derived from the tables each
-/// one reads.
+/// one reads. Only [`Pipeline::from_stages`] makes one, so every pipeline has had its wiring checked.
 pub struct Pipeline {
-    pub stages: Vec<Arc<dyn Stage>>,
+    stages: Vec<Arc<dyn Stage>>,
+    /// Direct parents of each stage (indices into `stages`), resolved once by the wiring check.
+    parents: Vec<BTreeSet<usize>>,
 }
 
 impl Pipeline {
-    /// Every stage, configured. `dataset` must be absolute.
-    pub fn new(config: &Config, dataset: PathBuf) -> Pipeline {
+    /// Every stage, configured. `dataset` must be absolute. Fails if a stage reads a table no
+    /// earlier stage writes (a bug in the stages, caught before anything runs).
+    pub fn new(config: &Config, dataset: PathBuf) -> Result<Pipeline, WiringError> {
         let mut stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(Ingest::new(dataset)),
             Arc::new(Decode::new(config.decode.clone())),
@@ -54,7 +59,20 @@ impl Pipeline {
             Arc::new(Score::new(config.score.clone())),
         ];
         stages.extend(Self::evaluation_stages(config));
-        Pipeline { stages }
+        Self::from_stages(stages)
+    }
+
+    /// A pipeline of `stages`, in that order, once every input of each names an earlier stage and
+    /// a table that stage declares in `outputs()`; otherwise the error names the stage, the input
+    /// and what exists.
+    pub fn from_stages(stages: Vec<Arc<dyn Stage>>) -> Result<Pipeline, WiringError> {
+        let parents = wiring::resolve_parents(&stages)?;
+        Ok(Pipeline { stages, parents })
+    }
+
+    /// The stages, in topological order.
+    pub fn stages(&self) -> &[Arc<dyn Stage>] {
+        &self.stages
     }
 
     /// The stages after `score` and `train`: `aggregate` (video scores, metrics with bootstrap
@@ -80,13 +98,10 @@ impl Pipeline {
         }
     }
 
-    /// Direct parents of stage `index`: the stages whose tables it reads.
+    /// Direct parents of stage `index`: the stages whose tables it reads (every one of them: the
+    /// wiring check refused any input it could not resolve).
     pub fn parents(&self, index: usize) -> BTreeSet<usize> {
-        self.stages[index]
-            .inputs()
-            .iter()
-            .filter_map(|input| self.stages.iter().position(|s| s.name() == input.stage))
-            .collect()
+        self.parents[index].clone()
     }
 
     pub fn children(&self, index: usize) -> BTreeSet<usize> {
@@ -158,5 +173,26 @@ impl Selection {
             }
         }
         Ok(modes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configured_pipeline_is_wired() {
+        let pipeline = Pipeline::new(&Config::default(), PathBuf::from("/data")).unwrap();
+        let parents = |name| -> Vec<&str> {
+            let index = pipeline.index_of(name).unwrap();
+            let parents = pipeline.parents(index);
+            parents
+                .into_iter()
+                .map(|i| pipeline.stages()[i].name())
+                .collect()
+        };
+        assert_eq!(parents("ingest"), Vec::<&str>::new());
+        assert_eq!(parents("score"), ["ingest", "crop", "ssim", "train"]);
+        assert_eq!(parents("report"), ["train", "aggregate"]);
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dfd_schemas::{
-    FrameScoreRow, Label, MetricsRow, TableDef, TrainedModelRow, VideoCueRow, VideoRow,
+    FrameScoreRow, Label, MetricsRow, TableDef, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
     VideoScoreRow,
 };
 use serde::{Deserialize, Serialize};
@@ -143,10 +143,10 @@ impl Aggregate {
                         model: model.clone(),
                         video_id: video_id.clone(),
                         split: split.clone(),
-                        label: video.label.map(|l| l.as_str().to_string()),
+                        label: video.label,
                         frames: video.scores.len() as u32,
                         score,
-                        predicted: predicted(score, threshold).as_str().to_string(),
+                        predicted: predicted(score, threshold),
                         rule: rule.as_str().to_string(),
                     });
                     if let Some(label) = video.label {
@@ -245,15 +245,8 @@ fn group(
                 f.model, f.video_id, f.sample_index, f.score
             )));
         }
-        let own = match f.label.as_deref() {
-            None => None,
-            Some(text) => Some(Label::parse(text).ok_or_else(|| {
-                StageError::Other(format!(
-                    "frame_scores: video {}: unknown label `{text}`",
-                    f.video_id
-                ))
-            })?),
-        };
+        // Reading the table already refused a label other than REAL or FAKE.
+        let own = f.label;
         let known = truth.get(f.video_id.as_str()).and_then(|v| v.label);
         if let (Some(a), Some(b)) = (own, known) {
             if a != b {
@@ -295,30 +288,19 @@ impl Stage for Aggregate {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: SCORE_STAGE,
-                table: "frame_scores",
-            },
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: TRAIN_STAGE,
-                table: "models",
-            },
-            InputDef {
-                stage: crate::cues::NAME,
-                table: "video_cues",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<FrameScoreRow>(SCORE_STAGE),
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<TrainedModelRow>(TRAIN_STAGE),
+            InputDef::of::<VideoCueRow>(crate::cues::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::video_scores::TABLE,
-            dfd_schemas::metrics::TABLE,
+            dfd_schemas::VideoScoreRow::TABLE,
+            dfd_schemas::MetricsRow::TABLE,
         ]
     }
 
@@ -327,14 +309,14 @@ impl Stage for Aggregate {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let frames = input.rows("frame_scores", FrameScoreRow::from_batch)?;
-        let videos = input.rows("videos", VideoRow::from_batch)?;
-        let models = input.rows("models", TrainedModelRow::from_batch)?;
-        let cues = input.rows("video_cues", VideoCueRow::from_batch)?;
+        let frames = input.rows::<FrameScoreRow>()?;
+        let videos = input.rows::<VideoRow>()?;
+        let models = input.rows::<TrainedModelRow>()?;
+        let cues = input.rows::<VideoCueRow>()?;
         let (video_scores, metrics) = self.compute(&frames, &videos, &models, &cues)?;
         ctx.progress.advance(1);
         Ok(StageOutput::default()
-            .with_table("video_scores", VideoScoreRow::to_batch(&video_scores)?)
-            .with_table("metrics", MetricsRow::to_batch(&metrics)?))
+            .with_rows(&video_scores)?
+            .with_rows(&metrics)?)
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use dfd_models::augment::Transform;
 use dfd_models::training::sample_key;
-use dfd_schemas::{AugmentationRow, FaceRow, TableDef, VideoRow};
+use dfd_schemas::{AugmentationRow, FaceRow, TableDef, TableRow, VideoRow};
 
 use crate::model_inputs::{by_video, spread_frames};
 use crate::train::TrainParams;
@@ -75,20 +75,15 @@ impl Stage for Augment {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::augmentations::TABLE]
+        &[dfd_schemas::AugmentationRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {
@@ -96,8 +91,8 @@ impl Stage for Augment {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
-        let faces = input.rows("faces", FaceRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
+        let faces = input.rows::<FaceRow>()?;
         let faces: BTreeMap<&str, Vec<&FaceRow>> = by_video(&faces, |f| &f.video_id);
         let mut rows = Vec::new();
         for video in &videos {
@@ -107,6 +102,6 @@ impl Stage for Augment {
             }
             ctx.progress.advance(1);
         }
-        Ok(StageOutput::default().with_table("augmentations", AugmentationRow::to_batch(&rows)?))
+        Ok(StageOutput::default().with_rows(&rows)?)
     }
 }

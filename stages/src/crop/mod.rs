@@ -7,7 +7,7 @@ mod choose;
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{DetectionRow, ErrorRow, FaceMissRow, FaceRow, FrameRow, TableDef};
+use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRow, TableDef, TableRow};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
@@ -219,23 +219,18 @@ impl Stage for Crop {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::decode::NAME,
-                table: "frames",
-            },
-            InputDef {
-                stage: crate::detect::NAME,
-                table: "detections",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<FrameRow>(crate::decode::NAME),
+            InputDef::of::<DetectionRow>(crate::detect::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::faces::crops::TABLE,
-            dfd_schemas::faces::misses::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::FaceRow::TABLE,
+            dfd_schemas::FaceMissRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 
@@ -244,8 +239,8 @@ impl Stage for Crop {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let frames = input.rows("frames", FrameRow::from_batch)?;
-        let detections = input.rows("detections", DetectionRow::from_batch)?;
+        let frames = input.rows::<FrameRow>()?;
+        let detections = input.rows::<DetectionRow>()?;
         let mut by_video: BTreeMap<&str, VideoInput> = input
             .video_ids()
             .iter()
@@ -277,9 +272,9 @@ impl Stage for Crop {
             misses.extend(m);
         }
         Ok(StageOutput::default()
-            .with_table("faces", FaceRow::to_batch(&faces)?)
-            .with_table("frames_without_face", FaceMissRow::to_batch(&misses)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&faces)?
+            .with_rows(&misses)?
+            .with_rows(&errors)?)
     }
 }
 

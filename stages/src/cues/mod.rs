@@ -12,7 +12,7 @@ pub mod measure;
 use std::collections::BTreeMap;
 
 use dfd_schemas::{
-    DecodedVideoRow, ErrorRow, FaceRow, SsimStatsRow, TableDef, VideoCueRow, VideoRow,
+    DecodedVideoRow, ErrorRow, FaceRow, SsimStatsRow, TableDef, TableRow, VideoCueRow, VideoRow,
 };
 
 use crate::image_io::decode_png_rgb;
@@ -94,28 +94,17 @@ impl Stage for Cues {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::decode::NAME,
-                table: "decoded_videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_stats",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<DecodedVideoRow>(crate::decode::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::cues::TABLE, dfd_schemas::errors::TABLE]
+        &[VideoCueRow::TABLE, ErrorRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {
@@ -123,10 +112,10 @@ impl Stage for Cues {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
-        let decoded = input.rows("decoded_videos", DecodedVideoRow::from_batch)?;
-        let faces = input.rows("faces", FaceRow::from_batch)?;
-        let ssim = input.rows("ssim_stats", SsimStatsRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
+        let decoded = input.rows::<DecodedVideoRow>()?;
+        let faces = input.rows::<FaceRow>()?;
+        let ssim = input.rows::<SsimStatsRow>()?;
         let mut facts: BTreeMap<&str, VideoFacts> = input
             .video_ids()
             .iter()
@@ -151,8 +140,8 @@ impl Stage for Cues {
             .collect();
         let (rows, errors) = per_video(NAME, items, ctx, |id, f| Cues::video(id, f));
         Ok(StageOutput::default()
-            .with_table("video_cues", VideoCueRow::to_batch(&rows)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&rows)?
+            .with_rows(&errors)?)
     }
 }
 

@@ -7,7 +7,7 @@
 mod capture;
 mod sampler;
 
-use dfd_schemas::{DecodedVideoRow, ErrorRow, FrameEncoding, FrameRow, TableDef, VideoRow};
+use dfd_schemas::{FrameEncoding, TableDef, TableRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
 pub use capture::{decode_video, DecodedVideo};
@@ -136,9 +136,9 @@ impl Stage for Decode {
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::frames::TABLE,
-            dfd_schemas::decoded_videos::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::FrameRow::TABLE,
+            dfd_schemas::DecodedVideoRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 
@@ -147,7 +147,7 @@ impl Stage for Decode {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
         let items = videos
             .into_iter()
             .map(|v| (v.video_id.clone(), v))
@@ -163,8 +163,8 @@ impl Stage for Decode {
             summaries.push(video.summary);
         }
         Ok(StageOutput::default()
-            .with_table("frames", FrameRow::to_batch(&frames)?)
-            .with_table("decoded_videos", DecodedVideoRow::to_batch(&summaries)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&frames)?
+            .with_rows(&summaries)?
+            .with_rows(&errors)?)
     }
 }

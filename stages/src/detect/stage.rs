@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use dfd_schemas::{DetectionRow, ErrorRow, FrameRow, TableDef};
+use dfd_schemas::{DetectionRow, FrameRow, TableDef, TableRow};
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
@@ -131,14 +131,15 @@ impl Stage for Detect {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[InputDef {
-            stage: crate::decode::NAME,
-            table: "frames",
-        }]
+        const INPUTS: &[InputDef] = &[InputDef::of::<FrameRow>(crate::decode::NAME)];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::detections::TABLE, dfd_schemas::errors::TABLE]
+        &[
+            dfd_schemas::DetectionRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
+        ]
     }
 
     fn sharding(&self) -> Sharding {
@@ -173,7 +174,7 @@ impl Stage for Detect {
             .iter()
             .map(|id| (id.clone(), Vec::new()))
             .collect();
-        for frame in input.rows("frames", FrameRow::from_batch)? {
+        for frame in input.rows::<FrameRow>()? {
             by_video
                 .entry(frame.video_id.clone())
                 .or_default()
@@ -185,7 +186,7 @@ impl Stage for Detect {
         });
         let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
         Ok(StageOutput::default()
-            .with_table("detections", DetectionRow::to_batch(&detections)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&detections)?
+            .with_rows(&errors)?)
     }
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use dfd_schemas::{ErrorRow, Label, TableDef, VideoRow};
+use dfd_schemas::{ErrorRow, Label, TableDef, TableRow, VideoRow};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::warn;
@@ -125,7 +125,7 @@ impl Stage for Ingest {
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::videos::TABLE, dfd_schemas::errors::TABLE]
+        &[dfd_schemas::VideoRow::TABLE, dfd_schemas::ErrorRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {
@@ -225,8 +225,8 @@ impl Stage for Ingest {
         videos.sort_by(|a, b| a.video_id.cmp(&b.video_id));
         ctx.progress.advance(1);
         Ok(StageOutput::default()
-            .with_table("videos", VideoRow::to_batch(&videos)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&videos)?
+            .with_rows(&errors)?)
     }
 }
 

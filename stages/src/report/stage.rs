@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dfd_schemas::{EpochRow, MetricsRow, ReportFileRow, TableDef, VideoScoreRow};
+use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableDef, TableRow, VideoScoreRow};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -113,9 +113,9 @@ fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
 fn roc_curves(scores: &[VideoScoreRow], split: &str, rule: &str) -> Vec<Curve> {
     let mut by_model: BTreeMap<&str, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
     for s in scores.iter().filter(|s| s.split == split && s.rule == rule) {
-        if let Some(label) = s.label.as_deref() {
+        if let Some(label) = s.label {
             let entry = by_model.entry(&s.model).or_default();
-            entry.0.push(label == "FAKE");
+            entry.0.push(label == Label::Fake);
             entry.1.push(s.score);
         }
     }
@@ -198,24 +198,16 @@ impl Stage for Report {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: AGGREGATE,
-                table: "metrics",
-            },
-            InputDef {
-                stage: AGGREGATE,
-                table: "video_scores",
-            },
-            InputDef {
-                stage: TRAIN_STAGE,
-                table: "training_history",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<MetricsRow>(AGGREGATE),
+            InputDef::of::<VideoScoreRow>(AGGREGATE),
+            InputDef::of::<EpochRow>(TRAIN_STAGE),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::report_files::TABLE]
+        &[dfd_schemas::ReportFileRow::TABLE]
     }
 
     fn sharding(&self) -> Sharding {
@@ -233,9 +225,9 @@ impl Stage for Report {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let metrics = input.rows("metrics", MetricsRow::from_batch)?;
-        let video_scores = input.rows("video_scores", VideoScoreRow::from_batch)?;
-        let history = input.rows("training_history", EpochRow::from_batch)?;
+        let metrics = input.rows::<MetricsRow>()?;
+        let video_scores = input.rows::<VideoScoreRow>()?;
+        let history = input.rows::<EpochRow>()?;
         plots::register_font(&self.font()?)?;
         let files = render(
             &ReportInput {
@@ -246,6 +238,6 @@ impl Stage for Report {
             &self.params,
         )?;
         ctx.progress.advance(1);
-        Ok(StageOutput::default().with_table("report_files", ReportFileRow::to_batch(&files)?))
+        Ok(StageOutput::default().with_rows(&files)?)
     }
 }

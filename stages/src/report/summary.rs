@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use dfd_schemas::MetricsRow;
+use dfd_schemas::{MetricsRow, TableRow};
 use parquet::arrow::ArrowWriter;
 
 use super::ReportError;

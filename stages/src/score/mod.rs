@@ -4,7 +4,10 @@
 
 mod session;
 
-use dfd_schemas::{FrameScoreRow, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow, TrainedModelRow,
+    VideoRow,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::model_inputs::{FaceInputs, ModelSample};
@@ -67,7 +70,7 @@ impl Score {
         input: &StageInput,
         ctx: &StageContext,
     ) -> Result<(Vec<ScoredVideo>, Vec<dfd_schemas::ErrorRow>), StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
         let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, &VideoRow)> = videos
             .iter()
@@ -82,7 +85,7 @@ impl Score {
             let samples = inputs.samples(video_id, 0)?;
             Ok(ScoredVideo {
                 split: video.split.clone().unwrap_or_default(),
-                label: video.label.map(|l| l.as_str().to_owned()),
+                label: video.label,
                 samples,
             })
         }))
@@ -92,7 +95,7 @@ impl Score {
 /// One video to score.
 struct ScoredVideo {
     split: String,
-    label: Option<String>,
+    label: Option<Label>,
     samples: Vec<ModelSample>,
 }
 
@@ -111,32 +114,21 @@ impl Stage for Score {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_maps",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_stats",
-            },
-            InputDef {
-                stage: crate::train::NAME,
-                table: "models",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+            InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+            InputDef::of::<TrainedModelRow>(crate::train::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::scores::TABLE, dfd_schemas::errors::TABLE]
+        &[
+            dfd_schemas::FrameScoreRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
+        ]
     }
 
     fn sharding(&self) -> Sharding {
@@ -144,7 +136,7 @@ impl Stage for Score {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let models = input.rows("models", TrainedModelRow::from_batch)?;
+        let models = input.rows::<TrainedModelRow>()?;
         let (videos, errors) = self.samples(input, ctx)?;
         let mut rows = Vec::new();
         for model in &models {
@@ -170,7 +162,7 @@ impl Stage for Score {
                                 sample_index: sample.sample_index,
                                 frame_index: sample.frame_index,
                                 split: video.split.clone(),
-                                label: video.label.clone(),
+                                label: video.label,
                                 score,
                             }),
                     );
@@ -178,7 +170,7 @@ impl Stage for Score {
             }
         }
         Ok(StageOutput::default()
-            .with_table("frame_scores", FrameScoreRow::to_batch(&rows)?)
-            .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+            .with_rows(&rows)?
+            .with_rows(&errors)?)
     }
 }

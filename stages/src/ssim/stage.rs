@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{ErrorRow, FaceRow, SsimMapRow, SsimStatsRow, TableDef};
+use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow, TableDef, TableRow};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -133,17 +133,15 @@ impl Stage for SsimStage {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[InputDef {
-            stage: crate::crop::NAME,
-            table: "faces",
-        }]
+        const INPUTS: &[InputDef] = &[InputDef::of::<FaceRow>(crate::crop::NAME)];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::ssim::maps::TABLE,
-            dfd_schemas::ssim::stats::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::SsimMapRow::TABLE,
+            dfd_schemas::SsimStatsRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 
@@ -152,7 +150,7 @@ impl Stage for SsimStage {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let faces = input.rows("faces", FaceRow::from_batch)?;
+        let faces = input.rows::<FaceRow>()?;
         let mut by_video: BTreeMap<&str, Vec<&FaceRow>> = input
             .video_ids()
             .iter()
@@ -180,9 +178,9 @@ impl Stage for SsimStage {
             stats.push(s);
         }
         Ok(StageOutput::default()
-            .with_table("ssim_maps", SsimMapRow::to_batch(&maps)?)
-            .with_table("ssim_stats", SsimStatsRow::to_batch(&stats)?)
-            .with_table("errors", ErrorRow::to_batch(&errors)?))
+            .with_rows(&maps)?
+            .with_rows(&stats)?
+            .with_rows(&errors)?)
     }
 }
 

@@ -16,7 +16,10 @@ use dfd_models::{
     backend_name, build_variant, default_device, Architecture, Detector, Form, ModelVariant,
     VariantVisitor,
 };
-use dfd_schemas::{EpochRow, Label, TableDef, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    EpochRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow, TrainedModelRow,
+    VideoRow,
+};
 use sha2::{Digest, Sha256};
 
 use super::params::{LossChoice, TrainParams};
@@ -68,7 +71,7 @@ impl Train {
         input: &StageInput,
         ctx: &StageContext,
     ) -> Result<(Split, Split, Vec<dfd_schemas::ErrorRow>), StageError> {
-        let videos = input.rows("videos", VideoRow::from_batch)?;
+        let videos = input.rows::<VideoRow>()?;
         let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, (&VideoRow, Label))> = videos
             .iter()
@@ -249,31 +252,20 @@ impl Stage for Train {
     }
 
     fn inputs(&self) -> &'static [InputDef] {
-        &[
-            InputDef {
-                stage: crate::ingest::NAME,
-                table: "videos",
-            },
-            InputDef {
-                stage: crate::crop::NAME,
-                table: "faces",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_maps",
-            },
-            InputDef {
-                stage: crate::ssim::NAME,
-                table: "ssim_stats",
-            },
-        ]
+        const INPUTS: &[InputDef] = &[
+            InputDef::of::<VideoRow>(crate::ingest::NAME),
+            InputDef::of::<FaceRow>(crate::crop::NAME),
+            InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+        ];
+        INPUTS
     }
 
     fn outputs(&self) -> &'static [TableDef] {
         &[
-            dfd_schemas::training::trained::TABLE,
-            dfd_schemas::training::history::TABLE,
-            dfd_schemas::errors::TABLE,
+            dfd_schemas::TrainedModelRow::TABLE,
+            dfd_schemas::EpochRow::TABLE,
+            dfd_schemas::ErrorRow::TABLE,
         ]
     }
 
@@ -316,9 +308,9 @@ impl Stage for Train {
         }
         ctx.progress.advance(1);
         Ok(StageOutput::default()
-            .with_table("models", TrainedModelRow::to_batch(&models)?)
-            .with_table("training_history", EpochRow::to_batch(&history)?)
-            .with_table("errors", dfd_schemas::ErrorRow::to_batch(&errors)?))
+            .with_rows(&models)?
+            .with_rows(&history)?
+            .with_rows(&errors)?)
     }
 }
 
