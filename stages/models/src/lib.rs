@@ -23,6 +23,7 @@ pub mod multi;
 pub mod onnx;
 pub mod params;
 pub mod rng;
+pub mod self_blend;
 pub mod single;
 pub mod training;
 pub mod variant;

@@ -4,6 +4,7 @@
 //! take days on a laptop, and `make run` must finish in half an hour on two cores.
 
 use dfd_models::augment::AugmentConfig;
+use dfd_models::self_blend::SelfBlendConfig;
 use dfd_models::{Architecture, ModelVariant};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,9 @@ pub struct TrainSection {
     /// Use at most this many face frames per training or validation video (0: all), spread
     /// evenly over the video; a cost knob.
     pub max_frames_per_video: Option<u32>,
+    /// Share of REAL training frames replaced each epoch by a self-blended FAKE (0: none); see
+    /// `dfd_models::self_blend`.
+    pub self_blend: Option<f64>,
 }
 
 /// The values training actually uses: the profile's, overridden key by key. This, not the
@@ -68,6 +72,14 @@ pub struct TrainParams {
     pub augment: bool,
     pub seed: u64,
     pub max_frames_per_video: u32,
+    /// 0 = off. Left out of the cache key when 0, so models trained before the option existed
+    /// keep their keys.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub self_blend: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 impl TrainParams {
@@ -94,6 +106,7 @@ impl TrainParams {
             augment: true,
             seed: 42,
             max_frames_per_video: 0,
+            self_blend: 0.0,
         };
         match profile {
             Profile::Paper => paper,
@@ -128,12 +141,20 @@ impl TrainParams {
             max_frames_per_video: section
                 .max_frames_per_video
                 .unwrap_or(p.max_frames_per_video),
+            self_blend: section.self_blend.unwrap_or(p.self_blend),
         }
     }
 
     /// The augmentation ranges training draws from: the reference's generator, or none.
     pub fn augment_config(&self) -> Option<AugmentConfig> {
         self.augment.then(AugmentConfig::default)
+    }
+
+    /// The self-blending of REAL training frames, when asked for.
+    pub fn self_blend_config(&self) -> Option<SelfBlendConfig> {
+        (self.self_blend > 0.0).then_some(SelfBlendConfig {
+            share: self.self_blend,
+        })
     }
 
     /// Names the first bad value, by its config key.
@@ -160,6 +181,12 @@ impl TrainParams {
             return Err(format!(
                 "train.focal_alpha must be in [0, 1], got {}",
                 self.focal_alpha
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.self_blend) {
+            return Err(format!(
+                "train.self_blend must be in [0, 1], got {}",
+                self.self_blend
             ));
         }
         if self.focal_gamma < 0.0 {

@@ -60,6 +60,7 @@ impl Train {
             loss,
             class_weight: p.class_weight,
             augment: p.augment_config(),
+            self_blend: p.self_blend_config(),
             seed: p.seed,
             ..TrainConfig::default()
         }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainError;
 use crate::augment::{AugmentConfig, Transform};
+use crate::self_blend::{self_blend, SelfBlendConfig};
 use crate::{Form, FACE_SIZE};
 
 const PLANE: usize = FACE_SIZE * FACE_SIZE;
@@ -134,9 +135,11 @@ pub(crate) struct HostBatch {
     pub(crate) targets: Vec<f32>,
 }
 
-/// How a batch is augmented: `None` for validation.
+/// How a training batch is altered (validation batches are not): self-blends first, then the
+/// geometric augmentation, on the face and its SSIM map alike.
 pub(crate) struct Augmentation<'a> {
-    pub(crate) config: &'a AugmentConfig,
+    pub(crate) config: Option<&'a AugmentConfig>,
+    pub(crate) self_blend: Option<&'a SelfBlendConfig>,
     pub(crate) seed: u64,
     pub(crate) epoch: u32,
 }
@@ -158,9 +161,20 @@ impl HostBatch {
         };
         for sample in samples {
             let transform = augment
-                .map(|a| Transform::draw(a.config, a.seed, a.epoch, sample.key))
+                .and_then(|a| {
+                    a.config
+                        .map(|c| Transform::draw(c, a.seed, a.epoch, sample.key))
+                })
                 .filter(|t| *t != Transform::IDENTITY);
-            let face = hwc_to_chw_unit(&sample.face, 3);
+            let blended = !sample.is_fake
+                && augment.is_some_and(|a| {
+                    a.self_blend
+                        .is_some_and(|b| b.chosen(a.seed, a.epoch, sample.key))
+                });
+            let mut face = hwc_to_chw_unit(&sample.face, 3);
+            if let (true, Some(a)) = (blended, augment) {
+                face = self_blend(&face, FACE_SIZE, a.seed, a.epoch, sample.key);
+            }
             batch.face.extend(match &transform {
                 Some(t) => t.apply(&face, 3, FACE_SIZE),
                 None => face,
@@ -175,7 +189,9 @@ impl HostBatch {
             if let (Some(stats), Some(values)) = (batch.ssim_stats.as_mut(), sample.ssim_stats) {
                 stats.extend(values);
             }
-            batch.targets.push(if sample.is_fake { 1.0 } else { 0.0 });
+            batch
+                .targets
+                .push(if sample.is_fake || blended { 1.0 } else { 0.0 });
         }
         batch
     }

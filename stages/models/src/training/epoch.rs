@@ -58,8 +58,9 @@ pub(crate) fn train_epoch<D: Detector>(
         .seed(mix_words(&[config.seed, BACKEND_STREAM, u64::from(epoch)]));
     let order = batch_order(config.seed, epoch, samples.len());
     let batches = order.len().div_ceil(config.batch_size);
-    let augment = config.augment.as_ref().map(|a| Augmentation {
-        config: a,
+    let augment = (config.augment.is_some() || config.self_blend.is_some()).then(|| Augmentation {
+        config: config.augment.as_ref(),
+        self_blend: config.self_blend.as_ref(),
         seed: config.seed,
         epoch,
     });

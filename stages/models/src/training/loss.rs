@@ -91,12 +91,18 @@ pub(crate) fn log_sigmoid_f64(z: f64) -> f64 {
 /// Keras's / scikit-learn's "balanced" class weights `n / (2 · n_c)` for `(REAL, FAKE)` counts;
 /// a class absent from the training split gets weight 1 (it never occurs, so its weight is moot).
 pub fn balanced_class_weights(real: usize, fake: usize) -> (f64, f64) {
-    let n = (real + fake) as f64;
-    let weight = |count: usize| {
-        if count == 0 {
+    balanced_class_weights_f64(real as f64, fake as f64)
+}
+
+/// [`balanced_class_weights`] of expected (fractional) counts, as an epoch with self-blended
+/// samples holds.
+pub fn balanced_class_weights_f64(real: f64, fake: f64) -> (f64, f64) {
+    let n = real + fake;
+    let weight = |count: f64| {
+        if count <= 0.0 {
             1.0
         } else {
-            n / (2.0 * count as f64)
+            n / (2.0 * count)
         }
     };
     (weight(real), weight(fake))

@@ -38,10 +38,11 @@ use serde::{Deserialize, Serialize};
 
 pub use data::{sample_key, TrainSample, TrainingData};
 pub use early_stopping::{EarlyStopping, Verdict};
-pub use loss::{balanced_class_weights, LossKind};
+pub use loss::{balanced_class_weights, balanced_class_weights_f64, LossKind};
 pub use run::train;
 
 use crate::augment::AugmentConfig;
+use crate::self_blend::SelfBlendConfig;
 
 /// How to train. [`Default`] is the reference study's setting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,6 +68,11 @@ pub struct TrainConfig {
     pub class_weight: bool,
     /// Augment training samples with these ranges; `None` trains on the crops as they are.
     pub augment: Option<AugmentConfig>,
+    /// Replace a share of the REAL training samples by self-blended FAKEs each epoch; `None`
+    /// trains on the dataset's labels alone. Absent from serialised configs when `None`, so the
+    /// checkpoints of runs without it keep their keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_blend: Option<SelfBlendConfig>,
     /// Seeds the batch order, the augmentation and the backend generator (dropout).
     pub seed: u64,
 }
@@ -84,6 +90,7 @@ impl Default for TrainConfig {
             loss: LossKind::REFERENCE_FOCAL,
             class_weight: true,
             augment: Some(AugmentConfig::default()),
+            self_blend: None,
             seed: 42,
         }
     }

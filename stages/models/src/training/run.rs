@@ -9,8 +9,8 @@ use burn::tensor::Device;
 use super::checkpoint::{self, CheckpointDir, CheckpointFiles, CheckpointMeta};
 use super::epoch::{train_epoch, validate, EpochContext};
 use super::{
-    balanced_class_weights, lock_backend_rng, EarlyStopping, EpochStats, TrainConfig, TrainError,
-    TrainEvent, TrainOutcome, TrainingData,
+    balanced_class_weights, balanced_class_weights_f64, lock_backend_rng, EarlyStopping,
+    EpochStats, TrainConfig, TrainError, TrainEvent, TrainOutcome, TrainingData,
 };
 use crate::Detector;
 
@@ -50,7 +50,14 @@ pub fn train<D: Detector>(
     };
     let class_weights = if config.class_weight {
         let (real, fake) = data.train_class_counts();
-        balanced_class_weights(real, fake)
+        match &config.self_blend {
+            // Weighted by the classes an epoch holds once a share of its REALs are blended.
+            Some(blend) => {
+                let (real, fake) = blend.effective_counts(real, fake);
+                balanced_class_weights_f64(real, fake)
+            }
+            None => balanced_class_weights(real, fake),
+        }
     } else {
         (1.0, 1.0)
     };
