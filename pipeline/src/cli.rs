@@ -174,11 +174,8 @@ fn execute(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     // `ort` finds the library through this variable; still single-threaded here.
     std::env::set_var("ORT_DYLIB_PATH", &config.paths.onnxruntime);
-    if config.runner.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(config.runner.threads)
-            .build_global()
-            .context("cannot size the worker pool")?;
+    if cli.command.does_per_video_work() {
+        size_worker_pool(&config)?;
     }
     let workspace = Workspace::new(&cli.workspace);
     match cli.command {
@@ -324,6 +321,28 @@ fn execute(cli: Cli) -> Result<()> {
                 println!("  {:<5} {}", split.as_str(), people.join(", "));
             }
         }
+    }
+    Ok(())
+}
+
+impl Command {
+    /// Whether the command runs stages over videos, and so needs the worker pool sized by
+    /// `runner.threads` (the others build none).
+    fn does_per_video_work(&self) -> bool {
+        matches!(
+            self,
+            Command::Run { .. } | Command::Bench { .. } | Command::Predict { .. }
+        )
+    }
+}
+
+/// Sizes rayon's global pool from `runner.threads` (0: rayon's default, one per core).
+fn size_worker_pool(config: &Config) -> Result<()> {
+    if config.runner.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.runner.threads)
+            .build_global()
+            .context("cannot size the worker pool")?;
     }
     Ok(())
 }
