@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::cache::marker::{claim, Create};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
@@ -237,6 +238,7 @@ fn execute(cli: Cli) -> Result<()> {
             print!("{}", dag::render(&pipeline, format));
         }
         Command::Gc { keep_runs, dry_run } => {
+            claim(&workspace, Create::No)?;
             let _lock = WorkspaceLock::acquire(&workspace.lock_path(), false)?;
             let report = gc::collect(&workspace, keep_runs, dry_run)?;
             let verb = if dry_run { "would remove" } else { "removed" };

@@ -14,6 +14,7 @@ pub mod atomic;
 mod fingerprint;
 mod lock;
 pub mod manifest;
+pub mod marker;
 pub mod parquet_io;
 
 use std::fs;
@@ -23,28 +24,29 @@ pub use fingerprint::{fingerprint, FingerprintInput};
 pub use lock::WorkspaceLock;
 pub use manifest::{FileRecord, Manifest, ShardRecord};
 
-/// A failure of the cache itself (disk, Parquet, JSON), naming the file.
+/// A failure of the cache itself (disk, Parquet, JSON), naming the file. The underlying error is
+/// the `source`, not part of the message, so that a chain printed with `{:#}` names it once.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: Parquet: {source}")]
+    #[error("{path}: Parquet")]
     Parquet {
         path: String,
         #[source]
         source: parquet::errors::ParquetError,
     },
-    #[error("{path}: Arrow: {source}")]
+    #[error("{path}: Arrow")]
     Arrow {
         path: String,
         #[source]
         source: arrow::error::ArrowError,
     },
-    #[error("{path}: JSON: {source}")]
+    #[error("{path}: JSON")]
     Json {
         path: String,
         #[source]
@@ -52,6 +54,9 @@ pub enum CacheError {
     },
     #[error("{0}")]
     Locked(String),
+    /// The folder given as the workspace was not made by dfd; nothing in it is touched.
+    #[error("{0}")]
+    NotAWorkspace(String),
 }
 
 impl CacheError {

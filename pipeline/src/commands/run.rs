@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use dfd_schemas::{ErrorRow, TableRow};
 
+use crate::cache::marker::{self, Create};
 use crate::cache::parquet_io::read_parquet;
 use crate::cache::{Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
@@ -25,6 +26,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let workspace = request.workspace;
+    marker::claim(workspace, Create::Yes)?;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
     let pipeline = Arc::new(
         Pipeline::new(request.config, request.dataset.clone())
