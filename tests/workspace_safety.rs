@@ -1,10 +1,12 @@
-//! dfd deletes and overwrites only what it made: `gc` and `run` refuse a folder that is not a dfd
-//! workspace (a workspace of an earlier dfd is recognised and marked); the lock is never written
-//! through a link.
+//! dfd deletes and overwrites only what it made: `gc` leaves folders without a dfd manifest, does
+//! not follow symbolic links, refuses a folder that is not a dfd workspace and run records it
+//! cannot read, keeps what an interrupted run made, and never leaves a manifest whose files are
+//! gone; the lock is never written through a link.
 
 use std::path::Path;
 
-use dfd_tests::{dfd_at, Dataset, Dfd};
+use dfd_tests::faults::{self, Fault};
+use dfd_tests::{dfd_at, finished_outputs, output_problems, Dataset, Dfd};
 
 fn two_clips() -> Dataset {
     Dataset::new()
@@ -47,6 +49,29 @@ fn gc_refuses_a_folder_that_is_not_a_dfd_workspace() {
 }
 
 #[test]
+fn gc_removes_only_dfd_outputs_and_follows_no_link() {
+    let data = two_clips();
+    let dfd = Dfd::new();
+    dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
+    let ws = dfd.workspace.path();
+    let outside = tempfile::tempdir().unwrap();
+    // A folder under cache/ that is no dfd output, a stage folder that is a link out of the
+    // workspace, and an output-like name that is a link.
+    let apt = user_folder(ws, "cache/apt/archives");
+    let target = user_folder(outside.path(), "stage/00000000000000000000");
+    std::os::unix::fs::symlink(outside.path().join("stage"), ws.join("cache/linked")).unwrap();
+    let single = user_folder(outside.path(), "single");
+    std::os::unix::fs::symlink(&single, ws.join("cache/ingest/11111111111111111111")).unwrap();
+
+    let out = dfd.ok(&["gc", "--keep-runs", "0"]);
+    assert!(apt.join("precious.txt").is_file(), "{out}");
+    assert!(target.join("precious.txt").is_file(), "{out}");
+    assert!(single.join("precious.txt").is_file(), "{out}");
+    // Its own outputs are gone (keep-runs 0 keeps none).
+    assert!(finished_outputs(ws).is_empty(), "{out}");
+}
+
+#[test]
 fn a_workspace_of_the_old_layout_is_recognised_and_marked() {
     let data = two_clips();
     let dfd = Dfd::new();
@@ -72,4 +97,117 @@ fn a_lock_that_is_a_link_is_refused_not_written_through() {
     let err = dfd.fails(&["gc"]);
     assert!(err.contains("lock"), "{err}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"the user's");
+}
+
+#[test]
+fn gc_keeps_what_an_interrupted_run_made() {
+    let mut data = Dataset::new();
+    for i in 0..3 {
+        data = data.clip(&format!("clip{i}.mp4"), "single_face.mp4", "REAL");
+    }
+    let data = data.write();
+    let dataset = data.path().to_str().unwrap();
+    let args = [
+        "--set",
+        "runner.videos_per_shard=1",
+        "run",
+        "--dataset",
+        dataset,
+    ];
+    // Where decode's first shard record is renamed into place, counted on an uninterrupted run.
+    let probe = Dfd::new();
+    let log = probe.workspace.path().join("renames.log");
+    let mut command = probe.command(&args);
+    faults::inject(&mut command, Fault::None, Some(&log));
+    assert!(command.output().unwrap().status.success());
+    let calls = faults::read_log(&log);
+    let at = calls
+        .iter()
+        .find(|c| c.kind == "rename" && c.to.contains("/cache/decode/") && c.to.contains("_shards"))
+        .expect("decode writes a shard record")
+        .number;
+
+    for signal in ["after the first decode shard", "at the start of decode"] {
+        let dfd = Dfd::new();
+        let mut command = dfd.command(&args);
+        let fault = if signal.starts_with("after") {
+            Fault::AfterRename(at)
+        } else {
+            Fault::BeforeRename(at)
+        };
+        faults::inject(&mut command, fault, None);
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "the run was not killed");
+        let ws = dfd.workspace.path();
+        let before = dfd_tests::tree(&ws.join("cache"));
+        assert!(
+            !finished_outputs(ws).is_empty(),
+            "ingest finished before the kill"
+        );
+
+        let out = dfd.ok(&["gc", "--keep-runs", "1"]);
+        let after = dfd_tests::tree(&ws.join("cache"));
+        assert_eq!(
+            before, after,
+            "gc removed what the interrupted run made:\n{out}"
+        );
+        // And the next run resumes it.
+        dfd.ok(&args);
+        if signal.starts_with("after") {
+            assert_eq!(dfd.stage_report("decode")["shards_reused"], 1);
+        }
+    }
+}
+
+#[test]
+fn gc_refuses_run_records_it_cannot_read() {
+    let data = two_clips();
+    let dfd = Dfd::new();
+    dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
+    let ws = dfd.workspace.path();
+    let before = dfd_tests::tree(&ws.join("cache"));
+    for record in std::fs::read_dir(ws.join("runs")).unwrap().flatten() {
+        std::fs::write(record.path(), b"{ not json").unwrap();
+    }
+    let err = dfd.fails(&["gc"]);
+    assert!(err.contains("run record"), "{err}");
+    assert!(err.contains("runs/"), "names the file: {err}");
+    assert_eq!(dfd_tests::tree(&ws.join("cache")), before);
+}
+
+#[test]
+fn a_gc_killed_midway_never_leaves_a_manifest_without_its_files() {
+    let data = two_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    // Two sets of outputs; the older one is what gc removes.
+    dfd.ok(&[
+        "--set",
+        "decode.frames_per_video=2",
+        "run",
+        "--dataset",
+        dataset,
+    ]);
+    dfd.ok(&["run", "--dataset", dataset]);
+    let ws = dfd.workspace.path();
+    for n in 1..=6 {
+        let mut command = dfd.command(&["gc", "--keep-runs", "1"]);
+        faults::inject(&mut command, Fault::BeforeUnlink(n), None);
+        let out = command.output().unwrap();
+        for (stage, fingerprint, dir) in finished_outputs(ws) {
+            let problems = output_problems(&dir);
+            assert!(
+                problems.is_empty(),
+                "gc killed at unlink {n} ({}) left {stage}/{fingerprint} damaged: {problems:?}",
+                out.status
+            );
+        }
+    }
+    dfd.ok(&["gc", "--keep-runs", "1"]);
+    let status = dfd.ok(&["status", "--dataset", dataset]);
+    assert!(
+        !status.contains("stale") && !status.contains("damaged"),
+        "{status}"
+    );
+    dfd.ok(&["report"]);
 }

@@ -84,13 +84,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DagFormat::Text)]
         format: DagFormat,
     },
-    /// Delete cached outputs that none of the recent runs used.
+    /// Delete cached outputs that none of the recent runs used (only dfd's own outputs: folders
+    /// carrying its manifest, in a folder carrying its workspace marker).
     Gc {
         /// How many recent runs' outputs to keep.
         #[arg(long, default_value_t = 3)]
         keep_runs: usize,
         #[arg(long)]
         dry_run: bool,
+        /// Wait for a run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Measure throughput and peak memory on real data (figures, not pass/fail).
     Bench {
@@ -237,13 +241,20 @@ fn execute(cli: Cli) -> Result<()> {
                 .context("cannot assemble the pipeline")?;
             print!("{}", dag::render(&pipeline, format));
         }
-        Command::Gc { keep_runs, dry_run } => {
+        Command::Gc {
+            keep_runs,
+            dry_run,
+            wait,
+        } => {
             claim(&workspace, Create::No)?;
-            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), false)?;
+            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), wait)?;
             let report = gc::collect(&workspace, keep_runs, dry_run)?;
             let verb = if dry_run { "would remove" } else { "removed" };
             for dir in &report.removed {
                 println!("{verb} {dir}");
+            }
+            for dir in &report.left_alone {
+                println!("left alone {dir} (not a dfd output)");
             }
             println!(
                 "{verb} {} folder(s), {}; kept {}",

@@ -16,6 +16,7 @@ mod lock;
 pub mod manifest;
 pub mod marker;
 pub mod parquet_io;
+pub mod trash;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,8 @@ pub struct Workspace {
 
 /// Suffix of an output folder still being computed.
 const PARTIAL: &str = ".partial";
+/// Suffix of an output folder found damaged.
+const DAMAGED: &str = ".damaged";
 
 impl Workspace {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -106,14 +109,23 @@ impl Workspace {
         self.root.join("lock")
     }
 
+    /// Where outputs go between leaving the cache and being deleted (see [`trash`]).
+    pub fn trash_dir(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
     /// Where `stage` keeps work it resumes at a finer grain than shards (see
     /// `StageContext::scratch`): outside `cache/`, because it outlives any one fingerprint.
     pub fn scratch_dir(&self, stage: &str) -> PathBuf {
         self.root().join("scratch").join(stage)
     }
 
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
-        self.root.join("cache").join(stage)
+        self.cache_dir().join(stage)
     }
 
     /// Where the finished output with this fingerprint lives.
@@ -126,6 +138,12 @@ impl Workspace {
             .join(format!("{fingerprint}{PARTIAL}"))
     }
 
+    /// Where a damaged output is moved (out of the way of cache hits, still visible to `status`).
+    pub fn damaged_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.stage_dir(stage)
+            .join(format!("{fingerprint}{DAMAGED}"))
+    }
+
     /// The finished output with this fingerprint, if there is one.
     pub fn finished(&self, stage: &str, fingerprint: &str) -> Option<Manifest> {
         Manifest::read(&self.output_dir(stage, fingerprint)).ok()
@@ -136,35 +154,44 @@ impl Workspace {
         let mut found: Vec<(PathBuf, Manifest)> = self
             .entries(stage)
             .into_iter()
-            .filter(|p| !is_partial(p))
+            .filter(|p| matches!(OutputKind::of(p), Some(OutputKind::Finished)))
             .filter_map(|p| Manifest::read(&p).ok().map(|m| (p, m)))
             .collect();
         found.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
         found
     }
 
-    /// Every folder under the stage's cache directory (finished, partial or abandoned).
+    /// Every folder under the stage's cache directory (finished, partial or abandoned, or not
+    /// dfd's at all); symbolic links are left out, never followed.
     pub fn entries(&self, stage: &str) -> Vec<PathBuf> {
-        let Ok(read) = fs::read_dir(self.stage_dir(stage)) else {
+        let stage_dir = self.stage_dir(stage);
+        if !is_real_dir(&stage_dir) {
+            return Vec::new();
+        }
+        let Ok(read) = fs::read_dir(stage_dir) else {
             return Vec::new();
         };
         let mut dirs: Vec<PathBuf> = read
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
-            .filter(|p| p.is_dir())
             .collect();
         dirs.sort();
         dirs
     }
 
-    /// Stage names that have a cache folder.
+    /// Names of the folders under `cache/` (stage names, unless someone put others there);
+    /// symbolic links are left out, never followed.
     pub fn cached_stages(&self) -> Vec<String> {
-        let Ok(read) = fs::read_dir(self.root.join("cache")) else {
+        if !is_real_dir(&self.cache_dir()) {
+            return Vec::new();
+        }
+        let Ok(read) = fs::read_dir(self.cache_dir()) else {
             return Vec::new();
         };
         let mut names: Vec<String> = read
             .flatten()
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
@@ -172,11 +199,54 @@ impl Workspace {
     }
 }
 
-/// True for a folder of an output still being computed.
-pub fn is_partial(dir: &Path) -> bool {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().ends_with(PARTIAL))
-        .unwrap_or(false)
+/// True for a directory that is not a symbolic link.
+pub fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// What a folder under `cache/<stage>/` is, by its name and the files that make it dfd's: `None`
+/// for anything dfd did not make (no fingerprint name, or no manifest / shard records), which no
+/// command deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `<fingerprint>/` with its `_manifest.json`.
+    Finished,
+    /// `<fingerprint>.partial/` with its `_shards/` folder: resumable.
+    Partial,
+    /// `<fingerprint>.damaged/`: a finished output whose files no longer match its manifest.
+    Damaged,
+    /// `<fingerprint>.tmp-<pid>/`: an older output an earlier dfd moved aside on `--force`.
+    MovedAside,
+}
+
+impl OutputKind {
+    pub fn of(dir: &Path) -> Option<OutputKind> {
+        let meta = fs::symlink_metadata(dir).ok()?;
+        if !meta.is_dir() {
+            return None;
+        }
+        let name = dir.file_name()?.to_str()?;
+        let (fingerprint, suffix) = name.split_at(name.find('.').unwrap_or(name.len()));
+        if !is_fingerprint(fingerprint) {
+            return None;
+        }
+        let has = |file: &str| fs::symlink_metadata(dir.join(file)).is_ok_and(|m| m.is_file());
+        let kind = match suffix {
+            "" if has(Manifest::FILE) => OutputKind::Finished,
+            PARTIAL if is_real_dir(&dir.join("_shards")) => OutputKind::Partial,
+            DAMAGED => OutputKind::Damaged,
+            _ if atomic::is_temporary_suffix(suffix) && has(Manifest::FILE) => {
+                OutputKind::MovedAside
+            }
+            _ => return None,
+        };
+        Some(kind)
+    }
+}
+
+/// True for a fingerprint as [`fingerprint()`] writes it: 20 lowercase hex digits.
+pub fn is_fingerprint(name: &str) -> bool {
+    name.len() == 20 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The fingerprint a cache folder is named after.

@@ -1,4 +1,7 @@
 //! `dfd run`: brings every selected stage up to date, then records and summarises the run.
+//!
+//! The run is recorded before any stage starts and as each one begins and ends (see
+//! [`crate::runs`]).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -6,12 +9,13 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use dfd_schemas::{ErrorRow, TableRow};
 
+use crate::cache::atomic::remove_stale_temporaries;
 use crate::cache::marker::{self, Create};
 use crate::cache::parquet_io::read_parquet;
-use crate::cache::{Manifest, Workspace, WorkspaceLock};
+use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
 use crate::runner::{run_dag, Executor, Outcome, Pipeline, Selection, StageReport};
-use crate::runs::{new_run_id, write_record, RunRecord};
+use crate::runs::{new_run_id, RunJournal, RunRecord};
 
 pub struct RunRequest<'a> {
     pub workspace: &'a Workspace,
@@ -28,15 +32,30 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let workspace = request.workspace;
     marker::claim(workspace, Create::Yes)?;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
+    tidy(workspace)?;
     let pipeline = Arc::new(
         Pipeline::new(request.config, request.dataset.clone())
             .context("cannot assemble the pipeline")?,
     );
     let modes = request.selection.modes(&pipeline)?;
-    let executor = Arc::new(Executor::new(
-        workspace.clone(),
-        request.config.runner.videos_per_shard,
-    ));
+    let journal = Arc::new(RunJournal::start(
+        workspace,
+        RunRecord {
+            id: new_run_id(started_at),
+            started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+            finished_at: None,
+            ok: None,
+            command: std::env::args().collect(),
+            dataset: request.dataset.display().to_string(),
+            config: serde_json::to_value(request.config)?,
+            stages: Vec::new(),
+        },
+    )?);
+    tracing::debug!("run record: {}", journal.path().display());
+    let executor = Arc::new(
+        Executor::new(workspace.clone(), request.config.runner.videos_per_shard)
+            .with_journal(journal.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -56,27 +75,38 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let ok = !reports
         .iter()
         .any(|r| matches!(r.outcome, Outcome::Failed(_)));
-    let id = new_run_id(started_at);
-    let record = RunRecord {
-        id: &id,
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        ok,
-        command: std::env::args().collect(),
-        dataset: request.dataset.display().to_string(),
-        config: serde_json::to_value(request.config)?,
-        stages: &reports,
-    };
-    let record_path = write_record(workspace, &record)?;
-    tracing::debug!("run record: {}", record_path.display());
+    // The summary comes first: whatever happens to the record (a full disk), the user sees
+    // what each stage did.
     print_summary(&reports, started.elapsed().as_secs_f64());
+    let recorded = journal.finish(&reports, ok);
+    if let Err(e) = &recorded {
+        eprintln!("warning: could not complete the run record: {e:#}");
+    }
     print_errors(workspace, &reports);
     publish_report(workspace, &reports);
     print_headline(workspace, &reports, request.config);
     if !ok {
-        bail!("the run failed (record: {})", record_path.display());
+        bail!("the run failed (record: {})", journal.path().display());
     }
+    recorded.context("the run finished but its record could not be completed")?;
     Ok(reports)
+}
+
+/// Clears what killed processes left: outputs half-way out of the cache, and temporaries of
+/// run records and report files. The caller holds the lock.
+fn tidy(workspace: &Workspace) -> Result<()> {
+    let emptied = trash::empty(workspace)?;
+    if emptied > 0 {
+        tracing::info!("removed {emptied} discarded output(s) an interrupted process left");
+    }
+    for dir in [
+        workspace.runs_dir(),
+        workspace.root().join(super::report::REPORT_DIR),
+    ] {
+        remove_stale_temporaries(&dir)
+            .with_context(|| format!("cannot remove stale temporaries in {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn print_summary(reports: &[StageReport], seconds: f64) {
@@ -93,6 +123,7 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
             Outcome::Computed => ("computed", String::new()),
             Outcome::Failed(why) => ("FAILED", why.clone()),
             Outcome::Skipped(why) => ("skipped", why.clone()),
+            Outcome::Running => ("running", String::new()),
         };
         let tables: Vec<String> = r
             .tables

@@ -13,10 +13,11 @@ use dfd_schemas::{ErrorRow, TableRow};
 use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
-use crate::cache::atomic::{fsync_dir, temp_path};
+use crate::cache::atomic::fsync_dir;
 use crate::cache::parquet_io::{filter_videos, read_parquet, write_parquet};
-use crate::cache::{fingerprint, FingerprintInput, Manifest, ShardRecord, Workspace};
+use crate::cache::{fingerprint, trash, FingerprintInput, Manifest, ShardRecord, Workspace};
 use crate::progress::StageBar;
+use crate::runs::RunJournal;
 
 /// How a run treats one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct Executor {
     /// Outputs finished in this run, by stage: a per-video stage takes its shard plan from ingest's
     /// `videos` table even when it does not read that table itself.
     finished: Mutex<BTreeMap<String, Arc<Manifest>>>,
+    /// The run's record, told when a stage begins and ends (none for `status` and tests).
+    journal: Option<Arc<RunJournal>>,
 }
 
 impl Executor {
@@ -54,7 +57,14 @@ impl Executor {
             workspace,
             videos_per_shard,
             finished: Mutex::new(BTreeMap::new()),
+            journal: None,
         }
+    }
+
+    /// Tells `journal` when each stage begins and ends.
+    pub fn with_journal(mut self, journal: Arc<RunJournal>) -> Executor {
+        self.journal = Some(journal);
+        self
     }
 
     /// Brings the stage's output up to date, returns it, and remembers it for later stages.
@@ -69,6 +79,14 @@ impl Executor {
             finished.insert(stage.name().to_string(), manifest.clone());
         }
         Ok((manifest, report))
+    }
+
+    /// Records how a stage ended in the run's record (the scheduler calls this for every stage it
+    /// ran or skipped for a failure).
+    pub fn note_ended(&self, report: &StageReport) {
+        if let Some(journal) = &self.journal {
+            journal.stage_ended(report);
+        }
     }
 
     /// Computes the fingerprint of `stage` given its upstream outputs.
@@ -136,6 +154,9 @@ impl Executor {
         let shards_dir = partial.join("_shards");
         fs::create_dir_all(&shards_dir)
             .with_context(|| format!("cannot create {}", shards_dir.display()))?;
+        if let Some(journal) = &self.journal {
+            journal.stage_started(name, &resolved.fingerprint);
+        }
 
         let plan = self.shard_plan(stage, upstream)?;
         // Whole-table stages (ingest) count as one unit: they have no per-video progress to show.
@@ -329,22 +350,24 @@ impl Executor {
         })
     }
 
-    /// Renames the computed folder into place (replacing an older copy on `--force`).
+    /// Renames the computed folder into place. An older copy (on `--force`) first leaves the
+    /// cache for the trash, and is deleted only once the new one is in place: a crash between the
+    /// two renames leaves the whole new output in its `.partial` folder, which the next run
+    /// commits.
     fn commit(&self, stage: &str, fingerprint: &str, partial: &Path) -> Result<()> {
         let target = self.workspace.output_dir(stage, fingerprint);
         let parent = self.workspace.stage_dir(stage);
-        if target.exists() {
-            let old = temp_path(&target);
-            fs::rename(&target, &old)
-                .with_context(|| format!("cannot move aside {}", target.display()))?;
-            fs::rename(partial, &target)
-                .with_context(|| format!("cannot commit {}", target.display()))?;
-            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
-        } else {
-            fs::rename(partial, &target)
-                .with_context(|| format!("cannot commit {}", target.display()))?;
+        let old = match fs::symlink_metadata(&target) {
+            Ok(_) => Some(trash::move_in(&self.workspace, &target)?),
+            Err(_) => None,
+        };
+        fs::rename(partial, &target)
+            .with_context(|| format!("cannot commit {}", target.display()))?;
+        fsync_dir(&parent).with_context(|| format!("cannot sync {}", parent.display()))?;
+        if let Some(old) = old {
+            trash::delete(&old)?;
         }
-        fsync_dir(&parent).with_context(|| format!("cannot sync {}", parent.display()))
+        Ok(())
     }
 }
 
