@@ -1,7 +1,7 @@
 //! dfd deletes and overwrites only what it made: `gc` leaves folders without a dfd manifest, does
 //! not follow symbolic links, refuses a folder that is not a dfd workspace and run records it
 //! cannot read, keeps what an interrupted run made, and never leaves a manifest whose files are
-//! gone; the lock is never written through a link.
+//! gone; the report copy removes only files it wrote; the lock is never written through a link.
 
 use std::path::Path;
 
@@ -81,6 +81,36 @@ fn a_workspace_of_the_old_layout_is_recognised_and_marked() {
     let _ = std::fs::remove_file(ws.join(".dfd-workspace"));
     dfd.ok(&["gc", "--dry-run"]);
     assert!(ws.join(".dfd-workspace").is_file());
+}
+
+#[test]
+fn the_report_copy_removes_only_files_it_wrote() {
+    let data = two_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    dfd.ok(&["run", "--dataset", dataset]);
+    assert!(ws.join("report/summary.md").is_file());
+    let notes = user_folder(ws, "report");
+    // Every run copies the report again, cached or not.
+    dfd.ok(&["run", "--dataset", dataset]);
+    assert!(ws.join("report/summary.md").is_file());
+    assert!(
+        notes.join("precious.txt").is_file(),
+        "a user's file in report/ was deleted"
+    );
+
+    // A report/ that is a link is not written through, and nothing in its target is deleted.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let kept = user_folder(elsewhere.path(), "target");
+    std::fs::remove_dir_all(ws.join("report")).unwrap();
+    std::os::unix::fs::symlink(&kept, ws.join("report")).unwrap();
+    let out = dfd.output(&["run", "--dataset", dataset]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(kept.join("precious.txt").is_file(), "{stderr}");
+    assert!(!kept.join("summary.md").exists(), "{stderr}");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
 }
 
 #[test]
