@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::cache::marker::{claim, Create};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, gc, inspect, predict, report, run, status};
+use crate::commands::{bench, dag, gc, inspect, predict, report, run, status, verify};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 
@@ -54,7 +54,7 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Per stage: fresh / stale (and why) / missing, rows and bytes.
+    /// Per stage: fresh / stale (and why) / damaged / missing, rows and bytes.
     Status {
         #[arg(long)]
         dataset: Option<PathBuf>,
@@ -92,6 +92,13 @@ pub enum Command {
         keep_runs: usize,
         #[arg(long)]
         dry_run: bool,
+        /// Wait for a run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Check every cached output against its manifest (size and sha256 of each file); a damaged
+    /// output is marked stale, named with the file, and recomputed by the next `dfd run`.
+    Verify {
         /// Wait for a run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
@@ -262,6 +269,18 @@ fn execute(cli: Cli) -> Result<()> {
                 inspect::human_bytes(report.bytes_freed),
                 report.kept
             );
+        }
+        Command::Verify { wait } => {
+            claim(&workspace, Create::No)?;
+            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), wait)?;
+            let report = verify::verify(&workspace)?;
+            verify::print_text(&report);
+            if !report.damaged.is_empty() {
+                bail!(
+                    "{} damaged file(s) in the cache (marked stale)",
+                    report.damaged.len()
+                );
+            }
         }
         Command::Bench {
             target,

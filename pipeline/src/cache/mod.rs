@@ -16,7 +16,9 @@ mod lock;
 pub mod manifest;
 pub mod marker;
 pub mod parquet_io;
+pub mod partial;
 pub mod trash;
+pub mod verify;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,9 @@ pub enum CacheError {
     /// The folder given as the workspace was not made by dfd; nothing in it is touched.
     #[error("{0}")]
     NotAWorkspace(String),
+    /// A cached file does not match its manifest.
+    #[error(transparent)]
+    Damaged(#[from] verify::Damage),
 }
 
 impl CacheError {
@@ -89,7 +94,7 @@ pub struct Workspace {
 
 /// Suffix of an output folder still being computed.
 const PARTIAL: &str = ".partial";
-/// Suffix of an output folder found damaged.
+/// Suffix of an output folder found damaged (see [`verify::mark_damaged`]).
 const DAMAGED: &str = ".damaged";
 
 impl Workspace {

@@ -20,7 +20,7 @@ use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
-use crate::cache::parquet_io::read_parquet;
+use crate::cache::verify::read_checked;
 use crate::cache::Workspace;
 use crate::config::Config;
 use crate::runner::Pipeline;
@@ -214,7 +214,7 @@ fn stored_model(
     };
     let mut models = Vec::new();
     for file in manifest.files_of(TrainedModelRow::TABLE.name) {
-        for batch in read_parquet(&dir.join(&file.path))? {
+        for batch in read_checked(&dir, file)? {
             models.extend(TrainedModelRow::from_batch(&batch)?);
         }
     }

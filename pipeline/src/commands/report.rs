@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::inspect::stage_output;
 use crate::cache::atomic::write_file_atomic;
-use crate::cache::parquet_io::read_parquet;
+use crate::cache::verify::read_checked;
 use crate::cache::Workspace;
 
 /// The folder under the workspace that holds the rendered report.
@@ -43,7 +43,7 @@ pub fn summary(workspace: &Workspace, params: &ReportParams) -> Result<Summary> 
     let mut metrics = Vec::new();
     for file in manifest.files_of(MetricsRow::TABLE.name) {
         let path = dir.join(&file.path);
-        for batch in read_parquet(&path)? {
+        for batch in read_checked(&dir, file)? {
             metrics.extend(
                 MetricsRow::from_batch(&batch)
                     .with_context(|| format!("reading {}", path.display()))?,
@@ -116,7 +116,7 @@ pub fn publish(workspace: &Workspace, fingerprint: &str) -> Result<PathBuf> {
         .with_context(|| format!("no finished report output at {}", dir.display()))?;
     let mut files = Vec::new();
     for file in manifest.files_of(ReportFileRow::TABLE.name) {
-        for batch in read_parquet(&dir.join(&file.path))? {
+        for batch in read_checked(&dir, file)? {
             files.extend(ReportFileRow::from_batch(&batch)?);
         }
     }

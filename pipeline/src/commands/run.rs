@@ -1,8 +1,10 @@
 //! `dfd run`: brings every selected stage up to date, then records and summarises the run.
 //!
 //! The run is recorded before any stage starts and as each one begins and ends (see
-//! [`crate::runs`]).
+//! [`crate::runs`]). When a stage finds that a cached input is damaged, that input is marked
+//! stale and the run makes another pass, which recomputes it and what reads it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -14,8 +16,11 @@ use crate::cache::marker::{self, Create};
 use crate::cache::parquet_io::read_parquet;
 use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
-use crate::runner::{run_dag, Executor, Outcome, Pipeline, Selection, StageReport};
+use crate::runner::{run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport};
 use crate::runs::{new_run_id, RunJournal, RunRecord};
+
+/// Passes of the DAG in one run: the first, and one more per round of damaged inputs found.
+const MAX_PASSES: usize = 3;
 
 pub struct RunRequest<'a> {
     pub workspace: &'a Workspace,
@@ -37,7 +42,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         Pipeline::new(request.config, request.dataset.clone())
             .context("cannot assemble the pipeline")?,
     );
-    let modes = request.selection.modes(&pipeline)?;
+    let mut modes = request.selection.modes(&pipeline)?;
     let journal = Arc::new(RunJournal::start(
         workspace,
         RunRecord {
@@ -61,7 +66,27 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut by_index = runtime.block_on(run_dag(pipeline.clone(), executor, &modes))?;
+    let mut by_index = BTreeMap::new();
+    for pass in 1..=MAX_PASSES {
+        let reports = runtime.block_on(run_dag(pipeline.clone(), executor.clone(), &modes))?;
+        merge_pass(&mut by_index, reports);
+        let damaged = executor.take_damaged();
+        if damaged.is_empty() || pass == MAX_PASSES {
+            break;
+        }
+        let names: Vec<&str> = damaged.iter().map(String::as_str).collect();
+        eprintln!(
+            "damaged input found in the cache ({}): recomputing it and what reads it",
+            names.join(", ")
+        );
+        for name in &damaged {
+            let index = pipeline.index_of(name)?;
+            let mode = modes.entry(index).or_insert(Mode::Normal);
+            if *mode == Mode::CacheOnly {
+                *mode = Mode::Normal;
+            }
+        }
+    }
     let reports: Vec<StageReport> = pipeline
         .stages()
         .iter()
@@ -107,6 +132,19 @@ fn tidy(workspace: &Workspace) -> Result<()> {
             .with_context(|| format!("cannot remove stale temporaries in {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Folds one pass's reports into the run's: a stage computed in an earlier pass and found cached
+/// in a later one stays "computed".
+fn merge_pass(into: &mut BTreeMap<usize, StageReport>, pass: BTreeMap<usize, StageReport>) {
+    for (index, report) in pass {
+        let keep_earlier = into.get(&index).is_some_and(|earlier| {
+            earlier.outcome == Outcome::Computed && report.outcome == Outcome::Cached
+        });
+        if !keep_earlier {
+            into.insert(index, report);
+        }
+    }
 }
 
 fn print_summary(reports: &[StageReport], seconds: f64) {
