@@ -241,3 +241,36 @@ fn a_gc_killed_midway_never_leaves_a_manifest_without_its_files() {
     );
     dfd.ok(&["report"]);
 }
+
+#[test]
+fn gc_waits_for_the_lock_when_asked() {
+    let dfd = Dfd::new();
+    let mut data = Dataset::new();
+    for i in 0..2 {
+        data = data.clip(&format!("clip{i}.mp4"), "WolfgangLanger_Pexels.mp4", "REAL");
+    }
+    let data = data.write();
+    let mut first = dfd.spawn(&[
+        "--set",
+        "runner.threads=1",
+        "run",
+        "--dataset",
+        data.path().to_str().unwrap(),
+        "--until",
+        "detect",
+    ]);
+    let lock = dfd.workspace.path().join("lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .starts_with(&format!("pid {}", first.id()))
+    {
+        assert!(first.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let err = dfd.fails(&["gc"]);
+    assert!(err.contains("--wait"), "{err}");
+    dfd.ok(&["gc", "--wait", "--dry-run"]);
+    assert!(first.wait().unwrap().success());
+}

@@ -13,6 +13,7 @@ use crate::commands::dag::DagFormat;
 use crate::commands::{bench, dag, gc, inspect, predict, report, run, status, verify};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
+use crate::runs::latest_dataset;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,12 +51,18 @@ pub enum Command {
         /// Recompute this stage even if cached (repeatable); downstream reruns only if its bytes change.
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
+        /// Stop at this stage: bring it and the stages it needs up to date, nothing downstream
+        /// (e.g. --until ssim prepares the training inputs without training). Combines with
+        /// --from and --force, not with --only.
+        #[arg(long, value_name = "STAGE")]
+        until: Option<String>,
         /// Wait for another run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
     },
     /// Per stage: fresh / stale (and why) / damaged / missing, rows and bytes.
     Status {
+        /// Dataset to compare with; default: the config's, else the one the last run used.
         #[arg(long)]
         dataset: Option<PathBuf>,
         #[arg(long)]
@@ -196,6 +203,7 @@ fn execute(cli: Cli) -> Result<()> {
             only,
             from,
             force,
+            until,
             wait,
         } => {
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
@@ -203,12 +211,17 @@ fn execute(cli: Cli) -> Result<()> {
                 workspace: &workspace,
                 config: &config,
                 dataset,
-                selection: Selection { only, from, force },
+                selection: Selection {
+                    only,
+                    from,
+                    force,
+                    until,
+                },
                 wait_for_lock: wait,
             })?;
         }
         Command::Status { dataset, json } => {
-            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
+            let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
             let pipeline =
                 Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
@@ -385,6 +398,21 @@ fn demo_dataset() -> PathBuf {
         Some(path) => PathBuf::from(path),
         None => source_tree_path("data/demo"),
     }
+}
+
+/// The dataset `status` compares with: `--dataset`, else the config's, else the one the last run
+/// used (while it exists), else the demo dataset; named on stderr, since every stage's freshness
+/// depends on it.
+fn status_dataset(cli: Option<&Path>, config: &Config, workspace: &Workspace) -> Result<PathBuf> {
+    if cli.is_none() && config.dataset.is_none() {
+        if let Some(last) = latest_dataset(workspace).filter(|p| p.is_dir()) {
+            eprintln!("dataset: {} (the one the last run used)", last.display());
+            return Ok(last);
+        }
+    }
+    let dataset = resolve_dataset(cli, config)?;
+    eprintln!("dataset: {}", dataset.display());
+    Ok(dataset)
 }
 
 /// `--dataset`, else the config's `dataset`, else the demo dataset; made absolute.

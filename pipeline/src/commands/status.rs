@@ -46,12 +46,15 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
             .into_iter()
             .next()
             .map(|(_, m)| m);
-        let blocked: Vec<&str> = stage
+        let mut blocked: Vec<&str> = stage
             .inputs()
             .iter()
             .map(|i| i.stage)
             .filter(|s| !upstream.contains_key(*s))
             .collect();
+        // A stage read for several tables is named once.
+        let mut named = std::collections::BTreeSet::new();
+        blocked.retain(|s| named.insert(*s));
         let (state, reasons, shown, fingerprint) = if !blocked.is_empty() {
             let state = if latest.is_some() {
                 Freshness::Stale
