@@ -50,7 +50,7 @@ fn status_compares_with_the_dataset_of_the_last_run() {
     let data = two_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
-    dfd.ok(&["run", "--dataset", dataset, "--until", "ssim"]);
+    dfd.ok(&["run", "--dataset", dataset]);
     let out = dfd.output(&["status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

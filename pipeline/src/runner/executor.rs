@@ -206,12 +206,12 @@ impl Executor {
         let (mut computed, mut reused) = (0, 0);
         for (index, video_ids) in plan.into_iter().enumerate() {
             if let Some(record) = done.remove(&index) {
-                let done = if stage.sharding() == Sharding::PerVideo {
+                let units = if stage.sharding() == Sharding::PerVideo {
                     video_ids.len()
                 } else {
                     1
                 };
-                dfd_stages::Progress::advance(&bar, done as u64);
+                dfd_stages::Progress::advance(&bar, units as u64);
                 shards.push(record);
                 reused += 1;
                 continue;
