@@ -13,11 +13,15 @@ fn dataset() -> Dataset {
     data.write()
 }
 
-/// Waits until the first run holds the lock (it writes its pid into the lock file).
+/// Waits until the first run holds the lock (it writes its pid and host into the lock file).
 fn wait_for_lock(dfd: &Dfd, child: &mut std::process::Child) {
     let lock = dfd.workspace.path().join("lock");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&lock).unwrap_or_default() != format!("pid {}", child.id()) {
+    let holder = format!("pid {} on ", child.id());
+    while !std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .starts_with(&holder)
+    {
         assert!(
             child.try_wait().unwrap().is_none(),
             "first run ended too early"

@@ -62,6 +62,7 @@ fn status_reports_fresh_stages_with_rows_and_bytes() {
             "detect",
             "crop",
             "ssim",
+            "cues",
             "augment",
             "train",
             "score",

@@ -3,15 +3,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::cache::marker::{claim, Create};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, gc, inspect, predict, report, run, status};
+use crate::commands::{bench, dag, gc, inspect, predict, report, run, status, verify};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
+use crate::runs::latest_dataset;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,12 +51,18 @@ pub enum Command {
         /// Recompute this stage even if cached (repeatable); downstream reruns only if its bytes change.
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
+        /// Stop at this stage: bring it and the stages it needs up to date, nothing downstream
+        /// (e.g. --until ssim prepares the training inputs without training). Combines with
+        /// --from and --force, not with --only.
+        #[arg(long, value_name = "STAGE")]
+        until: Option<String>,
         /// Wait for another run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
     },
-    /// Per stage: fresh / stale (and why) / missing, rows and bytes.
+    /// Per stage: fresh / stale (and why) / damaged / missing, rows and bytes.
     Status {
+        /// Dataset to compare with; default: the config's, else the one the last run used.
         #[arg(long)]
         dataset: Option<PathBuf>,
         #[arg(long)]
@@ -83,13 +91,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DagFormat::Text)]
         format: DagFormat,
     },
-    /// Delete cached outputs that none of the recent runs used.
+    /// Delete cached outputs that none of the recent runs used (only dfd's own outputs: folders
+    /// carrying its manifest, in a folder carrying its workspace marker).
     Gc {
         /// How many recent runs' outputs to keep.
         #[arg(long, default_value_t = 3)]
         keep_runs: usize,
         #[arg(long)]
         dry_run: bool,
+        /// Wait for a run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Check every cached output against its manifest (size and sha256 of each file); a damaged
+    /// output is marked stale, named with the file, and recomputed by the next `dfd run`.
+    Verify {
+        /// Wait for a run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Measure throughput and peak memory on real data (figures, not pass/fail).
     Bench {
@@ -174,11 +193,8 @@ fn execute(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     // `ort` finds the library through this variable; still single-threaded here.
     std::env::set_var("ORT_DYLIB_PATH", &config.paths.onnxruntime);
-    if config.runner.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(config.runner.threads)
-            .build_global()
-            .context("cannot size the worker pool")?;
+    if cli.command.does_per_video_work() {
+        size_worker_pool(&config)?;
     }
     let workspace = Workspace::new(&cli.workspace);
     match cli.command {
@@ -187,6 +203,7 @@ fn execute(cli: Cli) -> Result<()> {
             only,
             from,
             force,
+            until,
             wait,
         } => {
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
@@ -194,12 +211,17 @@ fn execute(cli: Cli) -> Result<()> {
                 workspace: &workspace,
                 config: &config,
                 dataset,
-                selection: Selection { only, from, force },
+                selection: Selection {
+                    only,
+                    from,
+                    force,
+                    until,
+                },
                 wait_for_lock: wait,
             })?;
         }
         Command::Status { dataset, json } => {
-            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
+            let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
             let pipeline =
                 Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
@@ -239,12 +261,20 @@ fn execute(cli: Cli) -> Result<()> {
                 .context("cannot assemble the pipeline")?;
             print!("{}", dag::render(&pipeline, format));
         }
-        Command::Gc { keep_runs, dry_run } => {
-            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), false)?;
+        Command::Gc {
+            keep_runs,
+            dry_run,
+            wait,
+        } => {
+            claim(&workspace, Create::No)?;
+            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), wait)?;
             let report = gc::collect(&workspace, keep_runs, dry_run)?;
             let verb = if dry_run { "would remove" } else { "removed" };
             for dir in &report.removed {
                 println!("{verb} {dir}");
+            }
+            for dir in &report.left_alone {
+                println!("left alone {dir} (not a dfd output)");
             }
             println!(
                 "{verb} {} folder(s), {}; kept {}",
@@ -252,6 +282,18 @@ fn execute(cli: Cli) -> Result<()> {
                 inspect::human_bytes(report.bytes_freed),
                 report.kept
             );
+        }
+        Command::Verify { wait } => {
+            claim(&workspace, Create::No)?;
+            let _lock = WorkspaceLock::acquire(&workspace.lock_path(), wait)?;
+            let report = verify::verify(&workspace)?;
+            verify::print_text(&report);
+            if !report.damaged.is_empty() {
+                bail!(
+                    "{} damaged file(s) in the cache (marked stale)",
+                    report.damaged.len()
+                );
+            }
         }
         Command::Bench {
             target,
@@ -328,12 +370,49 @@ fn execute(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+impl Command {
+    /// Whether the command runs stages over videos, and so needs the worker pool sized by
+    /// `runner.threads` (the others build none).
+    fn does_per_video_work(&self) -> bool {
+        matches!(
+            self,
+            Command::Run { .. } | Command::Bench { .. } | Command::Predict { .. }
+        )
+    }
+}
+
+/// Sizes rayon's global pool from `runner.threads` (0: rayon's default, one per core).
+fn size_worker_pool(config: &Config) -> Result<()> {
+    if config.runner.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.runner.threads)
+            .build_global()
+            .context("cannot size the worker pool")?;
+    }
+    Ok(())
+}
+
 /// Where the demo dataset is made by `make demo` (override with DFD_DEMO_DATASET).
 fn demo_dataset() -> PathBuf {
     match std::env::var_os("DFD_DEMO_DATASET") {
         Some(path) => PathBuf::from(path),
         None => source_tree_path("data/demo"),
     }
+}
+
+/// The dataset `status` compares with: `--dataset`, else the config's, else the one the last run
+/// used (while it exists), else the demo dataset; named on stderr, since every stage's freshness
+/// depends on it.
+fn status_dataset(cli: Option<&Path>, config: &Config, workspace: &Workspace) -> Result<PathBuf> {
+    if cli.is_none() && config.dataset.is_none() {
+        if let Some(last) = latest_dataset(workspace).filter(|p| p.is_dir()) {
+            eprintln!("dataset: {} (the one the last run used)", last.display());
+            return Ok(last);
+        }
+    }
+    let dataset = resolve_dataset(cli, config)?;
+    eprintln!("dataset: {}", dataset.display());
+    Ok(dataset)
 }
 
 /// `--dataset`, else the config's `dataset`, else the demo dataset; made absolute.

@@ -15,6 +15,10 @@ use dfd_stages::ssim::SsimParams;
 use dfd_stages::train::{TrainParams, TrainSection};
 use serde::{Deserialize, Serialize};
 
+/// `runner.threads` may be at most this many times the cores: more only adds switching, and a
+/// mistyped huge value would spawn thousands of threads.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 /// The name of the config file picked up from the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "dfd.toml";
 
@@ -116,6 +120,23 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if self.runner.videos_per_shard == 0 {
             bail!("runner.videos_per_shard must be at least 1");
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most_threads = MAX_THREADS_PER_CORE * cores;
+        if self.runner.threads > most_threads {
+            bail!(
+                "runner.threads = {} is more than {MAX_THREADS_PER_CORE}x this machine's cores \
+                 ({cores}): at most {most_threads}; 0 means one per core",
+                self.runner.threads
+            );
+        }
+        let face = dfd_models::FACE_SIZE;
+        if self.crop.size as usize != face {
+            bail!(
+                "crop.size = {}: the detectors take {face}x{face} faces, so `train` and `score` \
+                 would fail after all the preprocessing; use {face}",
+                self.crop.size
+            );
         }
         self.decode.validate().map_err(anyhow::Error::msg)?;
         self.detect.validate().map_err(anyhow::Error::msg)?;
@@ -231,10 +252,16 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_refused() {
-        let err = Config::load(None, &["decode.interval_s=0".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("decode.interval_s"), "{err}");
+        for (set, key) in [
+            ("decode.interval_s=0", "decode.interval_s"),
+            ("decode.interval_s=1e-12", "decode.interval_s"),
+            ("runner.threads=100000", "runner.threads"),
+            ("crop.size=192", "crop.size"),
+        ] {
+            let err = Config::load(None, &[set.into()]).unwrap_err().to_string();
+            assert!(err.contains(key), "{set}: {err}");
+        }
+        Config::load(None, &["decode.interval_s=0.001".into()]).unwrap();
     }
 
     #[test]

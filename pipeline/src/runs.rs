@@ -1,26 +1,34 @@
 //! `runs/<id>.json`: what each run used (config, dataset, every stage's fingerprint) and did. `dfd gc`
 //! keeps what recent runs reference; `dfd inspect STAGE` shows what the latest run used.
+//!
+//! The record is written when the run starts and rewritten as each stage begins and ends, so a run
+//! killed at any point (SIGKILL, SIGTERM, Ctrl-C) still names the outputs it finished and the ones
+//! it was computing: `gc` keeps them, and the next run resumes them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cache::atomic::write_file_atomic;
 use crate::cache::Workspace;
-use crate::runner::StageReport;
+use crate::runner::{Outcome, StageReport};
 
-#[derive(Debug, Serialize)]
-pub struct RunRecord<'a> {
-    pub id: &'a str,
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
     pub started_at: String,
-    pub finished_at: String,
-    pub ok: bool,
+    /// Absent while the run is going, and for ever if it was killed.
+    pub finished_at: Option<String>,
+    /// Whether every stage succeeded; absent until the run ends.
+    pub ok: Option<bool>,
     pub command: Vec<String>,
     pub dataset: String,
     pub config: serde_json::Value,
-    pub stages: &'a [StageReport],
+    /// The stages begun so far (outcome `running` until they end), then every stage.
+    pub stages: Vec<StageReport>,
 }
 
 /// A run id that sorts by time: `20261125T013812Z-4242`.
@@ -42,23 +50,150 @@ pub fn write_record(workspace: &Workspace, record: &RunRecord) -> Result<PathBuf
     Ok(path)
 }
 
-/// Every run record, newest first, as JSON.
+/// The record of the run in progress, rewritten (atomically) as stages begin and end.
+pub struct RunJournal {
+    workspace: Workspace,
+    record: Mutex<RunRecord>,
+    path: PathBuf,
+}
+
+impl RunJournal {
+    /// Writes the record of a run that starts; fails if it cannot, so that no run goes unrecorded.
+    pub fn start(workspace: &Workspace, record: RunRecord) -> Result<RunJournal> {
+        let path = write_record(workspace, &record).context("cannot record the run")?;
+        Ok(RunJournal {
+            workspace: workspace.clone(),
+            record: Mutex::new(record),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A stage begins computing the output `fingerprint`.
+    pub fn stage_started(&self, stage: &str, fingerprint: &str) {
+        let mut report = StageReport::not_run(stage, Outcome::Running);
+        report.fingerprint = Some(fingerprint.to_string());
+        self.update(|record| upsert(&mut record.stages, report));
+    }
+
+    /// A stage ended (computed, cached or failed). A failed stage keeps the fingerprint it was
+    /// computing, so that `gc` keeps its resumable shards.
+    pub fn stage_ended(&self, report: &StageReport) {
+        self.update(|record| upsert(&mut record.stages, report.clone()));
+    }
+
+    /// The run ended: every stage's report, and whether all succeeded. Fingerprints of stages
+    /// that failed are kept from when they began.
+    pub fn finish(&self, reports: &[StageReport], ok: bool) -> Result<PathBuf> {
+        let record = {
+            let mut record = self
+                .record
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the run record's lock is poisoned"))?;
+            for report in reports {
+                upsert(&mut record.stages, report.clone());
+            }
+            let order: Vec<&str> = reports.iter().map(|r| r.stage.as_str()).collect();
+            record
+                .stages
+                .sort_by_key(|s| order.iter().position(|o| *o == s.stage));
+            record.finished_at =
+                Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+            record.ok = Some(ok);
+            record.clone()
+        };
+        write_record(&self.workspace, &record)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut RunRecord)) {
+        let Ok(mut record) = self.record.lock() else {
+            return;
+        };
+        change(&mut record);
+        if let Err(e) = write_record(&self.workspace, &record) {
+            tracing::warn!("could not update the run record: {e:#}");
+        }
+    }
+}
+
+/// Replaces the stage's entry (keeping a fingerprint the new one lacks), or appends it.
+fn upsert(stages: &mut Vec<StageReport>, mut report: StageReport) {
+    match stages.iter_mut().find(|s| s.stage == report.stage) {
+        Some(existing) => {
+            if report.fingerprint.is_none() {
+                report.fingerprint = existing.fingerprint.take();
+            }
+            *existing = report;
+        }
+        None => stages.push(report),
+    }
+}
+
+/// Every run record, newest first, as JSON; records that cannot be read are skipped (for the
+/// commands that only look; `gc` uses [`read_all`]).
 pub fn records(workspace: &Workspace) -> Vec<serde_json::Value> {
-    let Ok(read) = std::fs::read_dir(workspace.runs_dir()) else {
+    let Ok(paths) = record_paths(workspace) else {
         return Vec::new();
     };
-    let mut paths: Vec<PathBuf> = read
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths.reverse();
-    paths
+    let mut records: Vec<serde_json::Value> = paths
         .iter()
         .filter_map(|p| std::fs::read(p).ok())
         .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect()
+        .collect();
+    sort_newest_first(&mut records);
+    records
+}
+
+/// Every run record, newest first; fails naming the first record that cannot be read or is not
+/// a run record, since acting without it (deleting what it references) could destroy a run's
+/// work. `None` when the workspace has no `runs/` folder.
+pub fn read_all(workspace: &Workspace) -> Result<Option<Vec<serde_json::Value>>> {
+    let dir = workspace.runs_dir();
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Ok(None);
+    }
+    let mut records = Vec::new();
+    for path in record_paths(workspace)? {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let record: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        if !record["stages"].is_array() {
+            bail!("{} has no `stages` list", path.display());
+        }
+        records.push(record);
+    }
+    sort_newest_first(&mut records);
+    Ok(Some(records))
+}
+
+fn record_paths(workspace: &Workspace) -> Result<Vec<PathBuf>> {
+    let dir = workspace.runs_dir();
+    let read = std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in read {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|x| x == "json") {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+/// Newest first: by start time (milliseconds), then by id.
+fn sort_newest_first(records: &mut [serde_json::Value]) {
+    let key = |r: &serde_json::Value| {
+        (
+            r["started_at"].as_str().unwrap_or_default().to_string(),
+            r["id"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    records.sort_by_key(|r| std::cmp::Reverse(key(r)));
 }
 
 /// (stage, fingerprint) pairs a run record references.
@@ -87,4 +222,61 @@ pub fn latest_fingerprint(workspace: &Workspace, stage: &str) -> Option<String> 
             .find(|(s, _)| s == stage)
             .map(|(_, f)| f)
     })
+}
+
+/// The dataset of the newest run, if any run is recorded.
+pub fn latest_dataset(workspace: &Workspace) -> Option<PathBuf> {
+    records(workspace)
+        .first()
+        .and_then(|r| r["dataset"].as_str().map(PathBuf::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: None,
+            ok: None,
+            command: vec![],
+            dataset: "/data".into(),
+            config: serde_json::Value::Null,
+            stages: vec![],
+        }
+    }
+
+    #[test]
+    fn a_run_is_recorded_from_its_start_and_a_failed_stage_keeps_its_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::new(dir.path());
+        let journal = RunJournal::start(&workspace, record("r1")).unwrap();
+        let on_disk = || read_all(&workspace).unwrap().unwrap()[0].clone();
+        assert_eq!(on_disk()["ok"], serde_json::Value::Null);
+        journal.stage_started("decode", "0123456789abcdef0123");
+        assert_eq!(
+            fingerprints(&on_disk()),
+            [("decode".to_string(), "0123456789abcdef0123".to_string())]
+        );
+        assert_eq!(on_disk()["stages"][0]["outcome"]["kind"], "running");
+        let failed = StageReport::not_run("decode", Outcome::Failed("disk full".into()));
+        journal.finish(&[failed], false).unwrap();
+        assert_eq!(fingerprints(&on_disk()).len(), 1);
+        assert_eq!(on_disk()["ok"], false);
+    }
+
+    #[test]
+    fn unreadable_records_stop_read_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::new(dir.path());
+        assert!(read_all(&workspace).unwrap().is_none());
+        write_record(&workspace, &record("r1")).unwrap();
+        assert_eq!(read_all(&workspace).unwrap().unwrap().len(), 1);
+        std::fs::write(workspace.runs_dir().join("r2.json"), b"{").unwrap();
+        let err = format!("{:#}", read_all(&workspace).unwrap_err());
+        assert!(err.contains("r2.json"), "{err}");
+        assert_eq!(records(&workspace).len(), 1);
+    }
 }

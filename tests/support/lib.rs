@@ -6,13 +6,19 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+pub mod faults;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `dfd` binary of the same profile as the running test (`make test` builds it first).
+/// The `dfd` binary of the same profile as the running test (`make test` builds it first), or the
+/// one `$DFD_BIN` names (an older build, to watch a test fail before its fix).
 pub fn dfd_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("DFD_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/dfd
     let profile_dir = exe
@@ -300,4 +306,113 @@ pub fn ffmpeg(args: &[&str]) {
         "ffmpeg {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `dfd --workspace WORKSPACE ARGS` to completion (for workspaces a test lays out itself).
+pub fn dfd_at(workspace: &Path, args: &[&str]) -> Output {
+    Command::new(dfd_bin())
+        .arg("--workspace")
+        .arg(workspace)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dfd")
+}
+
+/// Every file under `dir`, as paths relative to it with `/` separators, sorted; symbolic links
+/// are listed, never followed.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir {
+                walk(root, &path, out);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// True for a folder name that is a fingerprint: 20 lowercase hex digits.
+pub fn is_fingerprint(name: &str) -> bool {
+    name.len() == 20
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The finished outputs of a workspace: (stage, fingerprint, folder) for each
+/// `cache/<stage>/<fingerprint>/` holding a `_manifest.json`.
+pub fn finished_outputs(workspace: &Path) -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    for stage in std::fs::read_dir(workspace.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for output in std::fs::read_dir(stage.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = output.file_name().to_string_lossy().into_owned();
+            if is_fingerprint(&name) && output.path().join("_manifest.json").is_file() {
+                let stage = stage.file_name().to_string_lossy().into_owned();
+                out.push((stage, name, output.path()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What is wrong with a finished output folder: a file its manifest lists that is missing or of
+/// another size, or a file it holds that the manifest does not list (besides `_manifest.json` and
+/// the `_shards/NNNNN.json` record of each listed shard). Empty when it holds exactly its files.
+pub fn output_problems(dir: &Path) -> Vec<String> {
+    let text = match std::fs::read_to_string(dir.join("_manifest.json")) {
+        Ok(text) => text,
+        Err(e) => return vec![format!("{}: no readable manifest: {e}", dir.display())],
+    };
+    let manifest: Value = match serde_json::from_str(&text) {
+        Ok(m) => m,
+        Err(e) => return vec![format!("{}: manifest is not JSON: {e}", dir.display())],
+    };
+    let mut expected = vec!["_manifest.json".to_string()];
+    let mut problems = Vec::new();
+    for shard in manifest["shards"].as_array().into_iter().flatten() {
+        let index = shard["index"].as_u64().unwrap_or(u64::MAX);
+        expected.push(format!("_shards/{index:05}.json"));
+        for file in shard["files"].as_array().into_iter().flatten() {
+            let path = file["path"].as_str().unwrap_or_default().to_string();
+            match std::fs::metadata(dir.join(&path)) {
+                Ok(meta) if Some(meta.len()) == file["bytes"].as_u64() => {}
+                Ok(meta) => problems.push(format!(
+                    "{}: {path} has {} bytes, the manifest says {}",
+                    dir.display(),
+                    meta.len(),
+                    file["bytes"]
+                )),
+                Err(e) => problems.push(format!("{}: {path}: {e}", dir.display())),
+            }
+            expected.push(path);
+        }
+    }
+    expected.sort();
+    for file in tree(dir) {
+        if expected.binary_search(&file).is_err() {
+            problems.push(format!("{}: {file} is not in the manifest", dir.display()));
+        }
+    }
+    problems
 }

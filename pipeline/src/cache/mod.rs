@@ -14,7 +14,11 @@ pub mod atomic;
 mod fingerprint;
 mod lock;
 pub mod manifest;
+pub mod marker;
 pub mod parquet_io;
+pub mod partial;
+pub mod trash;
+pub mod verify;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,28 +27,29 @@ pub use fingerprint::{fingerprint, FingerprintInput};
 pub use lock::WorkspaceLock;
 pub use manifest::{FileRecord, Manifest, ShardRecord};
 
-/// A failure of the cache itself (disk, Parquet, JSON), naming the file.
+/// A failure of the cache itself (disk, Parquet, JSON), naming the file. The underlying error is
+/// the `source`, not part of the message, so that a chain printed with `{:#}` names it once.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: Parquet: {source}")]
+    #[error("{path}: Parquet")]
     Parquet {
         path: String,
         #[source]
         source: parquet::errors::ParquetError,
     },
-    #[error("{path}: Arrow: {source}")]
+    #[error("{path}: Arrow")]
     Arrow {
         path: String,
         #[source]
         source: arrow::error::ArrowError,
     },
-    #[error("{path}: JSON: {source}")]
+    #[error("{path}: JSON")]
     Json {
         path: String,
         #[source]
@@ -52,6 +57,12 @@ pub enum CacheError {
     },
     #[error("{0}")]
     Locked(String),
+    /// The folder given as the workspace was not made by dfd; nothing in it is touched.
+    #[error("{0}")]
+    NotAWorkspace(String),
+    /// A cached file does not match its manifest.
+    #[error(transparent)]
+    Damaged(#[from] verify::Damage),
 }
 
 impl CacheError {
@@ -83,6 +94,8 @@ pub struct Workspace {
 
 /// Suffix of an output folder still being computed.
 const PARTIAL: &str = ".partial";
+/// Suffix of an output folder found damaged (see [`verify::mark_damaged`]).
+const DAMAGED: &str = ".damaged";
 
 impl Workspace {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -101,14 +114,23 @@ impl Workspace {
         self.root.join("lock")
     }
 
+    /// Where outputs go between leaving the cache and being deleted (see [`trash`]).
+    pub fn trash_dir(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
     /// Where `stage` keeps work it resumes at a finer grain than shards (see
     /// `StageContext::scratch`): outside `cache/`, because it outlives any one fingerprint.
     pub fn scratch_dir(&self, stage: &str) -> PathBuf {
         self.root().join("scratch").join(stage)
     }
 
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
-        self.root.join("cache").join(stage)
+        self.cache_dir().join(stage)
     }
 
     /// Where the finished output with this fingerprint lives.
@@ -121,6 +143,12 @@ impl Workspace {
             .join(format!("{fingerprint}{PARTIAL}"))
     }
 
+    /// Where a damaged output is moved (out of the way of cache hits, still visible to `status`).
+    pub fn damaged_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.stage_dir(stage)
+            .join(format!("{fingerprint}{DAMAGED}"))
+    }
+
     /// The finished output with this fingerprint, if there is one.
     pub fn finished(&self, stage: &str, fingerprint: &str) -> Option<Manifest> {
         Manifest::read(&self.output_dir(stage, fingerprint)).ok()
@@ -131,35 +159,44 @@ impl Workspace {
         let mut found: Vec<(PathBuf, Manifest)> = self
             .entries(stage)
             .into_iter()
-            .filter(|p| !is_partial(p))
+            .filter(|p| matches!(OutputKind::of(p), Some(OutputKind::Finished)))
             .filter_map(|p| Manifest::read(&p).ok().map(|m| (p, m)))
             .collect();
         found.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
         found
     }
 
-    /// Every folder under the stage's cache directory (finished, partial or abandoned).
+    /// Every folder under the stage's cache directory (finished, partial or abandoned, or not
+    /// dfd's at all); symbolic links are left out, never followed.
     pub fn entries(&self, stage: &str) -> Vec<PathBuf> {
-        let Ok(read) = fs::read_dir(self.stage_dir(stage)) else {
+        let stage_dir = self.stage_dir(stage);
+        if !is_real_dir(&stage_dir) {
+            return Vec::new();
+        }
+        let Ok(read) = fs::read_dir(stage_dir) else {
             return Vec::new();
         };
         let mut dirs: Vec<PathBuf> = read
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
-            .filter(|p| p.is_dir())
             .collect();
         dirs.sort();
         dirs
     }
 
-    /// Stage names that have a cache folder.
+    /// Names of the folders under `cache/` (stage names, unless someone put others there);
+    /// symbolic links are left out, never followed.
     pub fn cached_stages(&self) -> Vec<String> {
-        let Ok(read) = fs::read_dir(self.root.join("cache")) else {
+        if !is_real_dir(&self.cache_dir()) {
+            return Vec::new();
+        }
+        let Ok(read) = fs::read_dir(self.cache_dir()) else {
             return Vec::new();
         };
         let mut names: Vec<String> = read
             .flatten()
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
@@ -167,11 +204,54 @@ impl Workspace {
     }
 }
 
-/// True for a folder of an output still being computed.
-pub fn is_partial(dir: &Path) -> bool {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().ends_with(PARTIAL))
-        .unwrap_or(false)
+/// True for a directory that is not a symbolic link.
+pub fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// What a folder under `cache/<stage>/` is, by its name and the files that make it dfd's: `None`
+/// for anything dfd did not make (no fingerprint name, or no manifest / shard records), which no
+/// command deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `<fingerprint>/` with its `_manifest.json`.
+    Finished,
+    /// `<fingerprint>.partial/` with its `_shards/` folder: resumable.
+    Partial,
+    /// `<fingerprint>.damaged/`: a finished output whose files no longer match its manifest.
+    Damaged,
+    /// `<fingerprint>.tmp-<pid>/`: an older output an earlier dfd moved aside on `--force`.
+    MovedAside,
+}
+
+impl OutputKind {
+    pub fn of(dir: &Path) -> Option<OutputKind> {
+        let meta = fs::symlink_metadata(dir).ok()?;
+        if !meta.is_dir() {
+            return None;
+        }
+        let name = dir.file_name()?.to_str()?;
+        let (fingerprint, suffix) = name.split_at(name.find('.').unwrap_or(name.len()));
+        if !is_fingerprint(fingerprint) {
+            return None;
+        }
+        let has = |file: &str| fs::symlink_metadata(dir.join(file)).is_ok_and(|m| m.is_file());
+        let kind = match suffix {
+            "" if has(Manifest::FILE) => OutputKind::Finished,
+            PARTIAL if is_real_dir(&dir.join("_shards")) => OutputKind::Partial,
+            DAMAGED => OutputKind::Damaged,
+            _ if atomic::is_temporary_suffix(suffix) && has(Manifest::FILE) => {
+                OutputKind::MovedAside
+            }
+            _ => return None,
+        };
+        Some(kind)
+    }
+}
+
+/// True for a fingerprint as [`fingerprint()`] writes it: 20 lowercase hex digits.
+pub fn is_fingerprint(name: &str) -> bool {
+    name.len() == 20 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The fingerprint a cache folder is named after.

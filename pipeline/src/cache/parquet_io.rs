@@ -13,7 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::atomic::{fsync_dir, temp_path, HashingWriter};
+use super::atomic::{create_fresh, fsync_dir, temp_path, HashingWriter};
 use super::manifest::FileRecord;
 use super::CacheError;
 
@@ -31,7 +31,7 @@ pub fn write_parquet(
     let parent = path.parent().unwrap_or(dir);
     fs::create_dir_all(parent).map_err(|e| CacheError::io(parent, e))?;
     let temp = temp_path(&path);
-    let file = File::create(&temp).map_err(|e| CacheError::io(&temp, e))?;
+    let file = create_fresh(&temp).map_err(|e| CacheError::io(&temp, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

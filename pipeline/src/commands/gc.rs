@@ -1,54 +1,86 @@
 //! `dfd gc`: deletes cached outputs that none of the recent runs used, and leftovers of interrupted
 //! runs that no recent run would resume.
+//!
+//! It deletes only what dfd made: folders under `cache/<stage>/` named by a fingerprint that carry
+//! dfd's manifest (or, being computed, its shard records); it never follows a symbolic link, and it
+//! refuses a folder that is not a dfd workspace (see [`crate::cache::marker`]) and run records it
+//! cannot read. Each folder leaves the cache by one rename before its files are deleted (see
+//! [`crate::cache::trash`]), so a `gc` killed midway never leaves a manifest without its files.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cache::atomic::dir_size;
-use crate::cache::{fingerprint_of_dir, Workspace};
-use crate::runs::{fingerprints, records};
+use crate::cache::{fingerprint_of_dir, trash, OutputKind, Workspace};
+use crate::runs::{fingerprints, read_all};
 
 #[derive(Debug, Serialize)]
 pub struct GcReport {
     pub kept: usize,
     pub removed: Vec<String>,
     pub bytes_freed: u64,
+    /// Folders under `cache/` that are not dfd outputs: left alone.
+    pub left_alone: Vec<String>,
 }
 
 /// Removes every cache folder whose fingerprint the newest `keep_runs` run records do not name.
-/// The caller holds the workspace lock, so no run is writing meanwhile.
+/// The caller has claimed the workspace and holds its lock, so no run is writing meanwhile.
 pub fn collect(workspace: &Workspace, keep_runs: usize, dry_run: bool) -> Result<GcReport> {
-    let keep: BTreeSet<(String, String)> = records(workspace)
+    let records = read_all(workspace).context(
+        "gc refuses to act on run records it cannot read (they say which outputs to keep); \
+         fix or move the file away",
+    )?;
+    let mut report = GcReport {
+        kept: 0,
+        removed: Vec::new(),
+        bytes_freed: 0,
+        left_alone: Vec::new(),
+    };
+    let stages = workspace.cached_stages();
+    let Some(records) = records else {
+        let outputs = stages
+            .iter()
+            .flat_map(|s| workspace.entries(s))
+            .filter(|d| OutputKind::of(d).is_some())
+            .count();
+        if outputs > 0 {
+            bail!(
+                "{} holds {outputs} cached output(s) but no run records ({} is missing): gc \
+                 cannot tell what is in use, so it deletes nothing",
+                workspace.root().display(),
+                workspace.runs_dir().display()
+            );
+        }
+        return Ok(report);
+    };
+    let keep: BTreeSet<(String, String)> = records
         .iter()
         .take(keep_runs)
         .flat_map(fingerprints)
         .collect();
-    let mut removed = Vec::new();
-    let mut bytes_freed = 0;
-    let mut kept = 0;
-    for stage in workspace.cached_stages() {
+    if !dry_run {
+        trash::empty(workspace)?;
+    }
+    for stage in stages {
         for dir in workspace.entries(&stage) {
-            if keep.contains(&(stage.clone(), fingerprint_of_dir(&dir))) {
-                kept += 1;
+            let Some(kind) = OutputKind::of(&dir) else {
+                report.left_alone.push(dir.display().to_string());
+                continue;
+            };
+            let in_use = keep.contains(&(stage.clone(), fingerprint_of_dir(&dir)));
+            if in_use && matches!(kind, OutputKind::Finished | OutputKind::Partial) {
+                report.kept += 1;
                 continue;
             }
-            bytes_freed += dir_size(&dir);
+            report.bytes_freed += dir_size(&dir);
             if !dry_run {
-                remove(&dir)?;
+                trash::discard(workspace, &dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
             }
-            removed.push(dir.display().to_string());
+            report.removed.push(dir.display().to_string());
         }
     }
-    Ok(GcReport {
-        kept,
-        removed,
-        bytes_freed,
-    })
-}
-
-fn remove(dir: &PathBuf) -> Result<()> {
-    std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
+    Ok(report)
 }

@@ -8,3 +8,4 @@ pub mod predict;
 pub mod report;
 pub mod run;
 pub mod status;
+pub mod verify;

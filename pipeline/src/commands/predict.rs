@@ -1,25 +1,33 @@
 //! `dfd predict VIDEO... --model NAME`: a verdict for a few files, through the same stage code as
-//! `dfd run` (ingest, decode, detect, crop, ssim, score), run in memory with no cache, and the model
-//! a previous `dfd run` trained.
+//! `dfd run` (decode, detect, crop, ssim, score), run in memory with no cache, and the model a
+//! previous `dfd run` trained.
+//!
+//! The files are read where they are: their `videos` rows are made here, from the arguments as
+//! given (which name each answer), instead of by `ingest` over a dataset folder. Nothing is
+//! written anywhere, so a glob over a dataset (`dfd predict v/*`) cannot touch its
+//! `metadata.json`; an argument that is not a regular file (a directory, a device, a FIFO, a
+//! missing path) gets its own `error` answer while the others are predicted.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TableRow, TrainedModelRow};
+use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TableRow, TrainedModelRow, VideoRow};
 use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
-use crate::cache::parquet_io::read_parquet;
+use crate::cache::verify::read_checked;
 use crate::cache::Workspace;
 use crate::config::Config;
 use crate::runner::Pipeline;
 
-/// The stages a prediction runs, in order; `train` is replaced by the stored model.
-const STAGES: [&str; 6] = ["ingest", "decode", "detect", "crop", "ssim", "score"];
+/// The stages a prediction runs, in order; `ingest` is replaced by the rows of the arguments and
+/// `train` by the stored model.
+const STAGES: [&str; 5] = ["decode", "detect", "crop", "ssim", "score"];
 
 /// The answer for one video.
 #[derive(Debug, Serialize)]
@@ -58,38 +66,46 @@ pub struct PredictRequest<'a> {
 pub fn predict(request: PredictRequest) -> Result<PredictReport> {
     let started = Instant::now();
     let model = stored_model(request.workspace, request.config, request.model)?;
-    let staging = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let names = stage_videos(staging.path(), request.videos)?;
+    let inputs = video_rows(request.videos);
 
     let mut config = request.config.clone();
-    config.score.splits = vec!["test".into()];
-    let pipeline = Pipeline::new(&config, staging.path().to_path_buf())
-        .context("cannot assemble the pipeline")?;
+    config.score.splits = vec![SPLIT.into()];
+    // The dataset folder is only ingest's, which a prediction does not run.
+    let pipeline =
+        Pipeline::new(&config, PathBuf::from("/")).context("cannot assemble the pipeline")?;
+    let rows: Vec<VideoRow> = inputs.iter().filter_map(|i| i.row.clone()).collect();
+    let names: Vec<String> = rows.iter().map(|r| r.video_id.clone()).collect();
     let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
     tables.insert(
         TrainedModelRow::TABLE.name,
         vec![TrainedModelRow::to_batch(std::slice::from_ref(&model))?],
     );
+    tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(&rows)?]);
     let mut errors: Vec<ErrorRow> = Vec::new();
-    for name in STAGES {
-        let stage = &pipeline.stages()[pipeline.index_of(name)?];
-        let output = run_in_memory(stage.as_ref(), &tables, &names)
-            .with_context(|| format!("stage {name}"))?;
-        for (table, batches) in output {
-            if table == ErrorRow::TABLE.name {
-                for batch in &batches {
-                    errors.extend(ErrorRow::from_batch(batch)?);
+    if !rows.is_empty() {
+        for name in STAGES {
+            let stage = &pipeline.stages()[pipeline.index_of(name)?];
+            let output = run_in_memory(stage.as_ref(), &tables, &names)
+                .with_context(|| format!("stage {name}"))?;
+            for (table, batches) in output {
+                if table == ErrorRow::TABLE.name {
+                    for batch in &batches {
+                        errors.extend(ErrorRow::from_batch(batch)?);
+                    }
+                } else {
+                    tables.insert(table, batches);
                 }
-            } else {
-                tables.insert(table, batches);
             }
         }
     }
-    let faces = rows::<FaceRow>(&tables)?;
-    let scores = rows::<FrameScoreRow>(&tables)?;
-    let videos = names
+    let faces = rows_of::<FaceRow>(&tables)?;
+    let scores = rows_of::<FrameScoreRow>(&tables)?;
+    let videos = inputs
         .iter()
-        .map(|name| verdict(name, &config, &faces, &scores, &errors))
+        .map(|input| match &input.error {
+            Some(error) => Prediction::error(&input.id, error.clone()),
+            None => verdict(&input.id, &config, &faces, &scores, &errors),
+        })
         .collect();
     Ok(PredictReport {
         model: model.model,
@@ -98,6 +114,89 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
         seconds: started.elapsed().as_secs_f64(),
         videos,
     })
+}
+
+/// The split the rows of a prediction carry (score scores only the splits it is told to).
+const SPLIT: &str = "test";
+
+/// One argument: its answer's name, and its `videos` row or why it has none.
+struct Input {
+    id: String,
+    row: Option<VideoRow>,
+    error: Option<String>,
+}
+
+/// A row per argument that is a regular file (a link to one is followed), named by the argument
+/// as given; a name given twice gets `#2`, `#3`.
+fn video_rows(videos: &[PathBuf]) -> Vec<Input> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    videos
+        .iter()
+        .map(|video| {
+            let given = video.display().to_string();
+            let count = seen.entry(given.clone()).or_insert(0);
+            *count += 1;
+            let id = if *count == 1 {
+                given
+            } else {
+                format!("{given}#{count}")
+            };
+            match regular_file(video) {
+                Ok((path, meta)) => Input {
+                    row: Some(VideoRow {
+                        video_id: id.clone(),
+                        path: path.display().to_string(),
+                        label: None,
+                        split: Some(SPLIT.into()),
+                        original: None,
+                        group: id.clone(),
+                        size_bytes: meta.len(),
+                        modified_ms: meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_millis() as i64),
+                    }),
+                    id,
+                    error: None,
+                },
+                Err(error) => Input {
+                    id,
+                    row: None,
+                    error: Some(error),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The file's absolute path and metadata, or why it cannot be a video.
+fn regular_file(video: &Path) -> Result<(PathBuf, std::fs::Metadata), String> {
+    let shown = video.display();
+    let meta = std::fs::metadata(video).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{shown}: no such file"),
+        _ => format!("{shown}: cannot read: {e}"),
+    })?;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        let path = video
+            .canonicalize()
+            .map_err(|e| format!("{shown}: cannot resolve: {e}"))?;
+        return Ok((path, meta));
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(format!("{shown}: is {what}, not a video file"))
 }
 
 /// The model `name` (default: the first trained) of the newest finished `train` output.
@@ -115,7 +214,7 @@ fn stored_model(
     };
     let mut models = Vec::new();
     for file in manifest.files_of(TrainedModelRow::TABLE.name) {
-        for batch in read_parquet(&dir.join(&file.path))? {
+        for batch in read_checked(&dir, file)? {
             models.extend(TrainedModelRow::from_batch(&batch)?);
         }
     }
@@ -136,35 +235,6 @@ fn stored_model(
             available.join(", ")
         ),
     }
-}
-
-/// Links the videos into `staging` as a one-split dataset (unlabelled, split `test`), under
-/// their file names; returns those names in the order given.
-fn stage_videos(staging: &Path, videos: &[PathBuf]) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut metadata = serde_json::Map::new();
-    for video in videos {
-        let path = video
-            .canonicalize()
-            .with_context(|| format!("{}: no such file", video.display()))?;
-        let base = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .with_context(|| format!("{}: not a file name dfd can use", video.display()))?;
-        let name = if names.iter().any(|n| n == base) {
-            format!("{}-{base}", names.len())
-        } else {
-            base.to_owned()
-        };
-        std::os::unix::fs::symlink(&path, staging.join(&name))
-            .with_context(|| format!("cannot link {}", path.display()))?;
-        metadata.insert(name.clone(), serde_json::json!({ "split": "test" }));
-        names.push(name);
-    }
-    let text = serde_json::to_string_pretty(&metadata)?;
-    std::fs::write(staging.join("metadata.json"), text)
-        .context("cannot write the staging metadata.json")?;
-    Ok(names)
 }
 
 /// One stage over every video at once, its inputs taken by table name from `tables`.
@@ -189,12 +259,25 @@ fn run_in_memory(
 }
 
 /// Every row of table `R` in `tables` (none if no stage wrote it).
-fn rows<R: TableRow>(tables: &BTreeMap<&'static str, Vec<RecordBatch>>) -> Result<Vec<R>> {
+fn rows_of<R: TableRow>(tables: &BTreeMap<&'static str, Vec<RecordBatch>>) -> Result<Vec<R>> {
     let mut out = Vec::new();
     for batch in tables.get(R::TABLE.name).into_iter().flatten() {
         out.extend(R::from_batch(batch)?);
     }
     Ok(out)
+}
+
+impl Prediction {
+    fn error(video: &str, error: String) -> Prediction {
+        Prediction {
+            video: video.to_owned(),
+            verdict: "error".to_owned(),
+            score: None,
+            frames_used: 0,
+            faces_found: 0,
+            error: Some(error),
+        }
+    }
 }
 
 /// One video's answer, by the same rule and threshold as `aggregate`.

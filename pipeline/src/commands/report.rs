@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::inspect::stage_output;
 use crate::cache::atomic::write_file_atomic;
-use crate::cache::parquet_io::read_parquet;
+use crate::cache::verify::read_checked;
 use crate::cache::Workspace;
 
 /// The folder under the workspace that holds the rendered report.
@@ -43,7 +43,7 @@ pub fn summary(workspace: &Workspace, params: &ReportParams) -> Result<Summary> 
     let mut metrics = Vec::new();
     for file in manifest.files_of(MetricsRow::TABLE.name) {
         let path = dir.join(&file.path);
-        for batch in read_parquet(&path)? {
+        for batch in read_checked(&dir, file)? {
             metrics.extend(
                 MetricsRow::from_batch(&batch)
                     .with_context(|| format!("reading {}", path.display()))?,
@@ -116,7 +116,7 @@ pub fn publish(workspace: &Workspace, fingerprint: &str) -> Result<PathBuf> {
         .with_context(|| format!("no finished report output at {}", dir.display()))?;
     let mut files = Vec::new();
     for file in manifest.files_of(ReportFileRow::TABLE.name) {
-        for batch in read_parquet(&dir.join(&file.path))? {
+        for batch in read_checked(&dir, file)? {
             files.extend(ReportFileRow::from_batch(&batch)?);
         }
     }
@@ -125,29 +125,50 @@ pub fn publish(workspace: &Workspace, fingerprint: &str) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Writes `files` into `dir` (each atomically) and removes the files there that are not among
-/// them, so a plot of a split that no longer exists does not linger next to the new summary. The
-/// folder is dfd's own: anything else put there is removed too.
+/// The list of files the last copy wrote, kept in the report folder: the only files a later copy
+/// may remove.
+const WRITTEN_LIST: &str = ".dfd-report-files.json";
+
+/// Writes `files` into `dir` (each atomically) and removes the files an earlier copy wrote that
+/// are not among them, so a plot of a split that no longer exists does not linger next to the new
+/// summary. Nothing else there is touched: a file the user put in the folder stays. A `dir` that
+/// is a symbolic link is refused, not written through.
 pub fn write_files(dir: &Path, files: &[ReportFileRow]) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link: dfd writes the report only into a folder of its own;              remove the link (the report stays in the cache: dfd inspect report)",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for file in files {
-        if !dfd_schemas::report_files::is_plain_file_name(&file.name) {
+        if !dfd_schemas::report_files::is_plain_file_name(&file.name) || file.name == WRITTEN_LIST {
             bail!("report file name `{}` is not a plain file name", file.name);
         }
+    }
+    let list = dir.join(WRITTEN_LIST);
+    let previous: Vec<String> = std::fs::read(&list)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    for file in files {
         let path = dir.join(&file.name);
         write_file_atomic(&path, &file.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let current = name.is_some_and(|n| files.iter().any(|f| f.name == n));
-        if path.is_file() && !current {
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    for name in previous.iter().filter(|n| !names.contains(&n.as_str())) {
+        if !dfd_schemas::report_files::is_plain_file_name(name) {
+            continue;
+        }
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove stale {}", path.display()))?;
         }
     }
-    Ok(())
+    let text = serde_json::to_vec_pretty(&names)?;
+    write_file_atomic(&list, &text).with_context(|| format!("cannot write {}", list.display()))
 }
 
 #[cfg(test)]
@@ -171,9 +192,25 @@ mod tests {
             &[file("summary.md", b"old"), file("roc-val.png", b"x")],
         )
         .unwrap();
+        std::fs::write(target.join("notes.txt"), b"the user's").unwrap();
         write_files(&target, &[file("summary.md", b"new")]).unwrap();
         assert_eq!(std::fs::read(target.join("summary.md")).unwrap(), b"new");
         assert!(!target.join("roc-val.png").exists());
+        assert!(target.join("notes.txt").is_file(), "only files it wrote go");
+    }
+
+    #[test]
+    fn a_linked_report_folder_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("keep.txt"), b"x").unwrap();
+        let target = dir.path().join("report");
+        std::os::unix::fs::symlink(&elsewhere, &target).unwrap();
+        let err = write_files(&target, &[file("summary.md", b"new")]).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!elsewhere.join("summary.md").exists());
+        assert!(elsewhere.join("keep.txt").is_file());
     }
 
     #[test]

@@ -1,16 +1,26 @@
 //! `dfd run`: brings every selected stage up to date, then records and summarises the run.
+//!
+//! The run is recorded before any stage starts and as each one begins and ends (see
+//! [`crate::runs`]). When a stage finds that a cached input is damaged, that input is marked
+//! stale and the run makes another pass, which recomputes it and what reads it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use dfd_schemas::{ErrorRow, TableRow};
 
+use crate::cache::atomic::remove_stale_temporaries;
+use crate::cache::marker::{self, Create};
 use crate::cache::parquet_io::read_parquet;
-use crate::cache::{Manifest, Workspace, WorkspaceLock};
+use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
-use crate::runner::{run_dag, Executor, Outcome, Pipeline, Selection, StageReport};
-use crate::runs::{new_run_id, write_record, RunRecord};
+use crate::runner::{run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport};
+use crate::runs::{new_run_id, RunJournal, RunRecord};
+
+/// Passes of the DAG in one run: the first, and one more per round of damaged inputs found.
+const MAX_PASSES: usize = 3;
 
 pub struct RunRequest<'a> {
     pub workspace: &'a Workspace,
@@ -25,22 +35,58 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let workspace = request.workspace;
+    marker::claim(workspace, Create::Yes)?;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
+    tidy(workspace)?;
     let pipeline = Arc::new(
         Pipeline::new(request.config, request.dataset.clone())
             .context("cannot assemble the pipeline")?,
     );
-    let modes = request.selection.modes(&pipeline)?;
-    let executor = Arc::new(Executor::new(
-        workspace.clone(),
-        request.config.runner.videos_per_shard,
-    ));
+    let mut modes = request.selection.modes(&pipeline)?;
+    let journal = Arc::new(RunJournal::start(
+        workspace,
+        RunRecord {
+            id: new_run_id(started_at),
+            started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+            finished_at: None,
+            ok: None,
+            command: std::env::args().collect(),
+            dataset: request.dataset.display().to_string(),
+            config: serde_json::to_value(request.config)?,
+            stages: Vec::new(),
+        },
+    )?);
+    tracing::debug!("run record: {}", journal.path().display());
+    let executor = Arc::new(
+        Executor::new(workspace.clone(), request.config.runner.videos_per_shard)
+            .with_journal(journal.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut by_index = runtime.block_on(run_dag(pipeline.clone(), executor, &modes))?;
+    let mut by_index = BTreeMap::new();
+    for pass in 1..=MAX_PASSES {
+        let reports = runtime.block_on(run_dag(pipeline.clone(), executor.clone(), &modes))?;
+        merge_pass(&mut by_index, reports);
+        let damaged = executor.take_damaged();
+        if damaged.is_empty() || pass == MAX_PASSES {
+            break;
+        }
+        let names: Vec<&str> = damaged.iter().map(String::as_str).collect();
+        eprintln!(
+            "damaged input found in the cache ({}): recomputing it and what reads it",
+            names.join(", ")
+        );
+        for name in &damaged {
+            let index = pipeline.index_of(name)?;
+            let mode = modes.entry(index).or_insert(Mode::Normal);
+            if *mode == Mode::CacheOnly {
+                *mode = Mode::Normal;
+            }
+        }
+    }
     let reports: Vec<StageReport> = pipeline
         .stages()
         .iter()
@@ -54,27 +100,51 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
     let ok = !reports
         .iter()
         .any(|r| matches!(r.outcome, Outcome::Failed(_)));
-    let id = new_run_id(started_at);
-    let record = RunRecord {
-        id: &id,
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        ok,
-        command: std::env::args().collect(),
-        dataset: request.dataset.display().to_string(),
-        config: serde_json::to_value(request.config)?,
-        stages: &reports,
-    };
-    let record_path = write_record(workspace, &record)?;
-    tracing::debug!("run record: {}", record_path.display());
+    // The summary comes first: whatever happens to the record (a full disk), the user sees
+    // what each stage did.
     print_summary(&reports, started.elapsed().as_secs_f64());
+    let recorded = journal.finish(&reports, ok);
+    if let Err(e) = &recorded {
+        eprintln!("warning: could not complete the run record: {e:#}");
+    }
     print_errors(workspace, &reports);
     publish_report(workspace, &reports);
     print_headline(workspace, &reports, request.config);
     if !ok {
-        bail!("the run failed (record: {})", record_path.display());
+        bail!("the run failed (record: {})", journal.path().display());
     }
+    recorded.context("the run finished but its record could not be completed")?;
     Ok(reports)
+}
+
+/// Clears what killed processes left: outputs half-way out of the cache, and temporaries of
+/// run records and report files. The caller holds the lock.
+fn tidy(workspace: &Workspace) -> Result<()> {
+    let emptied = trash::empty(workspace)?;
+    if emptied > 0 {
+        tracing::info!("removed {emptied} discarded output(s) an interrupted process left");
+    }
+    for dir in [
+        workspace.runs_dir(),
+        workspace.root().join(super::report::REPORT_DIR),
+    ] {
+        remove_stale_temporaries(&dir)
+            .with_context(|| format!("cannot remove stale temporaries in {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Folds one pass's reports into the run's: a stage computed in an earlier pass and found cached
+/// in a later one stays "computed".
+fn merge_pass(into: &mut BTreeMap<usize, StageReport>, pass: BTreeMap<usize, StageReport>) {
+    for (index, report) in pass {
+        let keep_earlier = into.get(&index).is_some_and(|earlier| {
+            earlier.outcome == Outcome::Computed && report.outcome == Outcome::Cached
+        });
+        if !keep_earlier {
+            into.insert(index, report);
+        }
+    }
 }
 
 fn print_summary(reports: &[StageReport], seconds: f64) {
@@ -91,6 +161,7 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
             Outcome::Computed => ("computed", String::new()),
             Outcome::Failed(why) => ("FAILED", why.clone()),
             Outcome::Skipped(why) => ("skipped", why.clone()),
+            Outcome::Running => ("running", String::new()),
         };
         let tables: Vec<String> = r
             .tables

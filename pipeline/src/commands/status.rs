@@ -1,5 +1,7 @@
 //! `dfd status`: for every stage, whether its output is fresh (cached for the current dataset and
-//! parameters), stale (an output exists, made from other inputs or parameters, and why), or missing.
+//! parameters), stale (an output exists, made from other inputs or parameters, and why), damaged
+//! (its files no longer match its manifest: a size differs, or a run or `dfd verify` found a
+//! sha256 that differs), or missing. Only sizes are checked here, so status stays instant.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use dfd_schemas::{ErrorRow, TableRow};
 use serde::Serialize;
 
 use crate::cache::manifest::TableTotals;
+use crate::cache::verify::{check_sizes, damage_note};
 use crate::cache::{Manifest, ShardRecord};
 use crate::runner::{Executor, Pipeline, Upstream};
 
@@ -16,6 +19,7 @@ use crate::runner::{Executor, Pipeline, Upstream};
 pub enum Freshness {
     Fresh,
     Stale,
+    Damaged,
     Missing,
 }
 
@@ -42,12 +46,15 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
             .into_iter()
             .next()
             .map(|(_, m)| m);
-        let blocked: Vec<&str> = stage
+        let mut blocked: Vec<&str> = stage
             .inputs()
             .iter()
             .map(|i| i.stage)
             .filter(|s| !upstream.contains_key(*s))
             .collect();
+        // A stage read for several tables is named once.
+        let mut named = std::collections::BTreeSet::new();
+        blocked.retain(|s| named.insert(*s));
         let (state, reasons, shown, fingerprint) = if !blocked.is_empty() {
             let state = if latest.is_some() {
                 Freshness::Stale
@@ -61,7 +68,17 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
                 Err(e) => (Freshness::Missing, vec![format!("{e:#}")], latest, None),
                 Ok(resolved) => {
                     let fp = resolved.fingerprint.clone();
-                    if let Some(manifest) = workspace.finished(name, &fp) {
+                    let finished = workspace.finished(name, &fp);
+                    let damage = match &finished {
+                        Some(manifest) => check_sizes(&workspace.output_dir(name, &fp), manifest)
+                            .err()
+                            .map(|d| d.to_string()),
+                        None => damage_note(workspace, name, &fp),
+                    };
+                    if let Some(damage) = damage {
+                        let reason = format!("damaged: {damage}; `dfd run` recomputes it");
+                        (Freshness::Damaged, vec![reason], finished, Some(fp))
+                    } else if let Some(manifest) = finished {
                         upstream.insert(name.to_string(), Arc::new(manifest.clone()));
                         (Freshness::Fresh, Vec::new(), Some(manifest), Some(fp))
                     } else {
@@ -182,6 +199,7 @@ pub fn print_text(statuses: &[StageStatus]) {
         let state = match s.state {
             Freshness::Fresh => "fresh",
             Freshness::Stale => "stale",
+            Freshness::Damaged => "damaged",
             Freshness::Missing => "missing",
         };
         println!(

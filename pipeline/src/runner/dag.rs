@@ -85,6 +85,7 @@ impl Action for StageAction {
                 }
             }
         };
+        self.executor.note_ended(&report);
         if let Ok(mut reports) = self.reports.lock() {
             reports.insert(self.index, report);
         }

@@ -1,22 +1,26 @@
 //! Running one stage against the cache: hit, or compute shard by shard with resume, then commit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::{Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{ErrorRow, TableRow};
 use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
-use crate::cache::atomic::{fsync_dir, temp_path};
+use crate::cache::atomic::fsync_dir;
 use crate::cache::parquet_io::{filter_videos, read_parquet, write_parquet};
-use crate::cache::{fingerprint, FingerprintInput, Manifest, ShardRecord, Workspace};
+use crate::cache::verify::{self, Damage};
+use crate::cache::{
+    fingerprint, partial, trash, FileRecord, FingerprintInput, Manifest, ShardRecord, Workspace,
+};
 use crate::progress::StageBar;
+use crate::runs::RunJournal;
 
 /// How a run treats one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,14 @@ pub struct Executor {
     /// Outputs finished in this run, by stage: a per-video stage takes its shard plan from ingest's
     /// `videos` table even when it does not read that table itself.
     finished: Mutex<BTreeMap<String, Arc<Manifest>>>,
+    /// The run's record, told when a stage begins and ends (none for `status` and tests).
+    journal: Option<Arc<RunJournal>>,
+    /// Stages whose cached output a reader found damaged in this run: marked stale, to be
+    /// recomputed by another pass of the run.
+    damaged: Mutex<BTreeSet<String>>,
+    /// Input files whose sha256 was checked in this run (each is hashed once however many shards
+    /// read it).
+    verified: Mutex<HashSet<PathBuf>>,
 }
 
 impl Executor {
@@ -54,7 +66,16 @@ impl Executor {
             workspace,
             videos_per_shard,
             finished: Mutex::new(BTreeMap::new()),
+            journal: None,
+            damaged: Mutex::new(BTreeSet::new()),
+            verified: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Tells `journal` when each stage begins and ends.
+    pub fn with_journal(mut self, journal: Arc<RunJournal>) -> Executor {
+        self.journal = Some(journal);
+        self
     }
 
     /// Brings the stage's output up to date, returns it, and remembers it for later stages.
@@ -69,6 +90,22 @@ impl Executor {
             finished.insert(stage.name().to_string(), manifest.clone());
         }
         Ok((manifest, report))
+    }
+
+    /// Records how a stage ended in the run's record (the scheduler calls this for every stage it
+    /// ran or skipped for a failure).
+    pub fn note_ended(&self, report: &StageReport) {
+        if let Some(journal) = &self.journal {
+            journal.stage_ended(report);
+        }
+    }
+
+    /// The stages found damaged by a reader since the last call, and forgets them.
+    pub fn take_damaged(&self) -> BTreeSet<String> {
+        self.damaged
+            .lock()
+            .map(|mut set| std::mem::take(&mut *set))
+            .unwrap_or_default()
     }
 
     /// Computes the fingerprint of `stage` given its upstream outputs.
@@ -115,13 +152,29 @@ impl Executor {
         let started = Instant::now();
         let resolved = self.resolve(stage, upstream)?;
         let name = stage.name();
+        let mut damaged = false;
         if mode != Mode::Force {
             if let Some(manifest) = self.workspace.finished(name, &resolved.fingerprint) {
-                let report = report_of(&manifest, Outcome::Cached, 0, 0, started);
-                return Ok((Arc::new(manifest), report));
+                match self.check_hit(name, &manifest) {
+                    Ok(()) => {
+                        let report = report_of(&manifest, Outcome::Cached, 0, 0, started);
+                        return Ok((Arc::new(manifest), report));
+                    }
+                    Err(damage) => {
+                        // Marked stale; recomputed below, even upstream of --only / --from.
+                        eprintln!("{name}: cached output damaged ({damage}); recomputing it");
+                        verify::mark_damaged(
+                            &self.workspace,
+                            name,
+                            &resolved.fingerprint,
+                            &damage,
+                        )?;
+                        damaged = true;
+                    }
+                }
             }
         }
-        if mode == Mode::CacheOnly {
+        if mode == Mode::CacheOnly && !damaged {
             bail!(
                 "stage {name} has no cached output for the current dataset and parameters \
                  (fingerprint {}); run it first (`dfd run` or `dfd run --only {name}`)",
@@ -129,13 +182,18 @@ impl Executor {
             );
         }
         let partial = self.workspace.partial_dir(name, &resolved.fingerprint);
-        if mode == Mode::Force && partial.exists() {
+        if mode == Mode::Force && fs::symlink_metadata(&partial).is_ok() {
             fs::remove_dir_all(&partial)
                 .with_context(|| format!("cannot clear {}", partial.display()))?;
         }
-        let shards_dir = partial.join("_shards");
+        let shards_dir = partial.join(partial::SHARDS);
         fs::create_dir_all(&shards_dir)
             .with_context(|| format!("cannot create {}", shards_dir.display()))?;
+        if let Some(journal) = &self.journal {
+            journal.stage_started(name, &resolved.fingerprint);
+        }
+        // Finished shards of an interrupted run; anything else it left is removed.
+        let mut done = partial::sweep(&partial)?;
 
         let plan = self.shard_plan(stage, upstream)?;
         // Whole-table stages (ingest) count as one unit: they have no per-video progress to show.
@@ -147,14 +205,13 @@ impl Executor {
         let mut shards = Vec::with_capacity(plan.len());
         let (mut computed, mut reused) = (0, 0);
         for (index, video_ids) in plan.into_iter().enumerate() {
-            let marker = shards_dir.join(format!("{index:05}.json"));
-            if let Ok(record) = ShardRecord::read(&marker) {
-                let done = if stage.sharding() == Sharding::PerVideo {
+            if let Some(record) = done.remove(&index) {
+                let units = if stage.sharding() == Sharding::PerVideo {
                     video_ids.len()
                 } else {
                     1
                 };
-                dfd_stages::Progress::advance(&bar, done as u64);
+                dfd_stages::Progress::advance(&bar, units as u64);
                 shards.push(record);
                 reused += 1;
                 continue;
@@ -162,7 +219,7 @@ impl Executor {
             let record = self
                 .compute_shard(stage, upstream, &partial, index, video_ids, &bar)
                 .with_context(|| format!("stage {name}, shard {index}"))?;
-            record.write(&marker)?;
+            record.write(&shards_dir.join(format!("{index:05}.json")))?;
             shards.push(record);
             computed += 1;
         }
@@ -171,6 +228,16 @@ impl Executor {
             tracing::info!(
                 stage = name,
                 "resumed: {reused} shard(s) kept from an interrupted run"
+            );
+        }
+        // The folder must hold exactly the shards of this plan: nothing else is committed.
+        let kept = partial::sweep(&partial)?;
+        if kept.len() != shards.len() {
+            bail!(
+                "stage {name}: {} holds {} finished shard(s), expected {}",
+                partial.display(),
+                kept.len(),
+                shards.len()
             );
         }
 
@@ -191,6 +258,31 @@ impl Executor {
         self.commit(name, &resolved.fingerprint, &partial)?;
         let report = report_of(&manifest, Outcome::Computed, computed, reused, started);
         Ok((Arc::new(manifest), report))
+    }
+
+    /// The cheap check of a cache hit: every file at its recorded size. Files the manifest does
+    /// not list (temporaries an earlier dfd committed) are removed, and so is a `.partial` folder
+    /// of the same fingerprint (a `--force` recompute killed before its commit), which no run
+    /// would resume.
+    fn check_hit(&self, stage: &str, manifest: &Manifest) -> Result<(), Damage> {
+        let dir = self.workspace.output_dir(stage, &manifest.fingerprint);
+        verify::check_sizes(&dir, manifest)?;
+        let partial = self.workspace.partial_dir(stage, &manifest.fingerprint);
+        if fs::symlink_metadata(&partial).is_ok() {
+            if let Err(e) = trash::discard(&self.workspace, &partial) {
+                tracing::warn!("{stage}: {e:#}");
+            }
+        }
+        match verify::remove_unlisted(&dir, manifest) {
+            Ok(removed) if !removed.is_empty() => tracing::warn!(
+                "{stage}: removed from {} file(s) its manifest does not list: {}",
+                dir.display(),
+                removed.join(", ")
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{stage}: {e:#}"),
+        }
+        Ok(())
     }
 
     /// The videos of each shard: one shard of everything for whole-table stages, consecutive runs of
@@ -258,9 +350,39 @@ impl Executor {
         };
         let mut batches = Vec::new();
         for file in files {
+            self.check_input(manifest, &dir, file)?;
             batches.extend(read_parquet(&dir.join(&file.path))?);
         }
         Ok(batches)
+    }
+
+    /// Checks an input file's size and sha256 against its manifest before it is read (once per
+    /// run). On a mismatch the output it belongs to is marked damaged, the run is told to
+    /// recompute it, and the reading stage fails with a message naming the file.
+    fn check_input(&self, manifest: &Manifest, dir: &Path, file: &FileRecord) -> Result<()> {
+        let path = dir.join(&file.path);
+        if self.verified.lock().is_ok_and(|v| v.contains(&path)) {
+            return Ok(());
+        }
+        match verify::check_file(dir, file) {
+            Ok(()) => {
+                if let Ok(mut verified) = self.verified.lock() {
+                    verified.insert(path);
+                }
+                Ok(())
+            }
+            Err(damage) => {
+                let stage = &manifest.stage;
+                verify::mark_damaged(&self.workspace, stage, &manifest.fingerprint, &damage)?;
+                if let Ok(mut damaged) = self.damaged.lock() {
+                    damaged.insert(stage.clone());
+                }
+                Err(anyhow!(
+                    "input from {stage} is damaged: {damage} ({}); marked stale, to be recomputed",
+                    dir.display()
+                ))
+            }
+        }
     }
 
     fn compute_shard(
@@ -329,22 +451,28 @@ impl Executor {
         })
     }
 
-    /// Renames the computed folder into place (replacing an older copy on `--force`).
+    /// Renames the computed folder into place. An older copy (on `--force`) first leaves the
+    /// cache for the trash, and is deleted only once the new one is in place: a crash between the
+    /// two renames leaves the whole new output in its `.partial` folder, which the next run
+    /// commits.
     fn commit(&self, stage: &str, fingerprint: &str, partial: &Path) -> Result<()> {
         let target = self.workspace.output_dir(stage, fingerprint);
         let parent = self.workspace.stage_dir(stage);
-        if target.exists() {
-            let old = temp_path(&target);
-            fs::rename(&target, &old)
-                .with_context(|| format!("cannot move aside {}", target.display()))?;
-            fs::rename(partial, &target)
-                .with_context(|| format!("cannot commit {}", target.display()))?;
-            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
-        } else {
-            fs::rename(partial, &target)
-                .with_context(|| format!("cannot commit {}", target.display()))?;
+        let old = match fs::symlink_metadata(&target) {
+            Ok(_) => Some(trash::move_in(&self.workspace, &target)?),
+            Err(_) => None,
+        };
+        fs::rename(partial, &target)
+            .with_context(|| format!("cannot commit {}", target.display()))?;
+        fsync_dir(&parent).with_context(|| format!("cannot sync {}", parent.display()))?;
+        if let Some(old) = old {
+            trash::delete(&old)?;
         }
-        fsync_dir(&parent).with_context(|| format!("cannot sync {}", parent.display()))
+        let damaged = self.workspace.damaged_dir(stage, fingerprint);
+        if fs::symlink_metadata(&damaged).is_ok() {
+            trash::discard(&self.workspace, &damaged)?;
+        }
+        Ok(())
     }
 }
 

@@ -141,6 +141,8 @@ pub struct Selection {
     pub from: Option<String>,
     /// Recompute these stages even if cached; everything else as usual.
     pub force: Vec<String>,
+    /// Stop at this stage: run it and its ancestors only (a target, as in DVC's `repro TARGET`).
+    pub until: Option<String>,
 }
 
 impl Selection {
@@ -165,6 +167,20 @@ impl Selection {
             for i in 0..pipeline.stages.len() {
                 modes.insert(i, Mode::Normal);
             }
+        }
+        if let Some(name) = self.until.as_deref() {
+            if self.only.is_some() {
+                bail!("--until and --only cannot be combined: --only runs one stage, --until a stage and the stages it needs");
+            }
+            let target = pipeline.index_of(name)?;
+            let mut wanted = pipeline.ancestors(target);
+            wanted.insert(target);
+            if let Some(from) = self.from.as_deref() {
+                if !wanted.contains(&pipeline.index_of(from)?) {
+                    bail!("--until {name} stops before --from {from}: nothing would be recomputed");
+                }
+            }
+            modes.retain(|i, _| wanted.contains(i));
         }
         for name in &self.force {
             let index = pipeline.index_of(name)?;
@@ -194,5 +210,54 @@ mod tests {
         assert_eq!(parents("ingest"), Vec::<&str>::new());
         assert_eq!(parents("score"), ["ingest", "crop", "ssim", "train"]);
         assert_eq!(parents("report"), ["train", "aggregate"]);
+    }
+
+    #[test]
+    fn until_selects_a_stage_and_its_ancestors() {
+        let pipeline = Pipeline::new(&Config::default(), PathBuf::from("/data")).unwrap();
+        let names = |selection: Selection| -> Vec<(&str, Mode)> {
+            selection
+                .modes(&pipeline)
+                .unwrap()
+                .into_iter()
+                .map(|(i, m)| (pipeline.stages()[i].name(), m))
+                .collect()
+        };
+        let until = |stage: &str| Selection {
+            until: Some(stage.into()),
+            ..Selection::default()
+        };
+        assert_eq!(
+            names(until("crop")),
+            [
+                ("ingest", Mode::Normal),
+                ("decode", Mode::Normal),
+                ("detect", Mode::Normal),
+                ("crop", Mode::Normal)
+            ]
+        );
+        let from_until = Selection {
+            from: Some("detect".into()),
+            ..until("crop")
+        };
+        assert_eq!(
+            names(from_until),
+            [
+                ("ingest", Mode::CacheOnly),
+                ("decode", Mode::CacheOnly),
+                ("detect", Mode::Force),
+                ("crop", Mode::Force)
+            ]
+        );
+        let only_until = Selection {
+            only: Some("crop".into()),
+            ..until("crop")
+        };
+        assert!(only_until.modes(&pipeline).is_err());
+        let force_outside = Selection {
+            force: vec!["train".into()],
+            ..until("crop")
+        };
+        assert!(force_outside.modes(&pipeline).is_err());
     }
 }

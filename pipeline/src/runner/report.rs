@@ -17,6 +17,9 @@ pub enum Outcome {
     Failed(String),
     /// The stage did not run because of a failure upstream or the run's selection.
     Skipped(String),
+    /// The stage began computing and has not ended: the run is going on, or was killed (only in
+    /// run records).
+    Running,
 }
 
 #[derive(Debug, Clone, Serialize)]

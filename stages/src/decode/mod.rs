@@ -76,15 +76,20 @@ impl Default for DecodeParams {
     }
 }
 
+/// The shortest sampling interval: one frame period of a 1,000 fps video. Shorter intervals sample
+/// one frame many times over, and near zero the sampler never reaches the end of the video.
+pub const MIN_INTERVAL_S: f64 = 0.001;
+
 impl DecodeParams {
     /// Checks ranges; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.frames_per_video == 0 {
             return Err("decode.frames_per_video must be at least 1".into());
         }
-        if !(self.interval_s.is_finite() && self.interval_s > 0.0) {
+        if !(self.interval_s.is_finite() && self.interval_s >= MIN_INTERVAL_S) {
             return Err(format!(
-                "decode.interval_s must be > 0, got {}",
+                "decode.interval_s must be at least {MIN_INTERVAL_S} (one frame of a 1,000 fps \
+                 video; below that, frames repeat and decoding never ends), got {}",
                 self.interval_s
             ));
         }
