@@ -18,11 +18,12 @@ use std::path::Path;
 use dfd_schemas::{EpochRow, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 
-/// Twelve demo videos (six REAL, six FAKE), each (person, label) dealt alternately to train and
-/// val; no test split.
+/// Twenty-four demo videos (twelve REAL, twelve FAKE): the four training people of the demo set
+/// have two pairs each, and each (person, label) is dealt alternately to train and val; the other
+/// people's single pairs land in train. No test split.
 fn dataset_split_within_people(dfd: &Dfd, out: &Path) {
     let mut dealt = std::collections::BTreeMap::<(String, String), usize>::new();
-    dfd.demo_data_resplit(out, 12, 5, |entry| {
+    dfd.demo_data_resplit(out, 24, 5, |entry| {
         let key = (entry["group"].to_string(), entry["label"].to_string());
         let n = dealt.entry(key).or_default();
         *n += 1;

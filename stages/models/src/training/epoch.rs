@@ -58,12 +58,13 @@ pub(crate) fn train_epoch<D: Detector>(
         .seed(mix_words(&[config.seed, BACKEND_STREAM, u64::from(epoch)]));
     let order = batch_order(config.seed, epoch, samples.len());
     let batches = order.len().div_ceil(config.batch_size);
-    let augment = (config.augment.is_some() || config.self_blend.is_some()).then(|| Augmentation {
-        config: config.augment.as_ref(),
-        self_blend: config.self_blend.as_ref(),
-        seed: config.seed,
-        epoch,
-    });
+    let augment =
+        (config.augment.is_some() || config.self_blend.is_some()).then_some(Augmentation {
+            config: config.augment.as_ref(),
+            self_blend: config.self_blend.as_ref(),
+            seed: config.seed,
+            epoch,
+        });
     let (mut weighted_loss_sum, mut correct_sum) = (0.0f64, 0.0f64);
     for (index, chunk) in order.chunks(config.batch_size).enumerate() {
         let batch_samples: Vec<&TrainSample> = chunk.iter().map(|&i| &samples[i]).collect();
