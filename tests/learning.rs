@@ -8,22 +8,24 @@
 //! `val`: validation clips show the people of the training clips, in other takes, swapped with
 //! other donors (mostly). The claim tested is the issue's: validation loss falls.
 //!
-//! It holds for the default `flex` backend and seed, which CI runs. On a hundred crops the outcome
-//! still depends on the initial weights: built with the `tch` feature (libtorch draws different
-//! seeded weights), the same run's training loss fell as here but its validation loss rose, from
-//! 0.096 to 0.128.
+//! On demo set v2 a pair's REAL and FAKE share their framing, degradation and encoding, so the
+//! only thing that separates them is the swap, and learning it from a couple of hundred crops is
+//! slow: with eight epochs (the v1 test) the validation loss rose from 0.093 to 0.36 at epoch 4
+//! before falling to 0.120 at epoch 8 (validation AUC 0.53 to 0.67). Sixteen epochs are measured
+//! below. It holds for the default `flex` backend and seed, which CI runs; on so few crops the
+//! outcome still depends on the initial weights (a `tch` build draws different seeded weights).
 
 use std::path::Path;
 
 use dfd_schemas::{EpochRow, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 
-/// Twenty-four demo videos (twelve REAL, twelve FAKE): the four training people of the demo set
-/// have two pairs each, and each (person, label) is dealt alternately to train and val; the other
-/// people's single pairs land in train. No test split.
+/// Forty-eight demo videos (24 REAL, 24 FAKE), each (person, label) dealt alternately to train and
+/// val, so both splits hold all eight people (221 training crops, 181 validation crops). No test
+/// split.
 fn dataset_split_within_people(dfd: &Dfd, out: &Path) {
     let mut dealt = std::collections::BTreeMap::<(String, String), usize>::new();
-    dfd.demo_data_resplit(out, 24, 5, |entry| {
+    dfd.demo_data_resplit(out, 48, 5, |entry| {
         let key = (entry["group"].to_string(), entry["label"].to_string());
         let n = dealt.entry(key).or_default();
         *n += 1;
@@ -41,8 +43,8 @@ fn validation_loss_falls_on_real_crops() {
     let root = tempfile::tempdir().unwrap();
     let dataset = root.path().join("demo");
     dataset_split_within_people(&dfd, &dataset);
-    // Every face frame (the demo profile caps them at 8 a video), no augmentation: on about a
-    // hundred training crops, eight epochs of the reference's focal loss and Adam.
+    // Every face frame (the demo profile caps them at 8 a video), no augmentation: on about two
+    // hundred training crops, sixteen epochs of the reference's focal loss and Adam.
     dfd.ok(&[
         "run",
         "--dataset",
@@ -50,9 +52,9 @@ fn validation_loss_falls_on_real_crops() {
         "--set",
         "train.models=[\"mesonet4-single\"]",
         "--set",
-        "train.epochs=8",
+        "train.epochs=16",
         "--set",
-        "train.patience=8",
+        "train.patience=16",
         "--set",
         "train.augment=false",
         "--set",
@@ -60,7 +62,7 @@ fn validation_loss_falls_on_real_crops() {
     ]);
 
     let history: Vec<EpochRow> = dfd.rows("train", "training_history", EpochRow::from_batch);
-    assert_eq!(history.len(), 8, "patience 8 never stops 8 epochs early");
+    assert_eq!(history.len(), 16, "patience 16 never stops 16 epochs early");
     let val_loss: Vec<f64> = history
         .iter()
         .map(|e| e.val_loss.expect("a validation split"))
@@ -68,7 +70,7 @@ fn validation_loss_falls_on_real_crops() {
     eprintln!("validation loss by epoch: {val_loss:?}");
     let first = val_loss[0];
     let best = val_loss.iter().copied().fold(f64::INFINITY, f64::min);
-    // Measured: 0.0706 after the first epoch, 0.0584 after the eighth.
+    // Measured: 0.0934 after the first epoch, 0.0611 at the best (the sixteenth).
     assert!(
         best <= 0.9 * first,
         "validation loss did not fall by a tenth: {val_loss:?}"
@@ -83,4 +85,16 @@ fn validation_loss_falls_on_real_crops() {
         models[0].best_epoch
     );
     assert_eq!(models[0].best_val_loss, Some(best));
+
+    // What falls is not only a calibration: the kept epoch ranks validation crops of other takes
+    // of the same people (measured: AUC 0.53 after the first epoch, 0.77 at the kept one).
+    let kept = history
+        .iter()
+        .find(|e| e.epoch == models[0].best_epoch)
+        .expect("the kept epoch in the history");
+    let kept_auc = kept.val_auc.expect("two classes in val");
+    assert!(
+        kept_auc >= 0.65,
+        "validation AUC at the kept epoch {kept_auc}"
+    );
 }
