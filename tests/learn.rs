@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use dfd_schemas::{EpochRow, FrameScoreRow, Label, TableRow, TrainedModelRow};
+use dfd_schemas::{EpochRow, EpochTimeRow, FrameScoreRow, Label, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
 
@@ -112,6 +112,26 @@ fn train_score_and_predict_on_real_crops() {
     dfd.ok(&run_args(dataset.to_str().unwrap()));
     assert_eq!(dfd.outcome("train"), "cached");
     assert_eq!(dfd.outcome("score"), "cached");
+
+    // A retrain from scratch (its checkpoints gone, so it really trains again) takes other
+    // seconds but learns the same weights: the stages that read `models` and `training_history`
+    // stay cached, because the timings are a table of their own that none of them reads.
+    let times: Vec<EpochTimeRow> = dfd.rows("train", "training_times", EpochTimeRow::from_batch);
+    assert_eq!(times.len(), history.len());
+    assert!(times.iter().all(|t| t.seconds > 0.0), "{times:?}");
+    std::fs::remove_dir_all(dfd.workspace.path().join("scratch").join("train")).unwrap();
+    let mut args = run_args(dataset.to_str().unwrap());
+    args.extend(["--force", "train"]);
+    dfd.ok(&args);
+    assert_eq!(dfd.outcome("train"), "computed");
+    let retimed: Vec<EpochTimeRow> = dfd.rows("train", "training_times", EpochTimeRow::from_batch);
+    assert_ne!(
+        times, retimed,
+        "a second training took exactly as long as the first"
+    );
+    for stage in ["score", "aggregate", "report"] {
+        assert_eq!(dfd.outcome(stage), "cached", "{stage}");
+    }
 
     // predict: one REAL and one FAKE file of the set, and a clip with no face at all.
     let real = meta

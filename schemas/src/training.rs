@@ -1,5 +1,11 @@
-//! `models`: one trained detector per model variant, with its ONNX export, written by `train`; and
-//! `training_history`: one row per (model variant, epoch), for the training curves of the report.
+//! `models`: one trained detector per model variant, with its ONNX export, written by `train`;
+//! `training_history`: one row per (model variant, epoch), for the training curves of the report;
+//! and `training_times`: the wall seconds of each epoch.
+//!
+//! Timings have a table of their own because a downstream stage's cache key is the hash of the
+//! tables it reads: seconds differ on every retrain while the weights (same seed, data and
+//! backend) do not, and with seconds in `models` a retrain gave `score`, `aggregate` and `report`
+//! new keys for identical inputs. No stage reads `training_times`.
 
 /// `models`.
 pub mod trained {
@@ -22,8 +28,6 @@ pub mod trained {
             /// The epoch (1-based) whose weights were kept.
             best_epoch: u32,
             best_val_loss: Option<f64>,
-            /// Wall seconds spent training, resumed sessions included.
-            train_seconds: f64,
             /// The model as ONNX: inputs `face` (+ `ssim_map`, `ssim_stats`), output `p_fake`.
             onnx: Vec<u8>,
         }
@@ -46,6 +50,21 @@ pub mod history {
             val_loss: Option<f64>,
             val_accuracy: Option<f64>,
             val_auc: Option<f64>,
+        }
+        validate = |_| Ok(());
+    }
+}
+
+/// `training_times`.
+pub mod times {
+
+    crate::table! {
+        /// How long one epoch of one model variant took, in the session that ran it (a resumed
+        /// training keeps the seconds of the epochs its earlier sessions ran).
+        pub struct EpochTimeRow in "training_times" {
+            model: String,
+            /// 1-based.
+            epoch: u32,
             /// Wall seconds of the epoch, validation included.
             seconds: f64,
         }

@@ -121,7 +121,6 @@ fn model_row(architecture: Architecture) -> TrainedModelRow {
         epochs_run: 0,
         best_epoch: 0,
         best_val_loss: None,
-        train_seconds: 0.0,
         onnx: export_fresh_variant(variant, &default_device(), 1).expect("export"),
     }
 }

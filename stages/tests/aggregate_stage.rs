@@ -52,7 +52,6 @@ fn model(name: &str, parameters: u64) -> TrainedModelRow {
         epochs_run: 1,
         best_epoch: 1,
         best_val_loss: None,
-        train_seconds: 1.0,
         onnx: vec![],
     }
 }

@@ -58,7 +58,6 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
             epochs_run: 4,
             best_epoch: 3,
             best_val_loss: Some(0.4),
-            train_seconds: 10.0,
             onnx: vec![],
         })
         .collect();
@@ -77,7 +76,6 @@ fn history() -> Vec<EpochRow> {
                 val_loss: Some(0.6 / f64::from(epoch) + 0.05 * f64::from(epoch)),
                 val_accuracy: Some(0.5),
                 val_auc: None,
-                seconds: 1.0,
             })
         })
         .collect()

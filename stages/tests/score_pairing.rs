@@ -21,7 +21,6 @@ fn mesonet4(form: Form) -> TrainedModelRow {
         epochs_run: 0,
         best_epoch: 0,
         best_val_loss: None,
-        train_seconds: 0.0,
         onnx: export_fresh_variant(variant, &default_device(), 7).expect("export"),
     }
 }

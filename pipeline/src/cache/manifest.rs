@@ -55,18 +55,32 @@ pub struct Manifest {
     pub version: u32,
     pub fingerprint: String,
     pub params: serde_json::Value,
-    /// Content hash of each upstream stage's output that this one read.
+    /// Content hash of each upstream table this one read, keyed `<stage>/<table>`.
     pub inputs: BTreeMap<String, String>,
     /// Digest of what the stage read from outside the pipeline (ingest: the dataset folder).
     pub external: Option<String>,
     pub videos_per_shard: Option<usize>,
     pub shards: Vec<ShardRecord>,
-    /// Hash of the output's bytes (every file's sha256): what downstream fingerprints use, so that a
-    /// forced rerun that writes identical bytes leaves downstream stages cached.
+    /// Hash of the output's bytes (every file's sha256). Downstream fingerprints use the hash of
+    /// each table they read ([`Manifest::table_hash`]), so that a forced rerun that writes
+    /// identical bytes leaves downstream stages cached.
     pub content_hash: String,
     pub created_at: String,
     /// Seconds spent computing (all shards, including those of interrupted earlier runs).
     pub seconds: f64,
+}
+
+/// sha256 over the sorted lines `path sha256` of `files`.
+fn hash_of_files<'a>(files: impl Iterator<Item = &'a FileRecord>) -> String {
+    let mut lines: Vec<String> = files
+        .map(|f| format!("{} {}\n", f.path, f.sha256))
+        .collect();
+    lines.sort();
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Row and byte totals of one table.
@@ -81,17 +95,14 @@ impl Manifest {
     pub const FILE: &'static str = "_manifest.json";
 
     pub fn content_hash_of(shards: &[ShardRecord]) -> String {
-        let mut lines: Vec<String> = shards
-            .iter()
-            .flat_map(|s| s.files.iter())
-            .map(|f| format!("{} {}\n", f.path, f.sha256))
-            .collect();
-        lines.sort();
-        let mut hasher = Sha256::new();
-        for line in lines {
-            hasher.update(line.as_bytes());
-        }
-        hex::encode(hasher.finalize())
+        hash_of_files(shards.iter().flat_map(|s| s.files.iter()))
+    }
+
+    /// Hash of the bytes of one table (every file's sha256): what a downstream fingerprint uses
+    /// for each table it reads, so a change to a table it does not read (the timings of `train`)
+    /// leaves it cached. The same for a table with no files in every output.
+    pub fn table_hash(&self, table: &str) -> String {
+        hash_of_files(self.files_of(table))
     }
 
     /// The files of `table`, in shard order.

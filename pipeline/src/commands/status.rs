@@ -166,9 +166,9 @@ fn why_stale(
             }
         }
     }
-    for (stage, hash) in &resolved.inputs {
-        if old.inputs.get(stage) != Some(hash) {
-            reasons.push(format!("output of {stage} changed"));
+    for (table, hash) in &resolved.inputs {
+        if old.inputs.get(table) != Some(hash) {
+            reasons.push(format!("table {table} changed"));
         }
     }
     if old.external != resolved.external {

@@ -107,7 +107,6 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         epochs_run: 2,
         best_epoch: 2,
         best_val_loss: Some(0.5),
-        train_seconds: 1.0,
         onnx: vec![1, 2, 3],
     }];
     let history: Vec<EpochRow> = (1..=2)
@@ -119,7 +118,6 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
             val_loss: Some(0.6 / f64::from(epoch)),
             val_accuracy: Some(0.6),
             val_auc: Some(0.7),
-            seconds: 1.0,
         })
         .collect();
     vec![

@@ -115,7 +115,10 @@ impl Executor {
             let manifest = upstream.get(input.stage).with_context(|| {
                 format!("stage {} needs the output of {}", stage.name(), input.stage)
             })?;
-            inputs.insert(input.stage.to_string(), manifest.content_hash.clone());
+            inputs.insert(
+                format!("{}/{}", input.stage, input.table.name),
+                manifest.table_hash(input.table.name),
+            );
         }
         let external = stage.external_state()?;
         let videos_per_shard =

@@ -5,6 +5,7 @@
 
 use dfd_models::augment::AugmentConfig;
 use dfd_models::self_blend::SelfBlendConfig;
+use dfd_models::training::Monitor;
 use dfd_models::{Architecture, ModelVariant};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,9 @@ pub struct TrainSection {
     pub models: Option<Vec<String>>,
     pub epochs: Option<u32>,
     pub patience: Option<u32>,
+    /// What early stopping watches and the kept weights are the best of: `val_loss` or
+    /// `val_auc`.
+    pub monitor: Option<Monitor>,
     pub batch_size: Option<usize>,
     pub learning_rate: Option<f64>,
     pub loss: Option<LossChoice>,
@@ -76,6 +80,9 @@ pub struct TrainParams {
     /// keep their keys.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub self_blend: f64,
+    /// Left out of the cache key when it is the validation loss, for the same reason.
+    #[serde(default, skip_serializing_if = "Monitor::is_val_loss")]
+    pub monitor: Monitor,
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -107,6 +114,7 @@ impl TrainParams {
             seed: 42,
             max_frames_per_video: 0,
             self_blend: 0.0,
+            monitor: Monitor::ValLoss,
         };
         match profile {
             Profile::Paper => paper,
@@ -142,6 +150,7 @@ impl TrainParams {
                 .max_frames_per_video
                 .unwrap_or(p.max_frames_per_video),
             self_blend: section.self_blend.unwrap_or(p.self_blend),
+            monitor: section.monitor.unwrap_or(p.monitor),
         }
     }
 

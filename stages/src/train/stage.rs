@@ -17,8 +17,8 @@ use dfd_models::{
     VariantVisitor,
 };
 use dfd_schemas::{
-    EpochRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow, TrainedModelRow,
-    VideoRow,
+    EpochRow, EpochTimeRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow,
+    TrainedModelRow, VideoRow,
 };
 use sha2::{Digest, Sha256};
 
@@ -57,6 +57,7 @@ impl Train {
             batch_size: p.batch_size,
             learning_rate: p.learning_rate,
             patience: p.patience,
+            monitor: p.monitor,
             loss,
             class_weight: p.class_weight,
             augment: p.augment_config(),
@@ -164,7 +165,7 @@ struct TrainVariant<'a> {
 }
 
 impl VariantVisitor for TrainVariant<'_> {
-    type Output = Result<(TrainedModelRow, Vec<EpochRow>), String>;
+    type Output = Result<TrainedVariant, String>;
 
     fn visit<D: Detector>(self, detector: D) -> Self::Output {
         let name = self.variant.name();
@@ -202,8 +203,17 @@ impl VariantVisitor for TrainVariant<'_> {
             .iter()
             .map(|e| epoch_row(&name, e))
             .collect();
-        Ok((
-            TrainedModelRow {
+        let times = outcome
+            .history
+            .iter()
+            .map(|e| EpochTimeRow {
+                model: name.clone(),
+                epoch: e.epoch,
+                seconds: e.seconds,
+            })
+            .collect();
+        Ok(TrainedVariant {
+            model: TrainedModelRow {
                 model: name.clone(),
                 architecture: self.variant.architecture.as_str().to_owned(),
                 form: self.variant.form.as_str().to_owned(),
@@ -211,12 +221,19 @@ impl VariantVisitor for TrainVariant<'_> {
                 epochs_run: outcome.epochs_run,
                 best_epoch: outcome.best_epoch,
                 best_val_loss: outcome.best_val_loss,
-                train_seconds: outcome.seconds,
                 onnx,
             },
             history,
-        ))
+            times,
+        })
     }
+}
+
+/// What training one variant adds to each output table.
+struct TrainedVariant {
+    model: TrainedModelRow,
+    history: Vec<EpochRow>,
+    times: Vec<EpochTimeRow>,
 }
 
 fn epoch_row(model: &str, e: &EpochStats) -> EpochRow {
@@ -228,7 +245,6 @@ fn epoch_row(model: &str, e: &EpochStats) -> EpochRow {
         val_loss: e.val_loss,
         val_accuracy: e.val_accuracy,
         val_auc: e.val_auc,
-        seconds: e.seconds,
     }
 }
 
@@ -266,6 +282,7 @@ impl Stage for Train {
         &[
             dfd_schemas::TrainedModelRow::TABLE,
             dfd_schemas::EpochRow::TABLE,
+            EpochTimeRow::TABLE,
             dfd_schemas::ErrorRow::TABLE,
         ]
     }
@@ -279,6 +296,7 @@ impl Stage for Train {
         let device = default_device();
         let mut models = Vec::new();
         let mut history = Vec::new();
+        let mut times = Vec::new();
         for name in &self.params.models {
             let variant = ModelVariant::parse(name).map_err(StageError::Other)?;
             let data = TrainingData {
@@ -302,15 +320,17 @@ impl Stage for Train {
                 config: &config,
                 checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
             };
-            let (row, epochs) = build_variant(variant, &device, self.params.seed, visitor)
+            let trained = build_variant(variant, &device, self.params.seed, visitor)
                 .map_err(StageError::Other)?;
-            models.push(row);
-            history.extend(epochs);
+            models.push(trained.model);
+            history.extend(trained.history);
+            times.extend(trained.times);
         }
         ctx.progress.advance(1);
         Ok(StageOutput::default()
             .with_rows(&models)?
             .with_rows(&history)?
+            .with_rows(&times)?
             .with_rows(&errors)?)
     }
 }

@@ -10,7 +10,7 @@ use super::checkpoint::{self, CheckpointDir, CheckpointFiles, CheckpointMeta};
 use super::epoch::{train_epoch, validate, EpochContext};
 use super::{
     balanced_class_weights, balanced_class_weights_f64, lock_backend_rng, EarlyStopping,
-    EpochStats, TrainConfig, TrainError, TrainEvent, TrainOutcome, TrainingData,
+    EpochStats, Monitor, TrainConfig, TrainError, TrainEvent, TrainOutcome, TrainingData,
 };
 use crate::Detector;
 
@@ -185,8 +185,14 @@ impl<D: Detector> RunState<D> {
             ctx.config.batch_size,
             &ctx.device.clone().without_autodiff(),
         )?;
-        // Without a validation split, early stopping watches the training loss.
-        let monitored = validation.loss.unwrap_or(train.loss);
+        // Early stopping minimises: the AUC enters negated. Where it is undefined (a validation
+        // split without both classes: the data decide that once, for every epoch) the loss
+        // stands in, and without a validation split the training loss.
+        let loss = validation.loss.unwrap_or(train.loss);
+        let monitored = match ctx.config.monitor {
+            Monitor::ValLoss => loss,
+            Monitor::ValAuc => validation.auc.map_or(loss, |auc| -auc),
+        };
         let verdict = self.early_stopping.observe(epoch, monitored);
         if verdict.improved {
             self.best = snapshot.clone();
