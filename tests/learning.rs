@@ -23,7 +23,7 @@ use dfd_tests::Dfd;
 /// people's single pairs land in train. No test split.
 fn dataset_split_within_people(dfd: &Dfd, out: &Path) {
     let mut dealt = std::collections::BTreeMap::<(String, String), usize>::new();
-    dfd.demo_data_resplit(out, 24, 5, |entry| {
+    dfd.demo_data_resplit(out, 48, 5, |entry| {
         let key = (entry["group"].to_string(), entry["label"].to_string());
         let n = dealt.entry(key).or_default();
         *n += 1;
