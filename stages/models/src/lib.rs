@@ -25,6 +25,7 @@ pub mod params;
 pub mod rng;
 pub mod self_blend;
 pub mod single;
+pub mod state_dict;
 pub mod training;
 pub mod variant;
 
