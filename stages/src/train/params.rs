@@ -86,7 +86,7 @@ impl TrainParams {
     /// The preset values of `profile`.
     pub fn preset(profile: Profile) -> TrainParams {
         let paper = TrainParams {
-            models: Architecture::ALL
+            models: Architecture::REFERENCE
                 .iter()
                 .flat_map(|a| {
                     [
