@@ -70,9 +70,9 @@ fn efficientnet_b0_counts_match_keras() {
 
 /// Keras has no Lite0: the backbone's count is the published PyTorch state dict's, by its tensor
 /// shapes without the 1000-class `_fc` and `num_batches_tracked` (3,413,024;
-/// `tests/efficientnet_lite0.rs` derives it from the file itself), plus our heads: single
-/// + Dense(1) over 1280 = 1,281; multi, assembled like EfficientNetB0's: + face score 1,281 +
-/// SSIM-map Baseline 422,656 + stats branch 184 + Dense(1) over 1 + 128 + 8 inputs 138.
+/// `tests/efficientnet_lite0.rs` derives it from the file itself), plus our heads. Single: plus
+/// Dense(1) over 1280, 1,281. Multi, assembled like EfficientNetB0's: plus the face score 1,281,
+/// the SSIM-map Baseline 422,656, the stats branch 184 and Dense(1) over 1 + 128 + 8 inputs, 138.
 #[test]
 fn efficientnet_lite0_counts_follow_the_published_state_dict() {
     let d = Device::flex();
