@@ -277,4 +277,28 @@ mod tests {
         let message = ModelVariant::parse("mesonet-4-multi").unwrap_err();
         assert!(message.contains("mesonet4"), "{message}");
     }
+
+    #[test]
+    fn a_pretrained_start_without_shipped_weights_is_an_error_naming_the_architecture() {
+        struct Unreachable;
+        impl VariantVisitor for Unreachable {
+            type Output = ();
+            fn visit<D: Detector>(self, _: D) {}
+        }
+        let variant = ModelVariant::parse("mobilenet_v3_small-single").expect("a variant");
+        let error = build_pretrained_variant(
+            variant,
+            Path::new("vendor/imagenet/efficientnet-lite0-57934424.pth"),
+            &Device::flex(),
+            1,
+            Unreachable,
+        )
+        .expect_err("no weights ship for MobileNetV3Small");
+        assert!(error.to_string().contains("mobilenet_v3_small"), "{error}");
+        let only: Vec<Architecture> = Architecture::ALL
+            .into_iter()
+            .filter(|a| a.has_imagenet_weights())
+            .collect();
+        assert_eq!(only, [Architecture::EfficientNetLite0]);
+    }
 }
