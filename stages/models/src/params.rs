@@ -8,7 +8,7 @@
 //! `param_counts` test pins that). We count with our own visitor anyway, so that the number we
 //! report is defined here and a change of burn's accounting cannot move it silently.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
 /// Total number of float values in the module's parameters and running statistics: Keras's
@@ -27,5 +27,24 @@ struct FloatCounter {
 impl ModuleVisitor for FloatCounter {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.count += param.shape().num_elements();
+    }
+}
+
+/// The ids of every float parameter of `module`: how the training loop tells a backbone's
+/// parameters from the head's (see [`crate::Detector::backbone_param_ids`]).
+pub fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    let mut collector = IdCollector::default();
+    module.visit(&mut collector);
+    collector.ids
+}
+
+#[derive(Default)]
+struct IdCollector {
+    ids: Vec<ParamId>,
+}
+
+impl ModuleVisitor for IdCollector {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.ids.push(param.id);
     }
 }

@@ -29,6 +29,15 @@ impl<B: Backbone> SingleInput<B> {
         &self.backbone
     }
 
+    /// This detector with its backbone replaced by `load(backbone)`, the head kept: how a
+    /// pretrained backbone goes into a detector whose head was drawn from the run's seed.
+    pub fn try_map_backbone<E>(self, load: impl FnOnce(B) -> Result<B, E>) -> Result<Self, E> {
+        Ok(SingleInput {
+            backbone: load(self.backbone)?,
+            head: self.head,
+        })
+    }
+
     /// Logit of P(FAKE) `[N, 1]` for `face` `[N, 3, 224, 224]`.
     pub fn forward(&self, face: Tensor<4>) -> Tensor<2> {
         self.head.forward(self.backbone.features(face))
@@ -44,6 +53,10 @@ impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
 
     fn forward_logits(&self, input: &DetectorInput) -> Tensor<2> {
         self.forward(input.face.clone())
+    }
+
+    fn backbone_param_ids(&self) -> Vec<burn::module::ParamId> {
+        crate::params::param_ids(&self.backbone)
     }
 
     fn weight_penalty(&self) -> Option<Tensor<1>> {

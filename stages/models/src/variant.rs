@@ -5,17 +5,23 @@
 //! to [`VariantVisitor::visit`], which is generic. One `match`, here, is the only place that lists
 //! every architecture.
 
+use std::path::Path;
+
 use burn::tensor::Device;
 
 use crate::arch::baseline::Baseline;
 use crate::arch::efficientnet_b0::EfficientNetB0;
+use crate::arch::efficientnet_lite0::{EfficientNetLite0, IMAGENET_WEIGHTS_SHA256};
 use crate::arch::mesoinception4::MesoInception4;
 use crate::arch::mesonet4::MesoNet4;
 use crate::arch::mobilenet_v3_small::MobileNetV3Small;
 use crate::arch::vit_b16::VitB16;
+use crate::state_dict::{StateDict, WeightsError};
+use crate::training::init_seeded;
 use crate::{Detector, Form};
 
-/// The architectures of the reference study.
+/// The architectures: the reference study's six, and EfficientNet-Lite0, the one with ImageNet
+/// weights that ship (see [`crate::arch::efficientnet_lite0`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Architecture {
     Baseline,
@@ -24,10 +30,24 @@ pub enum Architecture {
     MobileNetV3Small,
     EfficientNetB0,
     VitB16,
+    EfficientNetLite0,
 }
 
 impl Architecture {
-    pub const ALL: [Architecture; 6] = [
+    /// Every architecture, in the order tables list them.
+    pub const ALL: [Architecture; 7] = [
+        Architecture::Baseline,
+        Architecture::MesoNet4,
+        Architecture::MesoInception4,
+        Architecture::MobileNetV3Small,
+        Architecture::EfficientNetB0,
+        Architecture::VitB16,
+        Architecture::EfficientNetLite0,
+    ];
+
+    /// The six of the reference study (what the `paper` profile trains): Lite0 is not one of
+    /// them, and adding it there would change the paper profile's cache keys.
+    pub const REFERENCE: [Architecture; 6] = [
         Architecture::Baseline,
         Architecture::MesoNet4,
         Architecture::MesoInception4,
@@ -45,8 +65,30 @@ impl Architecture {
             Architecture::MobileNetV3Small => "mobilenet_v3_small",
             Architecture::EfficientNetB0 => "efficientnet_b0",
             Architecture::VitB16 => "vit_b16",
+            Architecture::EfficientNetLite0 => "efficientnet_lite0",
         }
     }
+}
+
+impl Architecture {
+    /// Whether ImageNet weights for this architecture ship in a registry package (and
+    /// [`build_pretrained_variant`] can start from them). Only EfficientNet-Lite0's do; the
+    /// study's ImageNet backbones download theirs at run time, which cannot work here.
+    pub fn has_imagenet_weights(self) -> bool {
+        self == Architecture::EfficientNetLite0
+    }
+}
+
+/// Why a pretrained detector could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PretrainedError {
+    #[error(
+        "{architecture} has no shipped ImageNet weights (only efficientnet_lite0 has); \
+         train it from scratch"
+    )]
+    NoWeights { architecture: &'static str },
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
 }
 
 /// An architecture in one form: what `train.models` names.
@@ -100,7 +142,6 @@ pub fn build_variant<V: VariantVisitor>(
     seed: u64,
     visitor: V,
 ) -> V::Output {
-    use crate::training::init_seeded;
     // One arm per (architecture, form): each builds a different concrete type.
     match (variant.architecture, variant.form) {
         (Architecture::Baseline, Form::Single) => {
@@ -139,7 +180,40 @@ pub fn build_variant<V: VariantVisitor>(
         (Architecture::VitB16, Form::Multi) => {
             visitor.visit(init_seeded(device, seed, VitB16::multi))
         }
+        (Architecture::EfficientNetLite0, Form::Single) => {
+            visitor.visit(init_seeded(device, seed, EfficientNetLite0::single))
+        }
+        (Architecture::EfficientNetLite0, Form::Multi) => {
+            visitor.visit(init_seeded(device, seed, EfficientNetLite0::multi))
+        }
     }
+}
+
+/// [`build_variant`], but with the backbone's weights read from the ImageNet weights file at
+/// `weights` (checked against its pinned sha256): the head (and a multi-input detector's other
+/// branches) are drawn from `seed` exactly as [`build_variant`] draws them, so a pretrained and a
+/// scratch run differ in the backbone's starting point only. An architecture without shipped
+/// weights is an error naming it.
+pub fn build_pretrained_variant<V: VariantVisitor>(
+    variant: ModelVariant,
+    weights: &Path,
+    device: &Device,
+    seed: u64,
+    visitor: V,
+) -> Result<V::Output, PretrainedError> {
+    if !variant.architecture.has_imagenet_weights() {
+        return Err(PretrainedError::NoWeights {
+            architecture: variant.architecture.as_str(),
+        });
+    }
+    let state = StateDict::open_pinned(weights, IMAGENET_WEIGHTS_SHA256)?;
+    let load = |backbone: EfficientNetLite0| backbone.with_weights(&state);
+    Ok(match variant.form {
+        Form::Single => visitor
+            .visit(init_seeded(device, seed, EfficientNetLite0::single).try_map_backbone(load)?),
+        Form::Multi => visitor
+            .visit(init_seeded(device, seed, EfficientNetLite0::multi).try_map_backbone(load)?),
+    })
 }
 
 /// The ONNX export of `variant` freshly built from `seed`: for benchmarks and tests of scoring,
@@ -202,5 +276,29 @@ mod tests {
         }
         let message = ModelVariant::parse("mesonet-4-multi").unwrap_err();
         assert!(message.contains("mesonet4"), "{message}");
+    }
+
+    #[test]
+    fn a_pretrained_start_without_shipped_weights_is_an_error_naming_the_architecture() {
+        struct Unreachable;
+        impl VariantVisitor for Unreachable {
+            type Output = ();
+            fn visit<D: Detector>(self, _: D) {}
+        }
+        let variant = ModelVariant::parse("mobilenet_v3_small-single").expect("a variant");
+        let error = build_pretrained_variant(
+            variant,
+            Path::new("vendor/imagenet/efficientnet-lite0-57934424.pth"),
+            &Device::flex(),
+            1,
+            Unreachable,
+        )
+        .expect_err("no weights ship for MobileNetV3Small");
+        assert!(error.to_string().contains("mobilenet_v3_small"), "{error}");
+        let only: Vec<Architecture> = Architecture::ALL
+            .into_iter()
+            .filter(|a| a.has_imagenet_weights())
+            .collect();
+        assert_eq!(only, [Architecture::EfficientNetLite0]);
     }
 }

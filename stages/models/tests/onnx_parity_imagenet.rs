@@ -1,4 +1,4 @@
-//! Each ImageNet backbone (MobileNetV3Small, EfficientNetB0, ViT-B/16), in its single and its
+//! Each ImageNet backbone (MobileNetV3Small, EfficientNetB0, ViT-B/16, EfficientNet-Lite0), in its single and its
 //! multi-input form, exported to ONNX gives on ONNX Runtime what its burn forward gives: the
 //! sigmoid of the logits on the same batch of two faces, to 1e-4; and, tighter than that, the
 //! backbone's feature vectors themselves, to 1e-4 relative to their largest magnitude (a sigmoid
@@ -16,6 +16,7 @@ mod common;
 
 use common::parity::{feature_diff, p_fake_diff, prepared_detector, TOLERANCE};
 use dfd_models::arch::efficientnet_b0::EfficientNetB0;
+use dfd_models::arch::efficientnet_lite0::{EfficientNetLite0, IMAGENET_WEIGHTS};
 use dfd_models::arch::mobilenet_v3_small::MobileNetV3Small;
 use dfd_models::arch::vit_b16::VitB16;
 
@@ -43,6 +44,32 @@ fn efficientnet_b0_single_exports_what_burn_computes() {
 fn efficientnet_b0_multi_exports_what_burn_computes() {
     let model = prepared_detector(EfficientNetB0::multi, true);
     assert!(p_fake_diff("EfficientNetB0 multi", &model) <= TOLERANCE);
+}
+
+#[test]
+fn efficientnet_lite0_single_exports_what_burn_computes() {
+    let model = prepared_detector(EfficientNetLite0::single, true);
+    assert!(feature_diff("EfficientNet-Lite0", model.backbone(), 3) <= TOLERANCE);
+    assert!(p_fake_diff("EfficientNet-Lite0 single", &model) <= TOLERANCE);
+}
+
+#[test]
+fn efficientnet_lite0_multi_exports_what_burn_computes() {
+    let model = prepared_detector(EfficientNetLite0::multi, true);
+    assert!(p_fake_diff("EfficientNet-Lite0 multi", &model) <= TOLERANCE);
+}
+
+/// With the published ImageNet weights (trained BatchNorm statistics, ReLU6 saturating where it
+/// does on real features) rather than perturbed random ones.
+#[test]
+fn efficientnet_lite0_with_imagenet_weights_exports_what_burn_computes() {
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(IMAGENET_WEIGHTS);
+    let model = EfficientNetLite0::single_imagenet(&weights, &burn::tensor::Device::flex())
+        .unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh)"));
+    assert!(feature_diff("EfficientNet-Lite0 ImageNet", model.backbone(), 3) <= TOLERANCE);
+    assert!(p_fake_diff("EfficientNet-Lite0 ImageNet single", &model) <= TOLERANCE);
 }
 
 /// Both ViT forms in one test, one after the other, so that at most one 86M-parameter model and

@@ -14,6 +14,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use dfd_models::arch::efficientnet_b0::EfficientNetB0;
+use dfd_models::arch::efficientnet_lite0::EfficientNetLite0;
 use dfd_models::arch::mobilenet_v3_small::MobileNetV3Small;
 use dfd_models::arch::vit_b16::VitB16;
 use dfd_models::params::keras_param_count;
@@ -67,6 +68,31 @@ fn efficientnet_b0_counts_match_keras() {
     );
 }
 
+/// Keras has no Lite0: the backbone's count is the published PyTorch state dict's, by its tensor
+/// shapes without the 1000-class `_fc` and `num_batches_tracked` (3,413,024;
+/// `tests/efficientnet_lite0.rs` derives it from the file itself), plus our heads. Single: plus
+/// Dense(1) over 1280, 1,281. Multi, assembled like EfficientNetB0's: plus the face score 1,281,
+/// the SSIM-map Baseline 422,656, the stats branch 184 and Dense(1) over 1 + 128 + 8 inputs, 138.
+#[test]
+fn efficientnet_lite0_counts_follow_the_published_state_dict() {
+    let d = Device::flex();
+    assert_count(
+        "EfficientNet-Lite0 backbone",
+        &EfficientNetLite0::new(&d),
+        3_413_024,
+    );
+    assert_count(
+        "EfficientNet-Lite0 single",
+        &EfficientNetLite0::single(&d),
+        3_413_024 + 1_281,
+    );
+    assert_count(
+        "EfficientNet-Lite0 multi",
+        &EfficientNetLite0::multi(&d),
+        3_413_024 + 1_281 + 422_656 + 184 + 138,
+    );
+}
+
 #[test]
 fn vit_b16_counts_match_keras() {
     // One model at a time: each is 86M floats (344 MB).
@@ -98,6 +124,7 @@ fn backbones_give_one_feature_vector_per_face() {
     let d = Device::flex();
     assert_features("MobileNetV3Small", &MobileNetV3Small::new(&d), 2, 576);
     assert_features("EfficientNetB0", &EfficientNetB0::new(&d), 2, 1280);
+    assert_features("EfficientNet-Lite0", &EfficientNetLite0::new(&d), 2, 1280);
     assert_features("ViT-B/16", &VitB16::new(&d), 1, 768);
 }
 

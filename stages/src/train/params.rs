@@ -58,6 +58,13 @@ pub struct TrainSection {
     /// Share of REAL training frames replaced each epoch by a self-blended FAKE (0: none); see
     /// `dfd_models::self_blend`.
     pub self_blend: Option<f64>,
+    /// Start the backbone from its shipped ImageNet weights (`paths.imagenet_weights`); only
+    /// architectures that have them (efficientnet_lite0) may be listed in `models`.
+    pub pretrained: Option<bool>,
+    /// Epochs during which a pretrained backbone is held still while the head learns.
+    pub freeze_backbone_epochs: Option<u32>,
+    /// Adam's step size for the backbone (default: `learning_rate`).
+    pub backbone_learning_rate: Option<f64>,
 }
 
 /// The values training actually uses: the profile's, overridden key by key. This, not the
@@ -83,17 +90,34 @@ pub struct TrainParams {
     /// Left out of the cache key when it is the validation loss, for the same reason.
     #[serde(default, skip_serializing_if = "Monitor::is_val_loss")]
     pub monitor: Monitor,
+    /// Start from ImageNet weights. Left out of the cache key when false, like `self_blend`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pretrained: bool,
+    /// 0 = none; left out of the cache key when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub freeze_backbone_epochs: u32,
+    /// `None` = `learning_rate`; left out of the cache key when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone_learning_rate: Option<f64>,
 }
 
 fn is_zero(value: &f64) -> bool {
     *value == 0.0
 }
 
+fn is_zero_u32(value: &u32) -> bool {
+    *value == 0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 impl TrainParams {
     /// The preset values of `profile`.
     pub fn preset(profile: Profile) -> TrainParams {
         let paper = TrainParams {
-            models: Architecture::ALL
+            models: Architecture::REFERENCE
                 .iter()
                 .flat_map(|a| {
                     [
@@ -115,6 +139,9 @@ impl TrainParams {
             max_frames_per_video: 0,
             self_blend: 0.0,
             monitor: Monitor::ValLoss,
+            pretrained: false,
+            freeze_backbone_epochs: 0,
+            backbone_learning_rate: None,
         };
         match profile {
             Profile::Paper => paper,
@@ -151,6 +178,11 @@ impl TrainParams {
                 .unwrap_or(p.max_frames_per_video),
             self_blend: section.self_blend.unwrap_or(p.self_blend),
             monitor: section.monitor.unwrap_or(p.monitor),
+            pretrained: section.pretrained.unwrap_or(p.pretrained),
+            freeze_backbone_epochs: section
+                .freeze_backbone_epochs
+                .unwrap_or(p.freeze_backbone_epochs),
+            backbone_learning_rate: section.backbone_learning_rate.or(p.backbone_learning_rate),
         }
     }
 
@@ -172,7 +204,22 @@ impl TrainParams {
             return Err("train.models must name at least one model variant".into());
         }
         for model in &self.models {
-            ModelVariant::parse(model).map_err(|e| format!("train.models: {e}"))?;
+            let variant = ModelVariant::parse(model).map_err(|e| format!("train.models: {e}"))?;
+            if self.pretrained && !variant.architecture.has_imagenet_weights() {
+                return Err(format!(
+                    "train.pretrained = true, but train.models lists {model}: {} has no shipped \
+                     ImageNet weights (only efficientnet_lite0 has); train it in a run without \
+                     train.pretrained",
+                    variant.architecture.as_str()
+                ));
+            }
+        }
+        if let Some(rate) = self.backbone_learning_rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(format!(
+                    "train.backbone_learning_rate must be positive, got {rate}"
+                ));
+            }
         }
         if self.epochs == 0 {
             return Err("train.epochs must be at least 1".into());
@@ -231,5 +278,46 @@ mod tests {
         params.models = vec!["mesonet-4-multi".into()];
         let message = params.validate().unwrap_err();
         assert!(message.contains("mesonet-4-multi"), "{message}");
+    }
+
+    #[test]
+    fn pretrained_is_refused_for_an_architecture_without_weights_naming_it() {
+        let mut params = TrainParams::preset(Profile::Demo);
+        params.pretrained = true;
+        params.models = vec!["efficientnet_lite0-single".into()];
+        assert_eq!(params.validate(), Ok(()));
+        params.models.push("efficientnet_b0-multi".into());
+        let message = params.validate().unwrap_err();
+        assert!(message.contains("efficientnet_b0"), "{message}");
+        assert!(message.contains("train.pretrained"), "{message}");
+    }
+
+    /// Off, the new keys are absent from the serialised params (the cache key), so runs from
+    /// before they existed keep their keys; on, they change it.
+    #[test]
+    fn fine_tuning_keys_enter_the_cache_key_only_when_set() {
+        let plain = TrainParams::preset(Profile::Demo);
+        let json = serde_json::to_string(&plain).expect("params serialise");
+        for key in [
+            "pretrained",
+            "freeze_backbone_epochs",
+            "backbone_learning_rate",
+        ] {
+            assert!(!json.contains(key), "{key} in {json}");
+        }
+        let tuned = TrainParams {
+            pretrained: true,
+            freeze_backbone_epochs: 1,
+            backbone_learning_rate: Some(1e-4),
+            ..plain
+        };
+        let json = serde_json::to_string(&tuned).expect("params serialise");
+        for key in [
+            "pretrained",
+            "freeze_backbone_epochs",
+            "backbone_learning_rate",
+        ] {
+            assert!(json.contains(key), "{key} not in {json}");
+        }
     }
 }

@@ -13,8 +13,8 @@ use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
 use dfd_models::{
-    backend_name, build_variant, default_device, Architecture, Detector, Form, ModelVariant,
-    VariantVisitor,
+    backend_name, build_pretrained_variant, build_variant, default_device, Architecture, Detector,
+    Form, ModelVariant, VariantVisitor,
 };
 use dfd_schemas::{
     EpochRow, EpochTimeRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow,
@@ -31,11 +31,17 @@ use crate::{
 
 pub struct Train {
     params: TrainParams,
+    /// The ImageNet weights file `train.pretrained` starts from (`paths.imagenet_weights`). Not
+    /// part of the cache key: the file is pinned by its sha256, so its place does not matter.
+    imagenet_weights: PathBuf,
 }
 
 impl Train {
-    pub fn new(params: TrainParams) -> Self {
-        Train { params }
+    pub fn new(params: TrainParams, imagenet_weights: PathBuf) -> Self {
+        Train {
+            params,
+            imagenet_weights,
+        }
     }
 
     /// The training settings of one variant (the loss depends on the architecture).
@@ -63,6 +69,9 @@ impl Train {
             augment: p.augment_config(),
             self_blend: p.self_blend_config(),
             seed: p.seed,
+            pretrained: p.pretrained,
+            freeze_backbone_epochs: p.freeze_backbone_epochs,
+            backbone_learning_rate: p.backbone_learning_rate,
             ..TrainConfig::default()
         }
     }
@@ -320,8 +329,15 @@ impl Stage for Train {
                 config: &config,
                 checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
             };
-            let trained = build_variant(variant, &device, self.params.seed, visitor)
-                .map_err(StageError::Other)?;
+            let seed = self.params.seed;
+            let trained = if self.params.pretrained {
+                let weights = &self.imagenet_weights;
+                build_pretrained_variant(variant, weights, &device, seed, visitor)
+                    .map_err(|e| StageError::Other(format!("{name}: {e}")))?
+            } else {
+                build_variant(variant, &device, seed, visitor)
+            };
+            let trained = trained.map_err(StageError::Other)?;
             models.push(trained.model);
             history.extend(trained.history);
             times.extend(trained.times);
@@ -342,7 +358,7 @@ mod tests {
 
     #[test]
     fn the_fingerprinted_params_name_the_backend() {
-        let train = Train::new(TrainParams::preset(Profile::Demo));
+        let train = Train::new(TrainParams::preset(Profile::Demo), PathBuf::new());
         let params = train.params();
         assert_eq!(params["backend"], backend_name());
         assert_eq!(params["epochs"], 4, "the settings are still there");

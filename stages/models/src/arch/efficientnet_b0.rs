@@ -41,20 +41,20 @@ use crate::{Backbone, FACE_SIZE};
 /// Width of the feature vector: the top convolution's channels.
 pub const FEATURE_LEN: usize = 1280;
 
-const STEM_CHANNELS: usize = 32;
+pub(crate) const STEM_CHANNELS: usize = 32;
 
 /// Keras's default `BatchNormalization(epsilon=1e-3, momentum=0.99)`.
-const BN: BnSpec = BnSpec {
+pub(crate) const BN: BnSpec = BnSpec {
     epsilon: 1e-3,
     momentum: 1.0 - 0.99,
 };
 
 /// Keras EfficientNet's `drop_connect_rate`.
-const DROP_CONNECT_RATE: f64 = 0.2;
+pub(crate) const DROP_CONNECT_RATE: f64 = 0.2;
 
 /// Keras EfficientNet's `CONV_KERNEL_INITIALIZER`, `VarianceScaling(2.0, "fan_out")`, without the
 /// truncation (see the module documentation).
-const INIT: Initializer = Initializer::KaimingNormal {
+pub(crate) const INIT: Initializer = Initializer::KaimingNormal {
     gain: core::f64::consts::SQRT_2,
     fan_out_only: true,
 };
@@ -66,12 +66,12 @@ const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// One stage of Keras's `DEFAULT_BLOCKS_ARGS` (B0: width and depth coefficients 1, so no
 /// rounding applies). Every stage has squeeze-and-excite ratio 0.25 and `id_skip`.
-struct Stage {
-    kernel: usize,
-    repeats: usize,
-    channels_out: usize,
-    expand_ratio: usize,
-    stride: usize,
+pub(crate) struct Stage {
+    pub(crate) kernel: usize,
+    pub(crate) repeats: usize,
+    pub(crate) channels_out: usize,
+    pub(crate) expand_ratio: usize,
+    pub(crate) stride: usize,
 }
 
 const fn stage(
@@ -90,7 +90,7 @@ const fn stage(
     }
 }
 
-const STAGES: [Stage; 7] = [
+pub(crate) const STAGES: [Stage; 7] = [
     stage(3, 1, 16, 1, 1),
     stage(3, 2, 24, 6, 2),
     stage(5, 2, 40, 6, 2),

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod blocks;
 pub mod cnn_blocks;
 pub mod efficientnet_b0;
+pub mod efficientnet_lite0;
 pub mod mesoinception4;
 pub mod mesonet4;
 pub mod mobilenet_v3_small;

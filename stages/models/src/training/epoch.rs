@@ -69,7 +69,7 @@ pub(crate) fn train_epoch<D: Detector>(
     for (index, chunk) in order.chunks(config.batch_size).enumerate() {
         let batch_samples: Vec<&TrainSample> = chunk.iter().map(|&i| &samples[i]).collect();
         let host = HostBatch::build(&batch_samples, model.form(), augment.as_ref());
-        let (next, loss, logits) = step(model, optimizer, &host, ctx)?;
+        let (next, loss, logits) = step(model, optimizer, &host, epoch, ctx)?;
         model = next;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
@@ -101,6 +101,7 @@ fn step<D: Detector>(
     model: D,
     optimizer: &mut ModuleOptimizer,
     batch: &HostBatch,
+    epoch: u32,
     ctx: &EpochContext,
 ) -> Result<(D, f64, Vec<f32>), TrainError> {
     let device = ctx.device;
@@ -119,10 +120,38 @@ fn step<D: Detector>(
     if let Some(penalty) = model.weight_penalty() {
         loss = loss + penalty;
     }
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let model = optimizer.step(ctx.config.learning_rate, model, grads);
+    let model = apply_gradients(model, optimizer, loss.backward(), epoch, ctx.config);
     let loss_value = host_vec(loss)?.first().copied().unwrap_or(f32::NAN);
     Ok((model, f64::from(loss_value), host_vec(logits)?))
+}
+
+/// Steps `model` along `gradients`: all parameters at `learning_rate` unless the configuration
+/// treats the backbone apart. Then the backbone's gradients are split off and dropped while
+/// `epoch` is within `freeze_backbone_epochs`, or stepped at `backbone_learning_rate`; Adam keeps
+/// its moments per parameter, so two steps over disjoint parameters are one step of each.
+fn apply_gradients<D: Detector>(
+    model: D,
+    optimizer: &mut ModuleOptimizer,
+    mut gradients: burn::tensor::Gradients,
+    epoch: u32,
+    config: &TrainConfig,
+) -> D {
+    let frozen = epoch <= config.freeze_backbone_epochs;
+    if !frozen && config.backbone_learning_rate.is_none() {
+        let grads = GradientsParams::from_grads(gradients, &model);
+        return optimizer.step(config.learning_rate, model, grads);
+    }
+    let backbone = model.backbone_param_ids();
+    let backbone_grads = GradientsParams::from_params(&mut gradients, &model, &backbone);
+    let rest = GradientsParams::from_grads(gradients, &model);
+    let model = optimizer.step(config.learning_rate, model, rest);
+    if frozen {
+        return model;
+    }
+    let rate = config
+        .backbone_learning_rate
+        .unwrap_or(config.learning_rate);
+    optimizer.step(rate, model, backbone_grads)
 }
 
 /// Evaluates `model` (in validation mode) on `samples`, in order, `batch_size` at a time.

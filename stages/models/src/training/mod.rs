@@ -80,6 +80,30 @@ pub struct TrainConfig {
     pub self_blend: Option<SelfBlendConfig>,
     /// Seeds the batch order, the augmentation and the backend generator (dropout).
     pub seed: u64,
+    /// The run starts from a pretrained backbone (ImageNet weights) rather than from seeded
+    /// random weights. [`train`] does not read it (the caller built the model); it is here so
+    /// that a checkpoint of a pretrained run is never resumed as a run from scratch, or the other
+    /// way round. Absent from serialised configs when false, so existing checkpoint keys stay.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pretrained: bool,
+    /// Epochs (from the first) during which the backbone's parameters are not stepped, so that a
+    /// new head first learns on the pretrained features instead of sending large gradients
+    /// through them. BatchNorm keeps adapting its running statistics meanwhile. 0: none; absent
+    /// from serialised configs when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub freeze_backbone_epochs: u32,
+    /// Adam's step size for the backbone's parameters; `None` steps them at `learning_rate`
+    /// like the rest. Absent from serialised configs when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone_learning_rate: Option<f64>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl Default for TrainConfig {
@@ -98,6 +122,9 @@ impl Default for TrainConfig {
             augment: Some(AugmentConfig::default()),
             self_blend: None,
             seed: 42,
+            pretrained: false,
+            freeze_backbone_epochs: 0,
+            backbone_learning_rate: None,
         }
     }
 }

@@ -79,6 +79,8 @@ fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
         Some("learning_rate must be positive")
     } else if !positive(config.epsilon) {
         Some("epsilon must be positive")
+    } else if config.backbone_learning_rate.is_some_and(|r| !positive(r)) {
+        Some("backbone_learning_rate must be positive")
     } else {
         None
     };

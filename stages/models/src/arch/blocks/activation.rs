@@ -19,6 +19,8 @@ const HARD_SIGMOID_BETA: f64 = 0.5;
 pub enum Activation {
     /// `max(0, x)`.
     Relu,
+    /// `min(max(0, x), 6)` (EfficientNet-Lite: bounded for 8-bit quantisation).
+    Relu6,
     /// `x * hard_sigmoid(x)` (MobileNetV3).
     HardSwish,
     /// `x * sigmoid(x)`, Keras's `swish` (EfficientNet).
@@ -32,6 +34,7 @@ impl Activation {
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu => activation::relu(x),
+            Activation::Relu6 => activation::relu6(x),
             Activation::HardSwish => x.clone() * hard_sigmoid(x),
             Activation::Swish => activation::silu(x),
             Activation::Identity => x,
@@ -42,6 +45,13 @@ impl Activation {
     pub fn export(self, g: &mut OnnxGraph, x: &str) -> String {
         match self {
             Activation::Relu => g.op("Relu", &[x], &[]),
+            // burn's relu6 is `clamp(x, 0, 6)`; ONNX `Clip` (opset 11 on) takes the bounds as
+            // inputs.
+            Activation::Relu6 => {
+                let low = g.weight_f32("relu6_min", &[], &[0.0]);
+                let high = g.weight_f32("relu6_max", &[], &[6.0]);
+                g.op("Clip", &[x, &low, &high], &[])
+            }
             // ONNX HardSwish is defined as x * max(0, min(1, x / 6 + 1/2)), our formula.
             Activation::HardSwish => g.op("HardSwish", &[x], &[]),
             Activation::Swish => {

