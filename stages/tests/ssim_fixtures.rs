@@ -1,22 +1,32 @@
 //! The SSIM kernel against maps and scores made by scikit-image 0.26 (`structural_similarity(a, b,
-//! data_range=255, full=True)`); see `cases.json` in the fixture folder for how they were made.
-//! Every expectation is a number from the reference, never one from this crate.
+//! data_range=255, full=True)`); `tests/fixtures/make_fixtures.py` made them, and `cases.json` in
+//! `tests/fixtures/ssim` says how. Every expectation is a number from the reference, never one from
+//! this crate.
+//!
+//! The synthetic inputs are committed beside the numbers. The video frames are real footage that
+//! `scripts/setup.sh` fetches into vendor/media; they are decoded here as the script decoded them.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use dfd_stages::ssim::{consecutive_scores, structural_similarity, video_stats};
 use ndarray::Array2;
 use opencv::core::{MatTraitConst, MatTraitConstManual, CV_8UC1};
 use opencv::imgcodecs;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 const TOLERANCE: f64 = 1e-5;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/ssim"
+        "/../tests/fixtures/ssim"
     ))
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn cases() -> Value {
@@ -66,6 +76,7 @@ fn check_case(name: &str) {
             (worst, at) = (diff, (i, j));
         }
     }
+    eprintln!("{name}: largest map difference from scikit-image {worst:e}");
     assert!(
         worst <= TOLERANCE,
         "{name}: map differs by {worst:e} at {at:?}: ours {}, reference {}",
@@ -148,16 +159,93 @@ fn no_case_is_left_out() {
     }
 }
 
+/// The luma planes of a clip's first `count` frames, cropped to `[top, left, height, width]`, as
+/// `ffmpeg -pix_fmt yuv420p` gives them. The reference took the same planes: no colour conversion
+/// and no scaling, so the pixels are the H.264 decoder's output, which the standard fixes bit for
+/// bit (a BGR-to-gray conversion would depend on the OpenCV or swscale build).
+fn luma_frames(path: &Path, count: usize, crop: [usize; 4]) -> Vec<Array2<u8>> {
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height,pix_fmt", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (installed by scripts/setup.sh)");
+    assert!(
+        probe.status.success(),
+        "ffprobe failed on {}",
+        path.display()
+    );
+    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["pix_fmt"], "yuv420p", "{}", path.display());
+    let width = stream["width"].as_u64().unwrap() as usize;
+    let height = stream["height"].as_u64().unwrap() as usize;
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-frames:v", &count.to_string()])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .expect("ffmpeg (installed by scripts/setup.sh)");
+    assert!(out.status.success(), "ffmpeg failed on {}", path.display());
+    let frame_bytes = width * height * 3 / 2;
+    assert_eq!(out.stdout.len(), frame_bytes * count, "{}", path.display());
+    let [top, left, h, w] = crop;
+    out.stdout
+        .chunks_exact(frame_bytes)
+        .map(|frame| {
+            let luma = &frame[..width * height];
+            let pixels = (top..top + h)
+                .flat_map(|row| {
+                    luma[row * width + left..row * width + left + w]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            Array2::from_shape_vec((h, w), pixels).unwrap()
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[test]
 fn video_scores_and_stats() {
     let all = cases();
     let video = &all["_video"];
-    let frames: Vec<Array2<u8>> = video["frames"]
+    let count = video["frames"].as_u64().unwrap() as usize;
+    let crop: Vec<usize> = video["crop_top_left_height_width"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| read_gray(&fixtures().join(f.as_str().unwrap())))
+        .map(|v| v.as_u64().unwrap() as usize)
         .collect();
+    let source = repo_root().join(video["source"].as_str().unwrap());
+    let frames = luma_frames(&source, count, crop.try_into().unwrap());
+
+    // The reference's pixels, checked first: a different decode would otherwise show up as an SSIM
+    // error and send the reader looking for a bug in the kernel.
+    let want_hashes = video["frame_sha256"].as_array().unwrap();
+    assert_eq!(frames.len(), want_hashes.len());
+    for (i, (frame, want)) in frames.iter().zip(want_hashes).enumerate() {
+        let got = sha256_hex(frame.as_slice().unwrap());
+        assert_eq!(
+            got,
+            want.as_str().unwrap(),
+            "frame {i} of {}: not the pixels the reference saw",
+            source.display()
+        );
+    }
     let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
 
     let want_scores: Vec<f64> = video["scores"]
@@ -184,8 +272,10 @@ fn video_scores_and_stats() {
         "mean {} vs reference {want_mean}",
         stats.mean
     );
-    // The variance is about 2e-6, so an absolute 1e-5 would accept anything; hold it to 0.1%,
-    // which the sample variance (25% larger for five scores) fails by far.
+    // Held to 0.1% rather than the absolute 1e-5: this clip's variance is 2e-3, but a nearly still
+    // one is far smaller (one photo moved a pixel per frame gives 2e-6), where an absolute bound
+    // would accept anything. The sample variance (n/(n-1), 14% larger for these eight scores)
+    // fails it by far.
     assert!(
         (stats.var - want_var).abs() <= 1e-3 * want_var,
         "var {:e} vs reference {want_var:e}",

@@ -6,7 +6,7 @@
 //! slide down the image and 7-wide sums run across each row of them, so the cost per pixel is
 //! constant and the state is a few rows. Only the final per-pixel ratio is done in `f64`, from exact
 //! integer numerators, so the result differs from scikit-image's only by its float rounding (about
-//! 1e-14); on the reference fixtures the f32 maps agree bit for bit.
+//! 1e-14); on the fixtures in tests/fixtures/ssim the f32 maps agree bit for bit.
 
 use std::borrow::Cow;
 
