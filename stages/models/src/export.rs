@@ -14,7 +14,7 @@
 //! way: take the layer and the input's name, return the output's name.
 
 use burn::nn::conv::Conv2d;
-use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+use burn::nn::pool::{AdaptiveAvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, Dropout, LeakyRelu, Linear, PaddingConfig2d};
 
 use crate::onnx::{tensor_values, Attr, ExportError, OnnxGraph};
@@ -243,23 +243,6 @@ pub fn max_pool2d(
     Ok(g.op("MaxPool", &[input], &attrs))
 }
 
-/// `AvgPool2d` -> ONNX `AveragePool`, with the same `count_include_pad` and `ceil_mode`.
-pub fn avg_pool2d(
-    g: &mut OnnxGraph,
-    layer: &AvgPool2d,
-    input: &str,
-) -> Result<String, ExportError> {
-    let pads = pads_2d("AvgPool2d", &layer.padding, layer.kernel_size, layer.stride)?;
-    let attrs = [
-        ints("kernel_shape", layer.kernel_size),
-        ints("strides", layer.stride),
-        Attr::Ints("pads", pads.to_vec()),
-        Attr::Int("count_include_pad", i64::from(layer.count_include_pad)),
-        Attr::Int("ceil_mode", i64::from(layer.ceil_mode)),
-    ];
-    Ok(g.op("AveragePool", &[input], &attrs))
-}
-
 /// `AdaptiveAvgPool2d` with output `[1, 1]` (global average pooling) -> ONNX
 /// `GlobalAveragePool`, `[N, C, H, W]` -> `[N, C, 1, 1]`. Other output sizes have no single ONNX
 /// operator for every input size and are refused.
@@ -314,16 +297,4 @@ pub fn flatten(g: &mut OnnxGraph, input: &str) -> String {
 /// Concatenation along `axis` (1 for channels of NCHW maps or features of `[N, F]` vectors).
 pub fn concat(g: &mut OnnxGraph, inputs: &[&str], axis: i64) -> String {
     g.op("Concat", inputs, &[Attr::Int("axis", axis)])
-}
-
-/// Zero padding of the two spatial axes of an NCHW value by `[top, left, bottom, right]` (what
-/// Keras's `ZeroPadding2D` or burn's `Tensor::pad` with zeros do) -> ONNX `Pad`.
-pub fn zero_pad2d(g: &mut OnnxGraph, input: &str, pads: [usize; 4]) -> String {
-    let [top, left, bottom, right] = pads.map(|p| p as i64);
-    let pads = g.const_i64("pads", &[0, 0, top, left, 0, 0, bottom, right]);
-    g.op(
-        "Pad",
-        &[input, &pads],
-        &[Attr::Str("mode", "constant".to_owned())],
-    )
 }

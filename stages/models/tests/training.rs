@@ -413,48 +413,6 @@ fn mesonet4_trains_in_both_forms() {
     assert!(outcome.history[0].val_loss.unwrap().is_finite());
 }
 
-/// Seconds per optimiser step of MesoNet-4, batch 16 at 224, with and without augmentation
-/// (run with `--ignored --nocapture`, `RAYON_NUM_THREADS=2`).
-#[test]
-#[ignore]
-fn mesonet4_step_seconds() {
-    let device = Device::flex();
-    let data = synthetic_data(16 * 6, 0, false);
-    for augment in [false, true] {
-        let config = TrainConfig {
-            max_epochs: 2,
-            augment: augment.then(Default::default),
-            ..TrainConfig::default()
-        };
-        let model = init_seeded(&device, 1, MesoNet4::single);
-        let mut last = std::time::Instant::now();
-        let mut steps = Vec::new();
-        train(model, &data, &config, None, &mut |e| {
-            if let TrainEvent::Batch { .. } = e {
-                steps.push(last.elapsed().as_secs_f64());
-                last = std::time::Instant::now();
-            }
-        })
-        .unwrap();
-        // The first epoch warms up; report the second.
-        let second = &steps[6..];
-        let mean = second.iter().sum::<f64>() / second.len() as f64;
-        eprintln!("MesoNet-4 s/step, augment {augment}: {second:.3?}, mean {mean:.3}");
-    }
-    let face: Vec<f32> = (0..3 * FACE_SIZE * FACE_SIZE)
-        .map(|i| (i % 255) as f32 / 255.0)
-        .collect();
-    let t = dfd_models::augment::Transform::draw(&Default::default(), 1, 1, 1);
-    let started = std::time::Instant::now();
-    for _ in 0..16 {
-        std::hint::black_box(t.apply(&face, 3, FACE_SIZE));
-    }
-    eprintln!(
-        "augmenting 16 faces: {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-}
-
 fn losses(history: &[dfd_models::training::EpochStats]) -> Vec<(f64, f64, Option<f64>)> {
     history
         .iter()
