@@ -167,7 +167,11 @@ impl Config {
 
     /// The whole configuration as TOML, every key with its value (`dfd config`).
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).context("cannot write the config as TOML")
+        let shown = Config {
+            train: self.train.resolved(),
+            ..self.clone()
+        };
+        toml::to_string_pretty(&shown).context("cannot write the config as TOML")
     }
 }
 
@@ -304,6 +308,13 @@ mod tests {
     fn the_written_config_loads_back_identically() {
         let config = Config::default();
         let (_dir, path) = write(&config.to_toml().unwrap());
-        assert_eq!(Config::load(Some(&path), &[]).unwrap(), config);
+        let loaded = Config::load(Some(&path), &[]).unwrap();
+        // `[train]` is written with every key resolved (the profile's values spelt out).
+        assert_eq!(loaded.train_params(), config.train_params());
+        let expected = Config {
+            train: config.train.resolved(),
+            ..config
+        };
+        assert_eq!(loaded, expected);
     }
 }

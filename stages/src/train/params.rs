@@ -67,6 +67,35 @@ pub struct TrainSection {
     pub backbone_learning_rate: Option<f64>,
 }
 
+impl TrainSection {
+    /// The section with every key set to the value training uses (the profile's where the
+    /// section leaves it out): what `dfd config` shows, and a config that resolves the same.
+    /// `backbone_learning_rate` stays out when unset, which means `learning_rate`.
+    pub fn resolved(&self) -> TrainSection {
+        let p = TrainParams::from_section(self);
+        TrainSection {
+            profile: self.profile,
+            models: Some(p.models),
+            epochs: Some(p.epochs),
+            patience: Some(p.patience),
+            monitor: Some(p.monitor),
+            batch_size: Some(p.batch_size),
+            learning_rate: Some(p.learning_rate),
+            loss: Some(p.loss),
+            focal_gamma: Some(p.focal_gamma),
+            focal_alpha: Some(p.focal_alpha),
+            class_weight: Some(p.class_weight),
+            augment: Some(p.augment),
+            seed: Some(p.seed),
+            max_frames_per_video: Some(p.max_frames_per_video),
+            self_blend: Some(p.self_blend),
+            pretrained: Some(p.pretrained),
+            freeze_backbone_epochs: Some(p.freeze_backbone_epochs),
+            backbone_learning_rate: p.backbone_learning_rate,
+        }
+    }
+}
+
 /// The values training actually uses: the profile's, overridden key by key. This, not the
 /// section, is what the stage's cache key is made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,6 +286,23 @@ impl TrainParams {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_resolved_section_names_every_key_and_resolves_the_same() {
+        let section = super::TrainSection {
+            epochs: Some(7),
+            ..Default::default()
+        };
+        let resolved = section.resolved();
+        assert_eq!(resolved.epochs, Some(7));
+        assert_eq!(resolved.patience, Some(2), "the demo profile's");
+        assert_eq!(resolved.monitor, Some(super::Monitor::ValLoss));
+        assert_eq!(resolved.pretrained, Some(false));
+        assert_eq!(
+            super::TrainParams::from_section(&resolved),
+            super::TrainParams::from_section(&section)
+        );
+    }
+
     use super::*;
 
     #[test]
