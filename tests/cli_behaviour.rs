@@ -5,16 +5,9 @@
 use dfd_tests::faults::{self, Fault};
 use dfd_tests::{Dataset, Dfd};
 
-fn two_clips() -> Dataset {
-    Dataset::new()
-        .clip("talking.mp4", "single_face.mp4", "REAL")
-        .clip("short.mp4", "carphone_pristine.mp4", "FAKE")
-        .write()
-}
-
 #[test]
 fn until_runs_a_stage_and_its_ancestors_only() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     let help = dfd.ok(&["run", "--help"]);
@@ -47,7 +40,7 @@ fn until_runs_a_stage_and_its_ancestors_only() {
 
 #[test]
 fn status_compares_with_the_dataset_of_the_last_run() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", dataset]);
@@ -64,7 +57,7 @@ fn status_compares_with_the_dataset_of_the_last_run() {
 
 #[test]
 fn status_names_each_upstream_stage_once() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let status = Dfd::new().ok(&["status", "--dataset", data.path().to_str().unwrap()]);
     let score = status.lines().find(|l| l.starts_with("score")).unwrap();
     assert!(score.contains("upstream"), "{status}");
@@ -74,7 +67,7 @@ fn status_names_each_upstream_stage_once() {
 
 #[test]
 fn an_os_error_is_named_once() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dfd = Dfd::new();
     std::fs::create_dir(dfd.workspace.path().join("lock")).unwrap();
     let err = dfd.fails(&["run", "--dataset", data.path().to_str().unwrap()]);
@@ -83,7 +76,7 @@ fn an_os_error_is_named_once() {
 
 #[test]
 fn a_disk_that_fills_up_still_gets_a_stage_summary() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let args = ["run", "--dataset", dataset];
     // From the first table file decode writes on, every rename fails with ENOSPC.

@@ -7,13 +7,6 @@ use std::path::PathBuf;
 
 use dfd_tests::{Dataset, Dfd};
 
-fn two_clips() -> Dataset {
-    Dataset::new()
-        .clip("talking.mp4", "single_face.mp4", "REAL")
-        .clip("short.mp4", "carphone_pristine.mp4", "FAKE")
-        .write()
-}
-
 /// The first file of `table` in the newest output of `stage`, as (path, path in the manifest).
 fn first_file(dfd: &Dfd, stage: &str, table: &str) -> (PathBuf, String) {
     let manifest = dfd.manifest(stage);
@@ -40,7 +33,7 @@ fn flip_bytes(path: &std::path::Path, n: usize) {
 
 #[test]
 fn verify_finds_flipped_bytes_names_the_file_and_the_run_recomputes_it() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", dataset]);
@@ -71,7 +64,7 @@ fn verify_finds_flipped_bytes_names_the_file_and_the_run_recomputes_it() {
 
 #[test]
 fn a_stage_reading_damaged_input_marks_it_and_the_run_recomputes_it() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", dataset]);
@@ -95,7 +88,7 @@ fn a_stage_reading_damaged_input_marks_it_and_the_run_recomputes_it() {
 
 #[test]
 fn a_file_of_the_wrong_size_makes_the_output_damaged_without_reading_it() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", dataset]);

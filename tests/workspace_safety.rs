@@ -8,13 +8,6 @@ use std::path::Path;
 use dfd_tests::faults::{self, Fault};
 use dfd_tests::{dfd_at, finished_outputs, output_problems, Dataset, Dfd};
 
-fn two_clips() -> Dataset {
-    Dataset::new()
-        .clip("talking.mp4", "single_face.mp4", "REAL")
-        .clip("short.mp4", "carphone_pristine.mp4", "FAKE")
-        .write()
-}
-
 /// A user's folder with a file in it, under `root`.
 fn user_folder(root: &Path, relative: &str) -> std::path::PathBuf {
     let dir = root.join(relative);
@@ -39,7 +32,7 @@ fn gc_refuses_a_folder_that_is_not_a_dfd_workspace() {
         "nothing is written there"
     );
     // Nor does a run take it over.
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let out = dfd_at(
         root.path(),
         &["run", "--dataset", data.path().to_str().unwrap()],
@@ -50,7 +43,7 @@ fn gc_refuses_a_folder_that_is_not_a_dfd_workspace() {
 
 #[test]
 fn gc_removes_only_dfd_outputs_and_follows_no_link() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
     let ws = dfd.workspace.path();
@@ -73,7 +66,7 @@ fn gc_removes_only_dfd_outputs_and_follows_no_link() {
 
 #[test]
 fn a_workspace_of_the_old_layout_is_recognised_and_marked() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
     let ws = dfd.workspace.path();
@@ -85,7 +78,7 @@ fn a_workspace_of_the_old_layout_is_recognised_and_marked() {
 
 #[test]
 fn the_report_copy_removes_only_files_it_wrote() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     let ws = dfd.workspace.path();
@@ -115,7 +108,7 @@ fn the_report_copy_removes_only_files_it_wrote() {
 
 #[test]
 fn a_lock_that_is_a_link_is_refused_not_written_through() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dfd = Dfd::new();
     let victim_dir = tempfile::tempdir().unwrap();
     let victim = victim_dir.path().join("victim.txt");
@@ -195,7 +188,7 @@ fn gc_keeps_what_an_interrupted_run_made() {
 
 #[test]
 fn gc_refuses_run_records_it_cannot_read() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dfd = Dfd::new();
     dfd.ok(&["run", "--dataset", data.path().to_str().unwrap()]);
     let ws = dfd.workspace.path();
@@ -211,7 +204,7 @@ fn gc_refuses_run_records_it_cannot_read() {
 
 #[test]
 fn a_gc_killed_midway_never_leaves_a_manifest_without_its_files() {
-    let data = two_clips();
+    let data = Dataset::two_short_clips();
     let dataset = data.path().to_str().unwrap();
     let dfd = Dfd::new();
     // Two sets of outputs; the older one is what gc removes.

@@ -91,6 +91,15 @@ impl Dataset {
         self
     }
 
+    /// Two short labelled clips (4.0 s and 2.4 s, one REAL, one FAKE), written: the smallest
+    /// dataset a whole run goes through, for tests of the cache and the command line.
+    pub fn two_short_clips() -> Dataset {
+        Dataset::new()
+            .clip("talking.mp4", "single_face.mp4", "REAL")
+            .clip("short.mp4", "carphone_pristine.mp4", "FAKE")
+            .write()
+    }
+
     /// Writes metadata.json.
     pub fn write(self) -> Dataset {
         let text = serde_json::to_string_pretty(&Value::Object(self.entries.clone())).unwrap();
