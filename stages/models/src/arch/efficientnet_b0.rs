@@ -195,28 +195,7 @@ pub struct EfficientNetB0 {
 impl EfficientNetB0 {
     /// A freshly initialised backbone (Keras's initializers up to the truncation noted above).
     pub fn new(device: &Device) -> Self {
-        let stem = ConvBn::new(
-            ConvSpec::new([3, STEM_CHANNELS], 3, 2, FACE_SIZE),
-            &INIT,
-            BN,
-            Activation::Swish,
-            device,
-        );
-        let specs = block_specs();
-        let blocks = specs
-            .iter()
-            .map(|spec| InvertedResidual::new(spec, &INIT, device))
-            .collect();
-        let (top_in, top_size) = specs.last().map_or((STEM_CHANNELS, FACE_SIZE / 2), |s| {
-            (s.channels_out, s.output_size())
-        });
-        let top = ConvBn::new(
-            ConvSpec::new([top_in, FEATURE_LEN], 1, 1, top_size),
-            &INIT,
-            BN,
-            Activation::Swish,
-            device,
-        );
+        let (stem, blocks, top) = layers(&block_specs(), Activation::Swish, device);
         EfficientNetB0 {
             normalization: InputNormalization::imagenet(device),
             stem,
@@ -224,6 +203,38 @@ impl EfficientNetB0 {
             top,
         }
     }
+}
+
+/// The stem, the inverted-residual blocks of `specs` and the 1x1 top convolution of an
+/// EfficientNet, freshly initialised: B0 and Lite0 differ only in `specs` (Lite0's have no
+/// squeeze-excite) and in `activation`.
+pub(super) fn layers(
+    specs: &[BlockSpec],
+    activation: Activation,
+    device: &Device,
+) -> (ConvBn, Vec<InvertedResidual>, ConvBn) {
+    let stem = ConvBn::new(
+        ConvSpec::new([3, STEM_CHANNELS], 3, 2, FACE_SIZE),
+        &INIT,
+        BN,
+        activation,
+        device,
+    );
+    let blocks = specs
+        .iter()
+        .map(|spec| InvertedResidual::new(spec, &INIT, device))
+        .collect();
+    let (top_in, top_size) = specs.last().map_or((STEM_CHANNELS, FACE_SIZE / 2), |s| {
+        (s.channels_out, s.output_size())
+    });
+    let top = ConvBn::new(
+        ConvSpec::new([top_in, FEATURE_LEN], 1, 1, top_size),
+        &INIT,
+        BN,
+        activation,
+        device,
+    );
+    (stem, blocks, top)
 }
 
 impl EfficientNetB0 {

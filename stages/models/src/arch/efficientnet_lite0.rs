@@ -51,10 +51,10 @@ use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::activation::Activation;
-use super::blocks::conv_bn::{ConvBn, ConvSpec};
+use super::blocks::conv_bn::ConvBn;
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
-use super::efficientnet_b0::{BN, DROP_CONNECT_RATE, INIT, STAGES, STEM_CHANNELS};
+use super::efficientnet_b0::{BN, DROP_CONNECT_RATE, STAGES, STEM_CHANNELS};
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
 use crate::onnx::{ExportError, OnnxGraph};
@@ -120,28 +120,8 @@ pub struct EfficientNetLite0 {
 impl EfficientNetLite0 {
     /// A freshly initialised backbone (B0's initializers), for training from scratch.
     pub fn new(device: &Device) -> Self {
-        let stem = ConvBn::new(
-            ConvSpec::new([3, STEM_CHANNELS], 3, 2, FACE_SIZE),
-            &INIT,
-            BN,
-            Activation::Relu6,
-            device,
-        );
-        let specs = block_specs();
-        let blocks = specs
-            .iter()
-            .map(|spec| InvertedResidual::new(spec, &INIT, device))
-            .collect();
-        let (top_in, top_size) = specs.last().map_or((STEM_CHANNELS, FACE_SIZE / 2), |s| {
-            (s.channels_out, s.output_size())
-        });
-        let top = ConvBn::new(
-            ConvSpec::new([top_in, FEATURE_LEN], 1, 1, top_size),
-            &INIT,
-            BN,
-            Activation::Relu6,
-            device,
-        );
+        let (stem, blocks, top) =
+            super::efficientnet_b0::layers(&block_specs(), Activation::Relu6, device);
         EfficientNetLite0 { stem, blocks, top }
     }
 
