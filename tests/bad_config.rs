@@ -73,9 +73,15 @@ fn a_crop_size_the_detectors_cannot_take_is_refused_before_any_work() {
 /// profile's MesoNet-4 is refused before any work, naming the architecture; with Lite0 alone it is
 /// accepted and shows in `dfd config`.
 #[test]
-fn a_pretrained_start_of_an_architecture_without_shipped_weights_is_refused() {
+fn a_pretrained_start_of_an_architecture_without_shipped_weights_is_refused_naming_it() {
     let dfd = Dfd::new();
-    let err = dfd.fails(&["--set", "train.pretrained=true", "config"]);
+    let err = dfd.fails(&[
+        "--set",
+        "train.pretrained=true",
+        "--set",
+        r#"train.models=["efficientnet_lite0-single", "mesonet4-single"]"#,
+        "config",
+    ]);
     assert!(err.contains("train.pretrained"), "{err}");
     assert!(
         err.contains("mesonet4 has no shipped ImageNet weights"),
@@ -89,4 +95,9 @@ fn a_pretrained_start_of_an_architecture_without_shipped_weights_is_refused() {
         "config",
     ]);
     assert!(config.contains("pretrained = true"), "{config}");
+    let demo = dfd.ok(&["config"]);
+    assert!(
+        demo.contains(r#"pretrained = ["efficientnet_lite0"]"#),
+        "the demo profile's mix: {demo}"
+    );
 }

@@ -45,7 +45,7 @@ pub use ssim::maps::SsimMapRow;
 pub use ssim::stats::SsimStatsRow;
 pub use training::history::EpochRow;
 pub use training::times::EpochTimeRow;
-pub use training::trained::TrainedModelRow;
+pub use training::trained::{InitialWeights, TrainedModelRow};
 pub use video_scores::VideoScoreRow;
 pub use videos::{Label, VideoRow};
 

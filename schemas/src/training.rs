@@ -9,6 +9,33 @@
 
 /// `models`.
 pub mod trained {
+    use crate::cell::TextEnum;
+
+    /// Where a trained model's backbone started, stored by name in `initial_weights`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum InitialWeights {
+        /// The shipped ImageNet weights (`train.pretrained`).
+        Imagenet,
+        /// Random weights drawn from `train.seed`.
+        Seeded,
+    }
+
+    impl TextEnum for InitialWeights {
+        const NAMES: &'static str = "imagenet, seeded";
+        fn as_str(self) -> &'static str {
+            match self {
+                InitialWeights::Imagenet => "imagenet",
+                InitialWeights::Seeded => "seeded",
+            }
+        }
+        fn parse(text: &str) -> Option<InitialWeights> {
+            match text {
+                "imagenet" => Some(InitialWeights::Imagenet),
+                "seeded" => Some(InitialWeights::Seeded),
+                _ => None,
+            }
+        }
+    }
 
     crate::table! {
         /// One trained model variant. The ONNX bytes are what `score` runs; they are the weights of
@@ -28,6 +55,9 @@ pub mod trained {
             /// The epoch (1-based) whose weights were kept.
             best_epoch: u32,
             best_val_loss: Option<f64>,
+            /// Where the backbone started: `imagenet` (shipped ImageNet weights,
+            /// `train.pretrained`) or `seeded` (random weights drawn from `train.seed`).
+            initial_weights: InitialWeights,
             /// The model as ONNX: inputs `face` (+ `ssim_map`, `ssim_stats`), output `p_fake`.
             onnx: Vec<u8>,
         }

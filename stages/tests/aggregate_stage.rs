@@ -52,6 +52,7 @@ fn model(name: &str, parameters: u64) -> TrainedModelRow {
         epochs_run: 1,
         best_epoch: 1,
         best_val_loss: None,
+        initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![],
     }
 }

@@ -58,6 +58,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
             epochs_run: 4,
             best_epoch: 3,
             best_val_loss: Some(0.4),
+            initial_weights: dfd_schemas::InitialWeights::Seeded,
             onnx: vec![],
         })
         .collect();

@@ -21,6 +21,7 @@ fn mesonet4(form: Form) -> TrainedModelRow {
         epochs_run: 0,
         best_epoch: 0,
         best_val_loss: None,
+        initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: export_fresh_variant(variant, &default_device(), 7).expect("export"),
     }
 }

@@ -107,6 +107,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         epochs_run: 2,
         best_epoch: 2,
         best_val_loss: Some(0.5),
+        initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![1, 2, 3],
     }];
     let history: Vec<EpochRow> = (1..=2)

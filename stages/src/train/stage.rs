@@ -17,8 +17,8 @@ use dfd_models::{
     Form, ModelVariant, VariantVisitor,
 };
 use dfd_schemas::{
-    EpochRow, EpochTimeRow, FaceRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow,
-    TrainedModelRow, VideoRow,
+    EpochRow, EpochTimeRow, FaceRow, InitialWeights, Label, SsimMapRow, SsimStatsRow, TableDef,
+    TableRow, TrainedModelRow, VideoRow,
 };
 use sha2::{Digest, Sha256};
 
@@ -42,6 +42,12 @@ impl Train {
             params,
             imagenet_weights,
         }
+    }
+
+    /// Whether `variant` starts from ImageNet weights (validation made sure its architecture
+    /// has them when `train.pretrained` says so).
+    fn pretrained(&self, variant: ModelVariant) -> bool {
+        self.params.pretrained.applies_to(variant.architecture)
     }
 
     /// The training settings of one variant (the loss depends on the architecture).
@@ -69,8 +75,12 @@ impl Train {
             augment: p.augment_config(),
             self_blend: p.self_blend_config(),
             seed: p.seed,
-            pretrained: p.pretrained,
-            freeze_backbone_epochs: p.freeze_backbone_epochs,
+            pretrained: self.pretrained(variant),
+            freeze_backbone_epochs: if self.pretrained(variant) {
+                p.freeze_backbone_epochs
+            } else {
+                0
+            },
             backbone_learning_rate: p.backbone_learning_rate,
             ..TrainConfig::default()
         }
@@ -230,6 +240,11 @@ impl VariantVisitor for TrainVariant<'_> {
                 epochs_run: outcome.epochs_run,
                 best_epoch: outcome.best_epoch,
                 best_val_loss: outcome.best_val_loss,
+                initial_weights: if self.config.pretrained {
+                    InitialWeights::Imagenet
+                } else {
+                    InitialWeights::Seeded
+                },
                 onnx,
             },
             history,
@@ -330,7 +345,7 @@ impl Stage for Train {
                 checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
             };
             let seed = self.params.seed;
-            let trained = if self.params.pretrained {
+            let trained = if config.pretrained {
                 let weights = &self.imagenet_weights;
                 build_pretrained_variant(variant, weights, &device, seed, visitor)
                     .map_err(|e| StageError::Other(format!("{name}: {e}")))?
@@ -361,6 +376,6 @@ mod tests {
         let train = Train::new(TrainParams::preset(Profile::Demo), PathBuf::new());
         let params = train.params();
         assert_eq!(params["backend"], backend_name());
-        assert_eq!(params["epochs"], 4, "the settings are still there");
+        assert_eq!(params["epochs"], 3, "the settings are still there");
     }
 }
