@@ -1,9 +1,13 @@
 //! The two traits between the architectures and everything else (training, export, scoring).
 
 use burn::module::{Module, ParamId};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
+use crate::head::HeadConfig;
+use crate::multi::{MultiConfig, MultiInput};
 use crate::onnx::{ExportError, OnnxGraph};
+use crate::single::SingleInput;
+use crate::variant::Architecture;
 
 /// A face backbone: the part of a detector that differs between architectures. The single and the
 /// multi-input forms wrap the same backbone, so each architecture is written once.
@@ -24,6 +28,34 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     /// Baseline CNN has one (L2 0.01 on its Dense(128) kernel, [`crate::arch::baseline::Baseline`]).
     fn weight_penalty(&self) -> Option<Tensor<1>> {
         None
+    }
+}
+
+/// A backbone that is one of the detector architectures: the facts that build its two detector
+/// forms. With them, building any variant is one generic path ([`crate::build_variant`]), and a
+/// new architecture is its own file plus one line in the list of
+/// [`crate::variant::for_each_architecture`]'s `match`. (The SSIM-map CNN is a [`Backbone`] but no
+/// architecture, hence a trait of its own.)
+pub trait ArchitectureBackbone: Backbone + Sized {
+    /// Which architecture this is.
+    const ARCHITECTURE: Architecture;
+    /// The head of the single-input detector (the reference's choice for this architecture).
+    const HEAD: HeadConfig;
+    /// How the multi-input detector is assembled around this backbone.
+    const MULTI: MultiConfig;
+
+    /// The backbone with freshly drawn weights (from the device's generator: seed it first, see
+    /// [`crate::training::init_seeded`]).
+    fn seeded(device: &Device) -> Self;
+
+    /// The single-input detector: this backbone and [`Self::HEAD`].
+    fn single(device: &Device) -> SingleInput<Self> {
+        SingleInput::new(Self::seeded(device), &Self::HEAD, device)
+    }
+
+    /// The multi-input detector: this backbone assembled by [`Self::MULTI`].
+    fn multi(device: &Device) -> MultiInput<Self> {
+        MultiInput::new(Self::seeded(device), &Self::MULTI, device)
     }
 }
 

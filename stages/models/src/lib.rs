@@ -30,11 +30,12 @@ pub mod state_dict;
 pub mod training;
 pub mod variant;
 
-pub use detector::{Backbone, Detector, DetectorInput, Form};
+pub use detector::{ArchitectureBackbone, Backbone, Detector, DetectorInput, Form};
 pub use onnx::{ExportError, OnnxGraph};
 pub use variant::{
     backend_name, build_pretrained_variant, build_variant, default_device, export_fresh_variant,
-    Architecture, ModelVariant, PretrainedError, VariantVisitor,
+    for_architecture, Architecture, ArchitectureVisitor, ModelVariant, PretrainedError,
+    VariantVisitor,
 };
 
 /// Side of the square face crop every model takes.

@@ -50,6 +50,31 @@ pub struct MultiConfig {
     pub face_score: bool,
 }
 
+impl MultiConfig {
+    /// The MesoNets' (MesoNet-4, MesoInception-4): the compact SSIM-map CNN, the MesoNet head
+    /// after the concatenation.
+    pub const MESO: MultiConfig = MultiConfig {
+        ssim_map: SsimMapBranchKind::Compact,
+        head: HeadConfig::MESO,
+        face_score: false,
+    };
+    /// Baseline's and ViT-B/16's: the face features go into the concatenation as they are, the
+    /// SSIM map through a one-channel Baseline CNN.
+    pub const FEATURES: MultiConfig = MultiConfig {
+        ssim_map: SsimMapBranchKind::Baseline,
+        head: HeadConfig::DENSE,
+        face_score: false,
+    };
+    /// EfficientNetB0's and MobileNetV3Small's (and EfficientNet-Lite0's, assembled like B0's):
+    /// the face branch reduced to `sigmoid(Dense(1))` before the concatenation, the SSIM map
+    /// through a one-channel Baseline CNN.
+    pub const FACE_SCORE: MultiConfig = MultiConfig {
+        ssim_map: SsimMapBranchKind::Baseline,
+        head: HeadConfig::DENSE,
+        face_score: true,
+    };
+}
+
 /// The SSIM-map branch; see [`SsimMapBranchKind`].
 #[derive(Module, Debug)]
 pub enum SsimMapBranch {

@@ -1,9 +1,10 @@
 //! Model variants by name (`mesonet4-multi`): from the name in the config to a concrete detector.
 //!
 //! Training and export are generic over the detector type, and a variant is picked at run time, so
-//! the choice goes through a visitor: [`build_variant`] constructs the concrete type and hands it
-//! to [`VariantVisitor::visit`], which is generic. One `match`, here, is the only place that lists
-//! every architecture.
+//! the choice goes through visitors: [`for_architecture`] hands an [`ArchitectureVisitor`] the
+//! backbone type of an architecture (one `match`, the only place that maps names to types), and
+//! [`build_variant`] builds the variant from that type's [`ArchitectureBackbone`] facts and hands
+//! the detector to a [`VariantVisitor`].
 
 use std::path::Path;
 
@@ -16,9 +17,11 @@ use crate::arch::mesoinception4::MesoInception4;
 use crate::arch::mesonet4::MesoNet4;
 use crate::arch::mobilenet_v3_small::MobileNetV3Small;
 use crate::arch::vit_b16::VitB16;
+use crate::detector::ArchitectureBackbone;
 use crate::state_dict::{StateDict, WeightsError};
 use crate::training::init_seeded;
 use crate::{Detector, Form};
+use burn::module::ModuleDisplay;
 
 /// The architectures: the reference study's six, and EfficientNet-Lite0, the one with ImageNet
 /// weights that ship (see [`crate::arch::efficientnet_lite0`]).
@@ -134,6 +137,31 @@ pub trait VariantVisitor {
     fn visit<D: Detector>(self, detector: D) -> Self::Output;
 }
 
+/// Work to do with the concrete backbone type of an architecture.
+pub trait ArchitectureVisitor {
+    type Output;
+    fn visit<B: ArchitectureBackbone + ModuleDisplay>(self) -> Self::Output;
+}
+
+/// Hands `visitor` the backbone type of `architecture`: the one list that maps the names of
+/// [`Architecture`] to types. Everything else that needs a concrete type (building a variant,
+/// the parameter-count and parity tests) goes through it, so a new architecture is its own
+/// file, one arm here and its entries in [`Architecture`].
+pub fn for_architecture<V: ArchitectureVisitor>(
+    architecture: Architecture,
+    visitor: V,
+) -> V::Output {
+    match architecture {
+        Architecture::Baseline => visitor.visit::<Baseline>(),
+        Architecture::MesoNet4 => visitor.visit::<MesoNet4>(),
+        Architecture::MesoInception4 => visitor.visit::<MesoInception4>(),
+        Architecture::MobileNetV3Small => visitor.visit::<MobileNetV3Small>(),
+        Architecture::EfficientNetB0 => visitor.visit::<EfficientNetB0>(),
+        Architecture::VitB16 => visitor.visit::<VitB16>(),
+        Architecture::EfficientNetLite0 => visitor.visit::<EfficientNetLite0>(),
+    }
+}
+
 /// Builds `variant` on `device` with weights drawn from `seed` (under the training lock, see
 /// [`crate::training::init_seeded`]) and hands it to `visitor`.
 pub fn build_variant<V: VariantVisitor>(
@@ -142,51 +170,32 @@ pub fn build_variant<V: VariantVisitor>(
     seed: u64,
     visitor: V,
 ) -> V::Output {
-    // One arm per (architecture, form): each builds a different concrete type.
-    match (variant.architecture, variant.form) {
-        (Architecture::Baseline, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, Baseline::single))
-        }
-        (Architecture::Baseline, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, Baseline::multi))
-        }
-        (Architecture::MesoNet4, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, MesoNet4::single))
-        }
-        (Architecture::MesoNet4, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, MesoNet4::multi))
-        }
-        (Architecture::MesoInception4, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, MesoInception4::single))
-        }
-        (Architecture::MesoInception4, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, MesoInception4::multi))
-        }
-        (Architecture::MobileNetV3Small, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, MobileNetV3Small::single))
-        }
-        (Architecture::MobileNetV3Small, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, MobileNetV3Small::multi))
-        }
-        (Architecture::EfficientNetB0, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, EfficientNetB0::single))
-        }
-        (Architecture::EfficientNetB0, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, EfficientNetB0::multi))
-        }
-        (Architecture::VitB16, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, VitB16::single))
-        }
-        (Architecture::VitB16, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, VitB16::multi))
-        }
-        (Architecture::EfficientNetLite0, Form::Single) => {
-            visitor.visit(init_seeded(device, seed, EfficientNetLite0::single))
-        }
-        (Architecture::EfficientNetLite0, Form::Multi) => {
-            visitor.visit(init_seeded(device, seed, EfficientNetLite0::multi))
+    struct Build<'a, V> {
+        form: Form,
+        device: &'a Device,
+        seed: u64,
+        visitor: V,
+    }
+    impl<V: VariantVisitor> ArchitectureVisitor for Build<'_, V> {
+        type Output = V::Output;
+        fn visit<B: ArchitectureBackbone + ModuleDisplay>(self) -> V::Output {
+            match self.form {
+                Form::Single => self
+                    .visitor
+                    .visit(init_seeded(self.device, self.seed, B::single)),
+                Form::Multi => self
+                    .visitor
+                    .visit(init_seeded(self.device, self.seed, B::multi)),
+            }
         }
     }
+    let build = Build {
+        form: variant.form,
+        device,
+        seed,
+        visitor,
+    };
+    for_architecture(variant.architecture, build)
 }
 
 /// [`build_variant`], but with the backbone's weights read from the ImageNet weights file at

@@ -14,6 +14,7 @@ use dfd_models::state_dict::StateDict;
 use dfd_models::training::{
     init_seeded, sample_key, train, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
+use dfd_models::ArchitectureBackbone;
 use dfd_models::FACE_SIZE;
 
 fn weights_path() -> PathBuf {

@@ -12,6 +12,7 @@ use dfd_models::arch::baseline::Baseline;
 use dfd_models::arch::mesoinception4::MesoInception4;
 use dfd_models::arch::mesonet4::MesoNet4;
 use dfd_models::onnx::pair_first_conv;
+use dfd_models::ArchitectureBackbone;
 use dfd_models::{Detector, Form};
 
 /// The width ONNX Runtime computes output channels in on AVX-512.

@@ -16,6 +16,7 @@ use dfd_models::training::{
     balanced_class_weights, init_seeded, sample_key, train, EarlyStopping, LossKind, TrainConfig,
     TrainEvent, TrainOutcome, TrainSample, TrainingData,
 };
+use dfd_models::ArchitectureBackbone;
 use dfd_models::{Detector, DetectorInput, ExportError, Form, FACE_SIZE};
 
 // ---------------------------------------------------------------------------------------------

@@ -20,13 +20,14 @@ use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
 use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::{ConvReluBnPool, GlobalAvgPool};
+use crate::detector::ArchitectureBackbone;
 use crate::detector::Backbone;
 use crate::export;
 use crate::head::HeadConfig;
 use crate::keras;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 
 const FILTERS: [usize; 4] = [32, 64, 128, 256];
 const DENSE_UNITS: usize = 128;
@@ -44,8 +45,6 @@ pub struct Baseline {
 impl Baseline {
     /// Weight of the L2 penalty the reference puts on the Dense(128) kernel.
     pub const L2_DENSE: f64 = 0.01;
-    /// The head of both forms: a bare Dense(1).
-    pub const HEAD: HeadConfig = HeadConfig::DENSE;
 
     /// The face backbone (3 input channels).
     pub fn new(device: &Device) -> Self {
@@ -71,20 +70,17 @@ impl Baseline {
             dropout: DropoutConfig::new(0.5).init(),
         }
     }
+}
 
-    /// The single-input Baseline of the reference.
-    pub fn single(device: &Device) -> SingleInput<Baseline> {
-        SingleInput::new(Self::new(device), &Self::HEAD, device)
-    }
-
+impl ArchitectureBackbone for Baseline {
+    const ARCHITECTURE: Architecture = Architecture::Baseline;
+    /// The head of both forms: a bare Dense(1).
+    const HEAD: HeadConfig = HeadConfig::DENSE;
     /// The multi-input Baseline of the reference: the SSIM map goes through a second Baseline.
-    pub fn multi(device: &Device) -> MultiInput<Baseline> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Baseline,
-            head: Self::HEAD,
-            face_score: false,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::FEATURES;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 

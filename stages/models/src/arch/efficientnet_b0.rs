@@ -32,10 +32,11 @@ use super::blocks::activation::{Activation, Gate};
 use super::blocks::conv_bn::{BnSpec, ConvBn, ConvSpec};
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual, SeSpec};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
+use crate::detector::ArchitectureBackbone;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 use crate::{Backbone, FACE_SIZE};
 
 /// Width of the feature vector: the top convolution's channels.
@@ -237,22 +238,17 @@ pub(super) fn layers(
     (stem, blocks, top)
 }
 
-impl EfficientNetB0 {
+impl ArchitectureBackbone for EfficientNetB0 {
+    const ARCHITECTURE: Architecture = Architecture::EfficientNetB0;
     /// The single-input detector of the reference: the backbone's pooled features, then Dense(1).
-    pub fn single(device: &Device) -> SingleInput<EfficientNetB0> {
-        SingleInput::new(Self::new(device), &HeadConfig::DENSE, device)
-    }
-
+    const HEAD: HeadConfig = HeadConfig::DENSE;
     /// The multi-input EfficientNetB0 of the reference: the face branch is reduced to
     /// `sigmoid(Dense(1))` before the concatenation, the SSIM map goes through a one-channel
     /// Baseline CNN (4,473,830 parameters).
-    pub fn multi(device: &Device) -> MultiInput<EfficientNetB0> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Baseline,
-            head: HeadConfig::DENSE,
-            face_score: true,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::FACE_SCORE;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 

@@ -55,11 +55,13 @@ use super::blocks::conv_bn::ConvBn;
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
 use super::efficientnet_b0::{BN, DROP_CONNECT_RATE, STAGES, STEM_CHANNELS};
+use crate::detector::ArchitectureBackbone;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::{MultiConfig, MultiInput};
 use crate::onnx::{ExportError, OnnxGraph};
 use crate::single::SingleInput;
 use crate::state_dict::{StateDict, WeightsError};
+use crate::variant::Architecture;
 use crate::{Backbone, FACE_SIZE};
 
 /// Width of the feature vector: the head convolution's channels.
@@ -216,44 +218,38 @@ fn load_batch_norm(
     Ok(bn)
 }
 
-impl EfficientNetLite0 {
-    /// The single-input detector: pooled features, then Dense(1), from scratch.
-    pub fn single(device: &Device) -> SingleInput<EfficientNetLite0> {
-        SingleInput::new(Self::new(device), &HeadConfig::DENSE, device)
-    }
-
+impl ArchitectureBackbone for EfficientNetLite0 {
+    const ARCHITECTURE: Architecture = Architecture::EfficientNetLite0;
+    /// The single-input detector: pooled features, then Dense(1).
+    const HEAD: HeadConfig = HeadConfig::DENSE;
     /// The multi-input detector, assembled like EfficientNetB0's (its closest relative): the
     /// face branch reduced to `sigmoid(Dense(1))`, the SSIM map through a one-channel Baseline
-    /// CNN, from scratch (3,837,283 parameters).
-    pub fn multi(device: &Device) -> MultiInput<EfficientNetLite0> {
-        MultiInput::new(Self::new(device), &Self::multi_config(), device)
-    }
+    /// CNN (3,837,283 parameters).
+    const MULTI: MultiConfig = MultiConfig::FACE_SCORE;
 
-    /// [`EfficientNetLite0::single`] with the ImageNet backbone from `path`; the head is new.
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
+    }
+}
+
+impl EfficientNetLite0 {
+    /// [`ArchitectureBackbone::single`] with the ImageNet backbone from `path`; the head is new.
     pub fn single_imagenet(
         path: &Path,
         device: &Device,
     ) -> Result<SingleInput<EfficientNetLite0>, WeightsError> {
         let backbone = Self::imagenet(path, device)?;
-        Ok(SingleInput::new(backbone, &HeadConfig::DENSE, device))
+        Ok(SingleInput::new(backbone, &Self::HEAD, device))
     }
 
-    /// [`EfficientNetLite0::multi`] with the ImageNet backbone from `path`; the other branches
+    /// [`ArchitectureBackbone::multi`] with the ImageNet backbone from `path`; the other branches
     /// and the head are new.
     pub fn multi_imagenet(
         path: &Path,
         device: &Device,
     ) -> Result<MultiInput<EfficientNetLite0>, WeightsError> {
         let backbone = Self::imagenet(path, device)?;
-        Ok(MultiInput::new(backbone, &Self::multi_config(), device))
-    }
-
-    fn multi_config() -> MultiConfig {
-        MultiConfig {
-            ssim_map: SsimMapBranchKind::Baseline,
-            head: HeadConfig::DENSE,
-            face_score: true,
-        }
+        Ok(MultiInput::new(backbone, &Self::MULTI, device))
     }
 }
 

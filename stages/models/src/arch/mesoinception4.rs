@@ -19,12 +19,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::{ConvBnLeaky, ConvReluBnPool};
+use crate::detector::ArchitectureBackbone;
 use crate::detector::Backbone;
 use crate::export;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 
 /// Slope of every LeakyReLU in the block.
@@ -84,9 +85,6 @@ pub struct MesoInception4 {
 }
 
 impl MesoInception4 {
-    /// The head of both forms.
-    pub const HEAD: HeadConfig = HeadConfig::MESO;
-
     pub fn new(device: &Device) -> Self {
         let widened = 3 * BLOCK_FILTERS;
         MesoInception4 {
@@ -101,21 +99,18 @@ impl MesoInception4 {
             ],
         }
     }
+}
 
-    /// The single-input MesoInception-4 of the reference.
-    pub fn single(device: &Device) -> SingleInput<MesoInception4> {
-        SingleInput::new(Self::new(device), &Self::HEAD, device)
-    }
-
+impl ArchitectureBackbone for MesoInception4 {
+    const ARCHITECTURE: Architecture = Architecture::MesoInception4;
+    /// The head of both forms.
+    const HEAD: HeadConfig = HeadConfig::MESO;
     /// The multi-input MesoInception-4 of the reference (`MesoNet-Inception_SSIM.py`): the
     /// compact SSIM-map CNN, the MesoNet head after the concatenation.
-    pub fn multi(device: &Device) -> MultiInput<MesoInception4> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Compact,
-            head: Self::HEAD,
-            face_score: false,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::MESO;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 

@@ -20,12 +20,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::ConvReluBnPool;
+use crate::detector::ArchitectureBackbone;
 use crate::detector::Backbone;
 use crate::export;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 
 /// `(filters, kernel, pool)` of the four blocks.
 const BLOCKS: [(usize, usize, usize); 4] = [(8, 3, 2), (8, 5, 2), (16, 5, 2), (16, 5, 4)];
@@ -39,9 +40,6 @@ pub struct MesoNet4 {
 }
 
 impl MesoNet4 {
-    /// The head of both forms.
-    pub const HEAD: HeadConfig = HeadConfig::MESO;
-
     pub fn new(device: &Device) -> Self {
         let mut c_in = 3;
         let blocks = BLOCKS
@@ -54,21 +52,17 @@ impl MesoNet4 {
             .collect();
         MesoNet4 { blocks }
     }
+}
 
-    /// The single-input MesoNet-4 of the reference.
-    pub fn single(device: &Device) -> SingleInput<MesoNet4> {
-        SingleInput::new(Self::new(device), &Self::HEAD, device)
-    }
-
+impl ArchitectureBackbone for MesoNet4 {
+    const ARCHITECTURE: Architecture = Architecture::MesoNet4;
+    const HEAD: HeadConfig = HeadConfig::MESO;
     /// The multi-input MesoNet-4 of the reference: the compact SSIM-map CNN, the MesoNet head
     /// after the concatenation.
-    pub fn multi(device: &Device) -> MultiInput<MesoNet4> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Compact,
-            head: Self::HEAD,
-            face_score: false,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::MESO;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 

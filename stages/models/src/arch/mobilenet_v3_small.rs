@@ -26,10 +26,11 @@ use super::blocks::activation::{Activation, Gate};
 use super::blocks::conv_bn::{BnSpec, ConvBn, ConvSpec};
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual, SeSpec};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
+use crate::detector::ArchitectureBackbone;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 use crate::{Backbone, FACE_SIZE};
 
 /// Width of the feature vector: the last convolution's channels.
@@ -177,22 +178,17 @@ impl MobileNetV3Small {
     }
 }
 
-impl MobileNetV3Small {
+impl ArchitectureBackbone for MobileNetV3Small {
+    const ARCHITECTURE: Architecture = Architecture::MobileNetV3Small;
     /// The single-input detector of the reference: the backbone's pooled features, then Dense(1).
-    pub fn single(device: &Device) -> SingleInput<MobileNetV3Small> {
-        SingleInput::new(Self::new(device), &HeadConfig::DENSE, device)
-    }
-
+    const HEAD: HeadConfig = HeadConfig::DENSE;
     /// The multi-input MobileNetV3Small of the reference (`MobileNetV3Small_SSIM_MASK.py`): the face
     /// branch is reduced to `sigmoid(Dense(1))` before the concatenation, the SSIM map goes through
     /// a one-channel Baseline CNN.
-    pub fn multi(device: &Device) -> MultiInput<MobileNetV3Small> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Baseline,
-            head: HeadConfig::DENSE,
-            face_score: true,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::FACE_SCORE;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 

@@ -28,11 +28,12 @@ use burn::nn::{Initializer, LayerNorm};
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::transformer::{export_layer_norm, layer_norm, EncoderBlock};
+use crate::detector::ArchitectureBackbone;
 use crate::export;
 use crate::head::HeadConfig;
-use crate::multi::{MultiConfig, MultiInput, SsimMapBranchKind};
+use crate::multi::MultiConfig;
 use crate::onnx::{Attr, ExportError, OnnxGraph};
-use crate::single::SingleInput;
+use crate::variant::Architecture;
 use crate::{Backbone, FACE_SIZE};
 
 /// Width of the tokens and of the feature vector.
@@ -122,21 +123,16 @@ impl VitB16 {
     }
 }
 
-impl VitB16 {
-    /// The single-input detector of the reference: the backbone's pooled features, then Dense(1).
-    pub fn single(device: &Device) -> SingleInput<VitB16> {
-        SingleInput::new(Self::new(device), &HeadConfig::DENSE, device)
-    }
-
+impl ArchitectureBackbone for VitB16 {
+    const ARCHITECTURE: Architecture = Architecture::VitB16;
+    /// The single-input detector of the reference: the class token's features, then Dense(1).
+    const HEAD: HeadConfig = HeadConfig::DENSE;
     /// The multi-input ViT-B/16 of the reference: the 768 features go into the concatenation as they
     /// are, the SSIM map goes through a one-channel Baseline CNN (86,222,401 parameters).
-    pub fn multi(device: &Device) -> MultiInput<VitB16> {
-        let config = MultiConfig {
-            ssim_map: SsimMapBranchKind::Baseline,
-            head: HeadConfig::DENSE,
-            face_score: false,
-        };
-        MultiInput::new(Self::new(device), &config, device)
+    const MULTI: MultiConfig = MultiConfig::FEATURES;
+
+    fn seeded(device: &Device) -> Self {
+        Self::new(device)
     }
 }
 
