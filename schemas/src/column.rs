@@ -12,6 +12,15 @@ pub enum SchemaError {
         expected: String,
         found: String,
     },
+    #[error(
+        "table `{table}`: column `{column}` has type {data_type}, which has no stable name for \
+         cache keys yet (TableDef::stable_description)"
+    )]
+    Unnamed {
+        table: &'static str,
+        column: String,
+        data_type: String,
+    },
     #[error("table `{table}`: column `{column}` is missing")]
     MissingColumn {
         table: &'static str,

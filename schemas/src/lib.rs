@@ -25,7 +25,7 @@ pub mod videos;
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 pub use augmentations::AugmentationRow;
@@ -98,6 +98,39 @@ impl TableDef {
         }
         (self.validate_values)(batch)
     }
+
+    /// The table's name and columns (name, type, nullability, in order) in words of our own:
+    /// what a stage's cache key holds of its output schemas. Not arrow's `Debug` text, which
+    /// carries metadata maps and internals that an arrow upgrade may print differently and so
+    /// silently invalidate every cache; not its `Display` either, for the same reason. A type
+    /// this list does not name is an error here, so a new column type gets a name before any
+    /// key is made of it.
+    pub fn stable_description(&self) -> Result<String, SchemaError> {
+        let schema = (self.schema)();
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let kind = match field.data_type() {
+                DataType::Utf8 => "utf8",
+                DataType::Binary => "binary",
+                DataType::Boolean => "bool",
+                DataType::Float32 => "f32",
+                DataType::Float64 => "f64",
+                DataType::Int64 => "i64",
+                DataType::UInt32 => "u32",
+                DataType::UInt64 => "u64",
+                other => {
+                    return Err(SchemaError::Unnamed {
+                        table: self.name,
+                        column: field.name().clone(),
+                        data_type: other.to_string(),
+                    })
+                }
+            };
+            let null = if field.is_nullable() { "?" } else { "" };
+            columns.push(format!("{}:{kind}{null}", field.name()));
+        }
+        Ok(format!("{}({})", self.name, columns.join(",")))
+    }
 }
 
 fn describe(schema: &Schema) -> String {
@@ -151,5 +184,27 @@ mod tests {
                 t.name
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod stable_description_tests {
+    use super::*;
+
+    /// Every table has a stable description (no column type without a name), and it says what
+    /// the key needs: names, our type names, nullability, order.
+    #[test]
+    fn every_table_is_described_in_our_own_words() {
+        for table in ALL_TABLES {
+            let text = table
+                .stable_description()
+                .unwrap_or_else(|e| panic!("{}: {e}", table.name));
+            assert!(text.starts_with(&format!("{}(", table.name)), "{text}");
+        }
+        let videos = VideoRow::TABLE.stable_description().unwrap();
+        assert!(
+            videos.starts_with("videos(video_id:utf8,path:utf8,label:utf8?,split:utf8?,"),
+            "{videos}"
+        );
     }
 }

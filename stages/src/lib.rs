@@ -19,8 +19,8 @@ mod stage;
 pub mod train;
 
 pub use stage::{
-    per_video, InputDef, NoProgress, Progress, Sharding, Stage, StageContext, StageError,
-    StageInput, StageOutput,
+    key_params, per_video, InputDef, NoProgress, Progress, Sharding, Stage, StageContext,
+    StageError, StageInput, StageOutput, StageSpec,
 };
 
 /// The table whose row order defines the per-video shards of every per-video stage.

@@ -166,19 +166,77 @@ impl StageOutput {
     }
 }
 
+/// A stage's parameters as its cache key: `params` serialised, less the fields named in
+/// `speed_only` (threads, batch sizes: they change how fast a stage runs, not what it writes).
+/// A serialisation failure is an error, never a `null` key (a key that cannot be trusted is
+/// refused, not guessed, as DVC's stage cache does), and so is a `speed_only` name that the
+/// parameters do not have: renaming such a field must not quietly put it into the key.
+pub fn key_params<T: serde::Serialize>(
+    stage: &str,
+    params: &T,
+    speed_only: &[&str],
+) -> Result<serde_json::Value, StageError> {
+    let refused = |why: String| StageError::Other(format!("the cache key of stage {stage}: {why}"));
+    let mut value = serde_json::to_value(params)
+        .map_err(|e| refused(format!("its parameters do not serialise: {e}")))?;
+    if speed_only.is_empty() {
+        return Ok(value);
+    }
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| refused("its parameters are not a map of named fields".into()))?;
+    for name in speed_only {
+        if object.remove(*name).is_none() {
+            return Err(refused(format!(
+                "its parameters have no field `{name}` to leave out"
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// What the runner knows of a stage without running it: one value per stage, written as a
+/// `const`, so the properties cannot drift between calls and are read in one place (DataFusion's
+/// `PlanProperties` is the model). The wiring check at start-up, the cache key, sharding and
+/// `dfd dag` all read it.
+#[derive(Debug, Clone, Copy)]
+pub struct StageSpec {
+    pub name: &'static str,
+    /// Changes whenever the code changes what the stage writes (part of the cache key).
+    pub version: u32,
+    /// The tables read, each named with the stage that writes it.
+    pub inputs: &'static [InputDef],
+    /// The tables written.
+    pub outputs: &'static [TableDef],
+    pub sharding: Sharding,
+}
+
 /// A pipeline stage: a named, versioned, parameterised function from tables to tables.
 ///
 /// The runner caches a stage's output under hash(name, version, parameters, input contents), so
 /// `version` must change whenever the code changes what the stage writes, and `params` must hold
 /// every setting that affects the output (and nothing that does not, such as thread counts).
 pub trait Stage: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn version(&self) -> u32;
-    /// Every parameter that affects the output, as JSON (part of the cache key and the run record).
-    fn params(&self) -> serde_json::Value;
-    fn inputs(&self) -> &'static [InputDef];
-    fn outputs(&self) -> &'static [TableDef];
-    fn sharding(&self) -> Sharding;
+    /// The stage's static properties.
+    fn spec(&self) -> &StageSpec;
+    fn name(&self) -> &'static str {
+        self.spec().name
+    }
+    fn version(&self) -> u32 {
+        self.spec().version
+    }
+    /// Every parameter that affects the output, as JSON (part of the cache key and the run
+    /// record); build it with [`key_params`]. An error, not a guess, when it cannot be made.
+    fn params(&self) -> Result<serde_json::Value, StageError>;
+    fn inputs(&self) -> &'static [InputDef] {
+        self.spec().inputs
+    }
+    fn outputs(&self) -> &'static [TableDef] {
+        self.spec().outputs
+    }
+    fn sharding(&self) -> Sharding {
+        self.spec().sharding
+    }
     /// A digest of anything outside the pipeline's tables that the stage reads (ingest: the dataset
     /// folder); `None` for stages that read only their input tables.
     fn external_state(&self) -> Result<Option<String>, StageError> {
@@ -225,4 +283,37 @@ where
         }
     }
     (done, errors)
+}
+
+#[cfg(test)]
+mod key_params_tests {
+    use super::key_params;
+
+    #[derive(serde::Serialize)]
+    struct Params {
+        threshold: f64,
+        threads: usize,
+    }
+
+    #[test]
+    fn speed_only_fields_leave_the_key_and_a_missing_one_is_refused_by_name() {
+        let params = Params {
+            threshold: 0.5,
+            threads: 4,
+        };
+        let key = key_params("detect", &params, &["threads"]).unwrap();
+        assert_eq!(key, serde_json::json!({ "threshold": 0.5 }));
+        let error = key_params("detect", &params, &["intra_op_threads"]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("stage detect"), "{message}");
+        assert!(message.contains("`intra_op_threads`"), "{message}");
+    }
+
+    #[test]
+    fn parameters_that_do_not_serialise_are_an_error_not_a_null_key() {
+        let mut map = std::collections::HashMap::new();
+        map.insert((1, 2), "a map with non-string keys has no JSON form");
+        let error = key_params("crop", &map, &[]).unwrap_err();
+        assert!(error.to_string().contains("do not serialise"), "{error}");
+    }
 }

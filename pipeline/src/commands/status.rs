@@ -94,7 +94,7 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
                                 reasons.extend(why_stale(
                                     old,
                                     stage.version(),
-                                    &stage.params(),
+                                    &resolved.params,
                                     &resolved,
                                 ));
                                 (Freshness::Stale, reasons, latest, Some(fp))

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use dfd_schemas::{
     EpochRow, FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
 };
-use dfd_stages::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use dfd_stages::{Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec};
 
 use super::{run_dag, Executor, Mode, Outcome, Pipeline};
 use crate::cache::Workspace;
@@ -18,29 +18,33 @@ use crate::config::Config;
 
 /// A stage without inputs that writes fixed tables under a borrowed name.
 struct Fixed {
-    name: &'static str,
-    outputs: &'static [TableDef],
+    spec: StageSpec,
     tables: Vec<(TableDef, RecordBatch)>,
 }
 
+impl Fixed {
+    fn new(
+        name: &'static str,
+        outputs: &'static [TableDef],
+        tables: Vec<(TableDef, RecordBatch)>,
+    ) -> Fixed {
+        let spec = StageSpec {
+            name,
+            version: 1,
+            inputs: &[],
+            outputs,
+            sharding: Sharding::Whole,
+        };
+        Fixed { spec, tables }
+    }
+}
+
 impl Stage for Fixed {
-    fn name(&self) -> &'static str {
-        self.name
+    fn spec(&self) -> &StageSpec {
+        &self.spec
     }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn params(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-    fn inputs(&self) -> &'static [InputDef] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [TableDef] {
-        self.outputs
-    }
-    fn sharding(&self) -> Sharding {
-        Sharding::Whole
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        Ok(serde_json::Value::Null)
     }
     fn run(&self, _: &StageInput, _: &StageContext) -> Result<StageOutput, StageError> {
         Ok(self
@@ -122,35 +126,35 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         })
         .collect();
     vec![
-        Arc::new(Fixed {
-            name: dfd_stages::ingest::NAME,
-            outputs: VIDEOS,
-            tables: vec![(VideoRow::TABLE, VideoRow::to_batch(&videos).unwrap())],
-        }),
-        Arc::new(Fixed {
-            name: dfd_stages::aggregate::TRAIN_STAGE,
-            outputs: TRAINED,
-            tables: vec![
+        Arc::new(Fixed::new(
+            dfd_stages::ingest::NAME,
+            VIDEOS,
+            vec![(VideoRow::TABLE, VideoRow::to_batch(&videos).unwrap())],
+        )),
+        Arc::new(Fixed::new(
+            dfd_stages::aggregate::TRAIN_STAGE,
+            TRAINED,
+            vec![
                 (
                     TrainedModelRow::TABLE,
                     TrainedModelRow::to_batch(&models).unwrap(),
                 ),
                 (EpochRow::TABLE, EpochRow::to_batch(&history).unwrap()),
             ],
-        }),
-        Arc::new(Fixed {
-            name: dfd_stages::cues::NAME,
-            outputs: CUES,
-            tables: vec![(VideoCueRow::TABLE, VideoCueRow::to_batch(&cues).unwrap())],
-        }),
-        Arc::new(Fixed {
-            name: dfd_stages::aggregate::SCORE_STAGE,
-            outputs: SCORES,
-            tables: vec![(
+        )),
+        Arc::new(Fixed::new(
+            dfd_stages::cues::NAME,
+            CUES,
+            vec![(VideoCueRow::TABLE, VideoCueRow::to_batch(&cues).unwrap())],
+        )),
+        Arc::new(Fixed::new(
+            dfd_stages::aggregate::SCORE_STAGE,
+            SCORES,
+            vec![(
                 FrameScoreRow::TABLE,
                 FrameScoreRow::to_batch(&frames).unwrap(),
             )],
-        }),
+        )),
     ]
 }
 

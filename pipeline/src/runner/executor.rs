@@ -39,6 +39,8 @@ pub type Upstream = BTreeMap<String, Arc<Manifest>>;
 /// A stage's cache key and what went into it.
 pub struct Resolved {
     pub fingerprint: String,
+    /// The stage's parameters as keyed (see `dfd_stages::key_params`).
+    pub params: serde_json::Value,
     pub inputs: BTreeMap<String, String>,
     pub external: Option<String>,
     pub videos_per_shard: Option<usize>,
@@ -123,12 +125,13 @@ impl Executor {
         let external = stage.external_state()?;
         let videos_per_shard =
             (stage.sharding() == Sharding::PerVideo).then_some(self.videos_per_shard);
-        let params = stage.params();
-        let output_schemas: Vec<String> = stage
+        let params = stage.params()?;
+        let output_schemas = stage
             .outputs()
             .iter()
-            .map(|t| format!("{}: {:?}", t.name, (t.schema)()))
-            .collect();
+            .map(|t| t.stable_description())
+            .collect::<Result<Vec<String>, _>>()
+            .with_context(|| format!("the output schemas of stage {}", stage.name()))?;
         let fingerprint = fingerprint(&FingerprintInput {
             stage: stage.name(),
             version: stage.version(),
@@ -140,6 +143,7 @@ impl Executor {
         });
         Ok(Resolved {
             fingerprint,
+            params,
             inputs,
             external,
             videos_per_shard,
@@ -248,7 +252,7 @@ impl Executor {
             stage: name.to_string(),
             version: stage.version(),
             fingerprint: resolved.fingerprint.clone(),
-            params: stage.params(),
+            params: resolved.params,
             inputs: resolved.inputs,
             external: resolved.external,
             videos_per_shard: resolved.videos_per_shard,

@@ -109,35 +109,34 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use dfd_schemas::{FaceRow, FrameRow, TableDef, TableRow, VideoRow};
-    use dfd_stages::{Sharding, StageContext, StageError, StageInput, StageOutput};
+    use dfd_stages::{Sharding, StageContext, StageError, StageInput, StageOutput, StageSpec};
 
     use super::*;
 
     /// A stage that only declares its wiring.
-    struct Wired {
+    struct Wired(StageSpec);
+
+    /// A stage named `name` that reads `inputs` and writes `outputs`.
+    fn wired(
         name: &'static str,
         inputs: &'static [InputDef],
         outputs: &'static [TableDef],
+    ) -> Arc<dyn Stage> {
+        Arc::new(Wired(StageSpec {
+            name,
+            version: 1,
+            inputs,
+            outputs,
+            sharding: Sharding::Whole,
+        }))
     }
 
     impl Stage for Wired {
-        fn name(&self) -> &'static str {
-            self.name
+        fn spec(&self) -> &StageSpec {
+            &self.0
         }
-        fn version(&self) -> u32 {
-            1
-        }
-        fn params(&self) -> serde_json::Value {
-            serde_json::Value::Null
-        }
-        fn inputs(&self) -> &'static [InputDef] {
-            self.inputs
-        }
-        fn outputs(&self) -> &'static [TableDef] {
-            self.outputs
-        }
-        fn sharding(&self) -> Sharding {
-            Sharding::Whole
+        fn params(&self) -> Result<serde_json::Value, StageError> {
+            Ok(serde_json::Value::Null)
         }
         fn run(&self, _: &StageInput, _: &StageContext) -> Result<StageOutput, StageError> {
             Ok(StageOutput::default())
@@ -152,21 +151,9 @@ mod tests {
     fn pipeline(reads: &'static [InputDef]) -> Vec<Arc<dyn Stage>> {
         const DECODE_READS: &[InputDef] = &[InputDef::of::<VideoRow>("list")];
         vec![
-            Arc::new(Wired {
-                name: "list",
-                inputs: LIST,
-                outputs: VIDEOS,
-            }),
-            Arc::new(Wired {
-                name: "decode",
-                inputs: DECODE_READS,
-                outputs: FRAMES,
-            }),
-            Arc::new(Wired {
-                name: "reader",
-                inputs: reads,
-                outputs: &[],
-            }),
+            wired("list", LIST, VIDEOS),
+            wired("decode", DECODE_READS, FRAMES),
+            wired("reader", reads, &[]),
         ]
     }
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dfd_schemas::{
-    FrameScoreRow, Label, MetricsRow, TableDef, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
+    FrameScoreRow, Label, MetricsRow, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
     VideoScoreRow,
 };
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,9 @@ use super::bootstrap::{BootstrapParams, Unit};
 use super::cues::cue_rows;
 use super::evaluate::{metrics_row, MetricsKey, FRAME_LEVEL, VIDEO_LEVEL};
 use super::rules::{aggregate, ConfidentParams, Rule};
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
+};
 
 pub const NAME: &str = "aggregate";
 /// The stage that writes `frame_scores`. Named here, not imported, because that stage lives in
@@ -272,40 +274,30 @@ fn group(
 }
 
 impl Stage for Aggregate {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            // 2: cue baselines.
+            version: 2,
+            inputs: &[
+                InputDef::of::<FrameScoreRow>(SCORE_STAGE),
+                InputDef::of::<VideoRow>(crate::ingest::NAME),
+                InputDef::of::<TrainedModelRow>(TRAIN_STAGE),
+                InputDef::of::<VideoCueRow>(crate::cues::NAME),
+            ],
+            outputs: &[
+                dfd_schemas::VideoScoreRow::TABLE,
+                dfd_schemas::MetricsRow::TABLE,
+            ],
+            sharding: Sharding::Whole,
+        };
+        &SPEC
     }
 
-    /// 2: cue baselines.
-    fn version(&self) -> u32 {
-        2
-    }
-
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> Result<serde_json::Value, StageError> {
         let mut params = self.params.clone();
         params.rules = self.params.rule_set().into_iter().collect();
-        serde_json::to_value(&params).unwrap_or_default()
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<FrameScoreRow>(SCORE_STAGE),
-            InputDef::of::<VideoRow>(crate::ingest::NAME),
-            InputDef::of::<TrainedModelRow>(TRAIN_STAGE),
-            InputDef::of::<VideoCueRow>(crate::cues::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::VideoScoreRow::TABLE,
-            dfd_schemas::MetricsRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::Whole
+        crate::key_params(NAME, &params, &[])
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 
 use dfd_models::augment::Transform;
 use dfd_models::training::sample_key;
-use dfd_schemas::{AugmentationRow, FaceRow, TableDef, TableRow, VideoRow};
+use dfd_schemas::{AugmentationRow, FaceRow, TableRow, VideoRow};
 
 use crate::model_inputs::{by_video, spread_frames};
 use crate::train::TrainParams;
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
+};
 
 pub const NAME: &str = "augment";
 
@@ -57,37 +59,32 @@ impl Augment {
 }
 
 impl Stage for Augment {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[
+                InputDef::of::<VideoRow>(crate::ingest::NAME),
+                InputDef::of::<FaceRow>(crate::crop::NAME),
+            ],
+            outputs: &[dfd_schemas::AugmentationRow::TABLE],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::json!({
-            "augment": self.params.augment_config().map(|c| serde_json::to_value(c).unwrap_or_default()),
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        let augment = self
+            .params
+            .augment_config()
+            .map(|c| crate::key_params(self.name(), &c, &[]))
+            .transpose()?;
+        Ok(serde_json::json!({
+            "augment": augment,
             "epochs": self.params.epochs,
             "seed": self.params.seed,
             "max_frames_per_video": self.params.max_frames_per_video,
-        })
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<VideoRow>(crate::ingest::NAME),
-            InputDef::of::<FaceRow>(crate::crop::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::AugmentationRow::TABLE]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+        }))
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

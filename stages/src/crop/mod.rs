@@ -7,7 +7,7 @@ mod choose;
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRow, TableDef, TableRow};
+use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRow, TableRow};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ pub use choose::{choose_face, Region};
 use crate::image_io::{decode_bgr, encode_png};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub const NAME: &str = "crop";
@@ -206,36 +207,26 @@ impl Crop {
 }
 
 impl Stage for Crop {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[
+                InputDef::of::<FrameRow>(crate::decode::NAME),
+                InputDef::of::<DetectionRow>(crate::detect::NAME),
+            ],
+            outputs: &[
+                dfd_schemas::FaceRow::TABLE,
+                dfd_schemas::FaceMissRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).unwrap_or_default()
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<FrameRow>(crate::decode::NAME),
-            InputDef::of::<DetectionRow>(crate::detect::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::FaceRow::TABLE,
-            dfd_schemas::FaceMissRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        crate::key_params(self.name(), &self.params, &[])
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

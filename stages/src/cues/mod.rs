@@ -12,13 +12,14 @@ pub mod measure;
 use std::collections::BTreeMap;
 
 use dfd_schemas::{
-    DecodedVideoRow, ErrorRow, FaceRow, SsimStatsRow, TableDef, TableRow, VideoCueRow, VideoRow,
+    DecodedVideoRow, ErrorRow, FaceRow, SsimStatsRow, TableRow, VideoCueRow, VideoRow,
 };
 
 use crate::image_io::decode_png_rgb;
 use crate::ssim::rgb_to_gray;
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub const NAME: &str = "cues";
@@ -81,34 +82,24 @@ fn bitrate(video: Option<&VideoRow>, decoded: Option<&DecodedVideoRow>) -> Optio
 }
 
 impl Stage for Cues {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[
+                InputDef::of::<VideoRow>(crate::ingest::NAME),
+                InputDef::of::<DecodedVideoRow>(crate::decode::NAME),
+                InputDef::of::<FaceRow>(crate::crop::NAME),
+                InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+            ],
+            outputs: &[VideoCueRow::TABLE, ErrorRow::TABLE],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<VideoRow>(crate::ingest::NAME),
-            InputDef::of::<DecodedVideoRow>(crate::decode::NAME),
-            InputDef::of::<FaceRow>(crate::crop::NAME),
-            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[VideoCueRow::TABLE, ErrorRow::TABLE]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        Ok(serde_json::json!({}))
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

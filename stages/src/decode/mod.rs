@@ -7,14 +7,14 @@
 mod capture;
 mod sampler;
 
-use dfd_schemas::{FrameEncoding, TableDef, TableRow, VideoRow};
+use dfd_schemas::{FrameEncoding, TableRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
 pub use capture::{decode_video, DecodedVideo};
 pub use sampler::FrameSampler;
 
 use crate::{
-    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    per_video, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
 };
 
 pub const NAME: &str = "decode";
@@ -123,32 +123,23 @@ impl Decode {
 }
 
 impl Stage for Decode {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 2,
+            inputs: &[crate::PARTITION_TABLE],
+            outputs: &[
+                dfd_schemas::FrameRow::TABLE,
+                dfd_schemas::DecodedVideoRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        2
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).unwrap_or_default()
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        &[crate::PARTITION_TABLE]
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::FrameRow::TABLE,
-            dfd_schemas::DecodedVideoRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        crate::key_params(self.name(), &self.params, &[])
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

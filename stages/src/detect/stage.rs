@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use dfd_schemas::{DetectionRow, FrameRow, TableDef, TableRow};
+use dfd_schemas::{DetectionRow, FrameRow, TableRow};
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
 use crate::image_io::{bgr_to_rgb_array, decode_bgr};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub const NAME: &str = "detect";
@@ -113,37 +114,23 @@ fn detection_row(frame: &FrameRow, face_index: u32, face: &Face) -> DetectionRow
 }
 
 impl Stage for Detect {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn version(&self) -> u32 {
-        1
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[InputDef::of::<FrameRow>(crate::decode::NAME)],
+            outputs: &[
+                dfd_schemas::DetectionRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
     /// Every parameter but the thread count, which changes speed, not detections.
-    fn params(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(&self.params).unwrap_or_default();
-        if let Some(map) = value.as_object_mut() {
-            map.remove("intra_op_threads");
-        }
-        value
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[InputDef::of::<FrameRow>(crate::decode::NAME)];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::DetectionRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        crate::key_params(NAME, &self.params, &["intra_op_threads"])
     }
 
     /// The weights' bytes: other weights, other detections.

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use dfd_schemas::{ErrorRow, Label, TableDef, TableRow, VideoRow};
+use dfd_schemas::{ErrorRow, Label, TableRow, VideoRow};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::warn;
@@ -22,7 +22,7 @@ use tracing::warn;
 pub use entries::SPLITS;
 pub use metadata::{normalise_entry_path, read_metadata, MetadataEntry};
 
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec};
 
 pub const NAME: &str = "ingest";
 
@@ -115,32 +115,23 @@ fn modified_ms(meta: &fs::Metadata) -> i64 {
 }
 
 impl Stage for Ingest {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: // 2: `group` from metadata; splits drawn by group when the metadata gives none.
+            // 3: odd entries named (splits checked and case-folded, `./a.mp4` is `a.mp4`, a file
+            // listed twice with different entries and links out of the folder refused); the same
+            // bytes as 2 for a dataset without them, so downstream stays cached.
+            3,
+            inputs: &[],
+            outputs: &[dfd_schemas::VideoRow::TABLE, dfd_schemas::ErrorRow::TABLE],
+            sharding: Sharding::Whole,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        // 2: `group` from metadata; splits drawn by group when the metadata gives none.
-        // 3: odd entries named (splits checked and case-folded, `./a.mp4` is `a.mp4`, a file
-        // listed twice with different entries and links out of the folder refused); the same
-        // bytes as 2 for a dataset without them, so downstream stays cached.
-        3
-    }
-
-    fn params(&self) -> serde_json::Value {
-        json!({ "dataset": self.dataset.display().to_string() })
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        &[]
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::VideoRow::TABLE, dfd_schemas::ErrorRow::TABLE]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::Whole
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        Ok(json!({ "dataset": self.dataset.display().to_string() }))
     }
 
     /// The dataset's state: metadata.json's bytes and every video file's name, size and modification

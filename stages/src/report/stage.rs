@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableDef, TableRow, VideoScoreRow};
+use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -13,7 +13,9 @@ use super::ReportError;
 use crate::aggregate::baselines::CONSTANT_RULE;
 use crate::aggregate::evaluate::VIDEO_LEVEL;
 use crate::aggregate::{roc_points, Rule, NAME as AGGREGATE, TRAIN_STAGE};
-use crate::{InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput};
+use crate::{
+    InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
+};
 
 pub const NAME: &str = "report";
 
@@ -185,33 +187,23 @@ impl Report {
 }
 
 impl Stage for Report {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[
+                InputDef::of::<MetricsRow>(AGGREGATE),
+                InputDef::of::<VideoScoreRow>(AGGREGATE),
+                InputDef::of::<EpochRow>(TRAIN_STAGE),
+            ],
+            outputs: &[dfd_schemas::ReportFileRow::TABLE],
+            sharding: Sharding::Whole,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::json!({ "split": self.params.split, "rule": self.params.rule })
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<MetricsRow>(AGGREGATE),
-            InputDef::of::<VideoScoreRow>(AGGREGATE),
-            InputDef::of::<EpochRow>(TRAIN_STAGE),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[dfd_schemas::ReportFileRow::TABLE]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::Whole
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        Ok(serde_json::json!({ "split": self.params.split, "rule": self.params.rule }))
     }
 
     /// The font's bytes shape every PNG, so their digest is part of the cache key.

@@ -5,14 +5,14 @@
 mod session;
 
 use dfd_schemas::{
-    FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow, TrainedModelRow,
-    VideoRow,
+    FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableRow, TrainedModelRow, VideoRow,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 pub use session::{ort_channel_block, ModelSession, ScoreError};
 
@@ -100,39 +100,29 @@ struct ScoredVideo {
 }
 
 impl Stage for Score {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[
+                InputDef::of::<VideoRow>(crate::ingest::NAME),
+                InputDef::of::<FaceRow>(crate::crop::NAME),
+                InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+                InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+                InputDef::of::<TrainedModelRow>(crate::train::NAME),
+            ],
+            outputs: &[
+                dfd_schemas::FrameScoreRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> Result<serde_json::Value, StageError> {
         // Threads and batch size change speed, not scores (up to float summation order).
-        serde_json::json!({ "splits": self.params.splits })
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<VideoRow>(crate::ingest::NAME),
-            InputDef::of::<FaceRow>(crate::crop::NAME),
-            InputDef::of::<SsimMapRow>(crate::ssim::NAME),
-            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
-            InputDef::of::<TrainedModelRow>(crate::train::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::FrameScoreRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+        crate::key_params(NAME, &self.params, &["threads", "batch_size"])
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

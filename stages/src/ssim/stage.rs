@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow, TableDef, TableRow};
+use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow, TableRow};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,7 @@ use super::{structural_similarity, video_stats};
 use crate::image_io::{bgr_to_gray_array, decode_bgr, encode_png, gray_array_to_mat};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub const NAME: &str = "ssim";
@@ -120,33 +121,23 @@ impl SsimStage {
 }
 
 impl Stage for SsimStage {
-    fn name(&self) -> &'static str {
-        NAME
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            version: 1,
+            inputs: &[InputDef::of::<FaceRow>(crate::crop::NAME)],
+            outputs: &[
+                dfd_schemas::SsimMapRow::TABLE,
+                dfd_schemas::SsimStatsRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::PerVideo,
+        };
+        &SPEC
     }
 
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).unwrap_or_default()
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[InputDef::of::<FaceRow>(crate::crop::NAME)];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::SsimMapRow::TABLE,
-            dfd_schemas::SsimStatsRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::PerVideo
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        crate::key_params(self.name(), &self.params, &[])
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

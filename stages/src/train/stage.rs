@@ -17,8 +17,8 @@ use dfd_models::{
     Form, ModelVariant, VariantVisitor,
 };
 use dfd_schemas::{
-    EpochRow, EpochTimeRow, FaceRow, InitialWeights, Label, SsimMapRow, SsimStatsRow, TableDef,
-    TableRow, TrainedModelRow, VideoRow,
+    EpochRow, EpochTimeRow, FaceRow, InitialWeights, Label, SsimMapRow, SsimStatsRow, TableRow,
+    TrainedModelRow, VideoRow,
 };
 use sha2::{Digest, Sha256};
 
@@ -27,6 +27,7 @@ use super::NAME;
 use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub struct Train {
@@ -273,46 +274,36 @@ fn epoch_row(model: &str, e: &EpochStats) -> EpochRow {
 }
 
 impl Stage for Train {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    /// 2: Baseline trains with the reference's L2 penalty on its Dense(128).
-    fn version(&self) -> u32 {
-        2
+    fn spec(&self) -> &StageSpec {
+        const SPEC: StageSpec = StageSpec {
+            name: NAME,
+            // 2: Baseline trains with the reference's L2 penalty on its Dense(128).
+            version: 2,
+            inputs: &[
+                InputDef::of::<VideoRow>(crate::ingest::NAME),
+                InputDef::of::<FaceRow>(crate::crop::NAME),
+                InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+                InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
+            ],
+            outputs: &[
+                dfd_schemas::TrainedModelRow::TABLE,
+                dfd_schemas::EpochRow::TABLE,
+                EpochTimeRow::TABLE,
+                dfd_schemas::ErrorRow::TABLE,
+            ],
+            sharding: Sharding::Whole,
+        };
+        &SPEC
     }
 
     /// The settings, and the backend: the same settings train different weights on another
     /// backend, so a build with another backend does not reuse this one's models.
-    fn params(&self) -> serde_json::Value {
-        let mut params = serde_json::to_value(&self.params).unwrap_or_default();
+    fn params(&self) -> Result<serde_json::Value, StageError> {
+        let mut params = crate::key_params(NAME, &self.params, &[])?;
         if let Some(object) = params.as_object_mut() {
             object.insert("backend".into(), backend_name().into());
         }
-        params
-    }
-
-    fn inputs(&self) -> &'static [InputDef] {
-        const INPUTS: &[InputDef] = &[
-            InputDef::of::<VideoRow>(crate::ingest::NAME),
-            InputDef::of::<FaceRow>(crate::crop::NAME),
-            InputDef::of::<SsimMapRow>(crate::ssim::NAME),
-            InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
-        ];
-        INPUTS
-    }
-
-    fn outputs(&self) -> &'static [TableDef] {
-        &[
-            dfd_schemas::TrainedModelRow::TABLE,
-            dfd_schemas::EpochRow::TABLE,
-            EpochTimeRow::TABLE,
-            dfd_schemas::ErrorRow::TABLE,
-        ]
-    }
-
-    fn sharding(&self) -> Sharding {
-        Sharding::Whole
+        Ok(params)
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
@@ -374,7 +365,7 @@ mod tests {
     #[test]
     fn the_fingerprinted_params_name_the_backend() {
         let train = Train::new(TrainParams::preset(Profile::Demo), PathBuf::new());
-        let params = train.params();
+        let params = train.params().expect("the params serialise");
         assert_eq!(params["backend"], backend_name());
         assert_eq!(params["epochs"], 3, "the settings are still there");
     }
