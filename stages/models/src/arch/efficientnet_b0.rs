@@ -103,7 +103,9 @@ pub(crate) const STAGES: [Stage; 7] = [
 
 /// The sixteen block specs: a stage's first block takes its stride and input channels, the
 /// repeats stride 1 from the stage's output; block `b` drops its branch with `0.2 * b / 16`.
-fn block_specs() -> Vec<BlockSpec> {
+/// B0's blocks use Swish and squeeze-and-excite (ratio 0.25); Lite0 takes the same stages with
+/// ReLU6 and none.
+pub(super) fn block_specs(activation: Activation, squeeze_excite: bool) -> Vec<BlockSpec> {
     let total: usize = STAGES.iter().map(|s| s.repeats).sum();
     let mut specs = Vec::with_capacity(total);
     let mut channels = STEM_CHANNELS;
@@ -118,10 +120,10 @@ fn block_specs() -> Vec<BlockSpec> {
                 kernel: stage.kernel,
                 stride,
                 input_size: size,
-                activation: Activation::Swish,
-                squeeze_excite: Some(SeSpec {
+                activation,
+                squeeze_excite: squeeze_excite.then(|| SeSpec {
                     squeezed: (channels / 4).max(1),
-                    activation: Activation::Swish,
+                    activation,
                     gate: Gate::Sigmoid,
                 }),
                 drop_rate: DROP_CONNECT_RATE * specs.len() as f64 / total as f64,
@@ -196,7 +198,11 @@ pub struct EfficientNetB0 {
 impl EfficientNetB0 {
     /// A freshly initialised backbone (Keras's initializers up to the truncation noted above).
     pub fn new(device: &Device) -> Self {
-        let (stem, blocks, top) = layers(&block_specs(), Activation::Swish, device);
+        let (stem, blocks, top) = layers(
+            &block_specs(Activation::Swish, true),
+            Activation::Swish,
+            device,
+        );
         EfficientNetB0 {
             normalization: InputNormalization::imagenet(device),
             stem,
@@ -282,7 +288,7 @@ mod tests {
 
     #[test]
     fn sixteen_blocks_with_keras_drop_connect_and_squeeze() {
-        let specs = block_specs();
+        let specs = block_specs(Activation::Swish, true);
         assert_eq!(specs.len(), 16);
         assert_eq!(specs[0].drop_rate, 0.0);
         assert!((specs[15].drop_rate - 0.2 * 15.0 / 16.0).abs() < 1e-12);

@@ -54,7 +54,6 @@ use super::blocks::activation::Activation;
 use super::blocks::conv_bn::ConvBn;
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
-use super::efficientnet_b0::{BN, DROP_CONNECT_RATE, STAGES, STEM_CHANNELS};
 use crate::detector::ArchitectureBackbone;
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
@@ -62,7 +61,7 @@ use crate::onnx::{ExportError, OnnxGraph};
 use crate::single::SingleInput;
 use crate::state_dict::{StateDict, WeightsError};
 use crate::variant::Architecture;
-use crate::{Backbone, FACE_SIZE};
+use crate::Backbone;
 
 /// Width of the feature vector: the head convolution's channels.
 pub const FEATURE_LEN: usize = 1280;
@@ -84,31 +83,7 @@ const INPUT_SHIFT: f32 = 127.0 / 128.0;
 
 /// The sixteen block specs: B0's stages with ReLU6 and no squeeze-and-excite.
 fn block_specs() -> Vec<BlockSpec> {
-    let total: usize = STAGES.iter().map(|s| s.repeats).sum();
-    let mut specs = Vec::with_capacity(total);
-    let mut channels = STEM_CHANNELS;
-    let mut size = FACE_SIZE.div_ceil(2);
-    for stage in &STAGES {
-        for repeat in 0..stage.repeats {
-            let stride = if repeat == 0 { stage.stride } else { 1 };
-            let spec = BlockSpec {
-                channels_in: channels,
-                expanded: channels * stage.expand_ratio,
-                channels_out: stage.channels_out,
-                kernel: stage.kernel,
-                stride,
-                input_size: size,
-                activation: Activation::Relu6,
-                squeeze_excite: None,
-                drop_rate: DROP_CONNECT_RATE * specs.len() as f64 / total as f64,
-                bn: BN,
-            };
-            channels = stage.channels_out;
-            size = spec.output_size();
-            specs.push(spec);
-        }
-    }
-    specs
+    super::efficientnet_b0::block_specs(Activation::Relu6, false)
 }
 
 /// The backbone; see the module documentation.
