@@ -148,7 +148,7 @@ impl Config {
         self.detect.validate().map_err(anyhow::Error::msg)?;
         self.crop.validate().map_err(anyhow::Error::msg)?;
         self.ssim.validate().map_err(anyhow::Error::msg)?;
-        self.train.validate().map_err(anyhow::Error::msg)?;
+        self.train_params().validate().map_err(anyhow::Error::msg)?;
         self.score.validate().map_err(anyhow::Error::msg)?;
         self.aggregate.validate().map_err(anyhow::Error::msg)?;
         if !self.aggregate.rules.contains(&self.report.rule) {

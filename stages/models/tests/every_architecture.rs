@@ -53,13 +53,6 @@ const PARAMETERS: [(Architecture, usize, usize); 7] = [
     ),
 ];
 
-/// Runs `check` on every architecture, naming the one that failed.
-fn every_architecture(check: impl Fn(Architecture)) {
-    for architecture in Architecture::ALL {
-        check(architecture);
-    }
-}
-
 #[test]
 fn the_parameter_table_lists_every_architecture_once() {
     let mut listed: Vec<Architecture> = PARAMETERS.iter().map(|(a, _, _)| *a).collect();
@@ -94,7 +87,7 @@ impl ArchitectureVisitor for CountParameters {
 
 #[test]
 fn every_variant_has_its_parameter_count() {
-    every_architecture(|architecture| {
+    for architecture in Architecture::ALL {
         let (_, single, multi) = PARAMETERS
             .iter()
             .find(|(a, _, _)| *a == architecture)
@@ -106,7 +99,7 @@ fn every_variant_has_its_parameter_count() {
             (single, multi),
             "{architecture:?}: (single, multi)"
         );
-    });
+    }
 }
 
 /// The logits' shape of both forms, and that each architecture names itself.
@@ -137,7 +130,9 @@ fn check_logits<M: Detector>(architecture: Architecture, model: &M, form: Form) 
 
 #[test]
 fn every_variant_maps_a_batch_to_one_logit_per_face() {
-    every_architecture(|architecture| for_architecture(architecture, LogitShapes(architecture)));
+    for architecture in Architecture::ALL {
+        for_architecture(architecture, LogitShapes(architecture));
+    }
 }
 
 /// burn vs ONNX Runtime for both forms, and for the backbone's features.
@@ -163,5 +158,7 @@ impl ArchitectureVisitor for Parity {
 
 #[test]
 fn every_variant_exports_what_burn_computes() {
-    every_architecture(|architecture| for_architecture(architecture, Parity(architecture)));
+    for architecture in Architecture::ALL {
+        for_architecture(architecture, Parity(architecture));
+    }
 }

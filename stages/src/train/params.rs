@@ -69,12 +69,6 @@ pub struct TrainSection {
 }
 
 impl TrainSection {
-    /// Names the first bad value, by its config key: the resolved values' (see
-    /// [`TrainParams::validate`]).
-    pub fn validate(&self) -> Result<(), String> {
-        TrainParams::from_section(self).validate()
-    }
-
     /// The section with every key set to the value training uses (the profile's where the
     /// section leaves it out): what `dfd config` shows, and a config that resolves the same.
     /// `backbone_learning_rate` stays out when unset, which means `learning_rate`.
@@ -415,10 +409,12 @@ mod tests {
 
     #[test]
     fn pretrained_is_per_architecture_and_refused_where_there_are_no_weights_naming_it() {
-        let listing = |models: &[&str], pretrained: Option<Pretrained>| TrainSection {
-            models: Some(models.iter().map(|m| m.to_string()).collect()),
-            pretrained,
-            ..TrainSection::default()
+        let listing = |models: &[&str], pretrained: Option<Pretrained>| {
+            TrainParams::from_section(&TrainSection {
+                models: Some(models.iter().map(|m| m.to_string()).collect()),
+                pretrained,
+                ..TrainSection::default()
+            })
         };
         let mix = listing(&["efficientnet_lite0-single", "mesonet4-single"], None);
         assert_eq!(
@@ -426,11 +422,8 @@ mod tests {
             Ok(()),
             "the demo profile's: Lite0 from ImageNet"
         );
-        let params = TrainParams::from_section(&mix);
-        assert!(params
-            .pretrained
-            .applies_to(Architecture::EfficientNetLite0));
-        assert!(!params.pretrained.applies_to(Architecture::MesoNet4));
+        assert!(mix.pretrained.applies_to(Architecture::EfficientNetLite0));
+        assert!(!mix.pretrained.applies_to(Architecture::MesoNet4));
         let scratch_only = listing(&["mesonet4-single"], None);
         assert_eq!(
             scratch_only.validate(),

@@ -54,6 +54,7 @@ impl Train {
     /// The training settings of one variant (the loss depends on the architecture).
     fn config_for(&self, variant: ModelVariant) -> TrainConfig {
         let p = &self.params;
+        let pretrained = self.pretrained(variant);
         let focal = LossKind::Focal {
             gamma: p.focal_gamma,
             alpha: p.focal_alpha,
@@ -76,8 +77,8 @@ impl Train {
             augment: p.augment_config(),
             self_blend: p.self_blend_config(),
             seed: p.seed,
-            pretrained: self.pretrained(variant),
-            freeze_backbone_epochs: if self.pretrained(variant) {
+            pretrained,
+            freeze_backbone_epochs: if pretrained {
                 p.freeze_backbone_epochs
             } else {
                 0
