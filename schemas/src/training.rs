@@ -38,8 +38,9 @@ pub mod trained {
     }
 
     crate::table! {
-        /// One trained model variant. The ONNX bytes are what `score` runs; they are the weights of
-        /// the best epoch (lowest validation loss), as early stopping restores them.
+        /// One trained model variant. The ONNX bytes are what `score` runs: the weights of the
+        /// best epoch (lowest validation loss), as early stopping restores them, or the mean of
+        /// the last epochs' weights (`train.average_from_epoch`).
         pub struct TrainedModelRow in "models" {
             /// Variant name, `<architecture>-<form>`, e.g. `mesonet4-multi`.
             model: String,
@@ -52,8 +53,13 @@ pub mod trained {
             parameters: u64,
             /// Epochs run before stopping (early stopping or the epoch limit).
             epochs_run: u32,
-            /// The epoch (1-based) whose weights were kept.
+            /// The epoch (1-based) whose weights were kept; with averaging, the last epoch of
+            /// the mean.
             best_epoch: u32,
+            /// Null when one epoch's weights were kept; else the first epoch of the mean of the
+            /// weights after each epoch `averaged_from..=best_epoch`.
+            averaged_from: Option<u32>,
+            /// The validation loss of the kept weights (of the mean, when averaged).
             best_val_loss: Option<f64>,
             /// Where the backbone started: `imagenet` (shipped ImageNet weights,
             /// `train.pretrained`) or `seeded` (random weights drawn from `train.seed`).

@@ -51,6 +51,7 @@ fn model(name: &str, parameters: u64) -> TrainedModelRow {
         parameters,
         epochs_run: 1,
         best_epoch: 1,
+        averaged_from: None,
         best_val_loss: None,
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![],

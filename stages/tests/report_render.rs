@@ -57,6 +57,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
             parameters: *parameters,
             epochs_run: 4,
             best_epoch: 3,
+            averaged_from: None,
             best_val_loss: Some(0.4),
             initial_weights: dfd_schemas::InitialWeights::Seeded,
             onnx: vec![],

@@ -20,6 +20,7 @@ fn mesonet4(form: Form) -> TrainedModelRow {
         parameters: 0,
         epochs_run: 0,
         best_epoch: 0,
+        averaged_from: None,
         best_val_loss: None,
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: export_fresh_variant(variant, &default_device(), 7).expect("export"),

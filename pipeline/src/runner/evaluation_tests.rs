@@ -110,6 +110,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         parameters: 27_977,
         epochs_run: 2,
         best_epoch: 2,
+        averaged_from: None,
         best_val_loss: Some(0.5),
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![1, 2, 3],

@@ -414,6 +414,68 @@ fn mesonet4_trains_in_both_forms() {
     assert!(outcome.history[0].val_loss.unwrap().is_finite());
 }
 
+/// `average_from_epoch`: the kept weights are the mean of the weights after each epoch from
+/// that one on (parameters and batch-norm statistics), and a run stopped inside the averaged
+/// epochs resumes to the same mean.
+#[test]
+fn averaging_keeps_the_mean_of_the_last_epochs_and_resumes_to_it() {
+    let data = synthetic_data(24, 8, false);
+    let config = |epochs| TrainConfig {
+        average_from_epoch: 2,
+        ..tiny_config(epochs)
+    };
+    let dirs = tempdir();
+    // The weights after each epoch, from plain runs of 1, 2, 3 and 4 epochs: a run's weights
+    // after epoch k do not depend on its epoch limit.
+    let after: Vec<Vec<Vec<f32>>> = (1..=4)
+        .map(|epochs| {
+            let dir = dirs.path().join(format!("plain-{epochs}"));
+            train(
+                tiny_model(3),
+                &data,
+                &tiny_config(epochs),
+                Some(&dir),
+                &mut quiet,
+            )
+            .unwrap();
+            weights(&straight_final(&dir))
+        })
+        .collect();
+    let averaged = train(tiny_model(3), &data, &config(4), None, &mut quiet).unwrap();
+    assert_eq!(averaged.averaged_from, Some(2));
+    assert_eq!((averaged.epochs_run, averaged.best_epoch), (4, 4));
+    let mean = weights(&averaged.model);
+    for (t, tensor) in mean.iter().enumerate() {
+        for (i, &value) in tensor.iter().enumerate() {
+            let expected = (after[1][t][i] + after[2][t][i] + after[3][t][i]) / 3.0;
+            assert!(
+                (value - expected).abs() <= 1e-5 * (1.0 + expected.abs()),
+                "tensor {t} element {i}: {value} vs {expected}"
+            );
+        }
+    }
+    assert_ne!(mean, after[3], "the mean is not the last epoch's weights");
+    assert!(averaged.best_val_loss.is_some(), "the mean is validated");
+
+    let resumed_dir = dirs.path().join("resumed");
+    train(
+        tiny_model(3),
+        &data,
+        &config(3),
+        Some(&resumed_dir),
+        &mut quiet,
+    )
+    .unwrap();
+    let (resumed, resumed_from) = resume(tiny_model(99), &data, &config(4), &resumed_dir);
+    assert_eq!(resumed_from, Some(3));
+    assert_same_run(&averaged, &resumed);
+    assert_eq!(resumed.averaged_from, Some(2));
+
+    // Averaging from an epoch the run never reaches keeps the best epoch's weights.
+    let short = train(tiny_model(3), &data, &config(1), None, &mut quiet);
+    assert_eq!(short.map(|o| o.averaged_from).ok(), Some(None));
+}
+
 fn losses(history: &[dfd_models::training::EpochStats]) -> Vec<(f64, f64, Option<f64>)> {
     history
         .iter()

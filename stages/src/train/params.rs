@@ -66,6 +66,9 @@ pub struct TrainSection {
     pub freeze_backbone_epochs: Option<u32>,
     /// Adam's step size for the backbone (default: `learning_rate`).
     pub backbone_learning_rate: Option<f64>,
+    /// From this epoch on, keep the mean of the weights after each epoch instead of the best
+    /// epoch's (0: keep the best epoch's). The `models` table's `averaged_from` says which.
+    pub average_from_epoch: Option<u32>,
 }
 
 impl TrainSection {
@@ -93,6 +96,7 @@ impl TrainSection {
             pretrained: Some(p.pretrained),
             freeze_backbone_epochs: Some(p.freeze_backbone_epochs),
             backbone_learning_rate: p.backbone_learning_rate,
+            average_from_epoch: Some(p.average_from_epoch),
         }
     }
 }
@@ -130,6 +134,9 @@ pub struct TrainParams {
     /// `None` = `learning_rate`; left out of the cache key when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backbone_learning_rate: Option<f64>,
+    /// 0 = keep the best epoch's weights; left out of the cache key when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub average_from_epoch: u32,
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -251,6 +258,7 @@ impl TrainParams {
             pretrained: Pretrained::All(false),
             freeze_backbone_epochs: 0,
             backbone_learning_rate: None,
+            average_from_epoch: 0,
         };
         match profile {
             Profile::Paper => paper,
@@ -296,6 +304,7 @@ impl TrainParams {
                 .freeze_backbone_epochs
                 .unwrap_or(p.freeze_backbone_epochs),
             backbone_learning_rate: section.backbone_learning_rate.or(p.backbone_learning_rate),
+            average_from_epoch: section.average_from_epoch.unwrap_or(p.average_from_epoch),
         }
     }
 
@@ -329,6 +338,13 @@ impl TrainParams {
         }
         if self.epochs == 0 {
             return Err("train.epochs must be at least 1".into());
+        }
+        if self.average_from_epoch > self.epochs {
+            return Err(format!(
+                "train.average_from_epoch is {} but train.epochs is {}: no epoch would be \
+                 averaged (0 keeps the best epoch's weights)",
+                self.average_from_epoch, self.epochs
+            ));
         }
         if self.batch_size == 0 {
             return Err("train.batch_size must be at least 1".into());
@@ -468,6 +484,7 @@ mod tests {
             "pretrained",
             "freeze_backbone_epochs",
             "backbone_learning_rate",
+            "average_from_epoch",
         ] {
             assert!(!json.contains(key), "{key} in {json}");
         }
@@ -475,6 +492,7 @@ mod tests {
             pretrained: Pretrained::All(true),
             freeze_backbone_epochs: 1,
             backbone_learning_rate: Some(1e-4),
+            average_from_epoch: 2,
             ..plain
         };
         let json = serde_json::to_string(&tuned).expect("params serialise");
@@ -482,8 +500,23 @@ mod tests {
             "pretrained",
             "freeze_backbone_epochs",
             "backbone_learning_rate",
+            "average_from_epoch",
         ] {
             assert!(json.contains(key), "{key} not in {json}");
         }
+    }
+
+    #[test]
+    fn averaging_from_after_the_last_epoch_is_named() {
+        let params = TrainParams {
+            epochs: 3,
+            average_from_epoch: 4,
+            ..TrainParams::preset(Profile::Demo)
+        };
+        let message = params.validate().unwrap_err();
+        assert!(
+            message.contains("train.average_from_epoch is 4"),
+            "{message}"
+        );
     }
 }

@@ -84,6 +84,7 @@ impl Train {
                 0
             },
             backbone_learning_rate: p.backbone_learning_rate,
+            average_from_epoch: p.average_from_epoch,
             ..TrainConfig::default()
         }
     }
@@ -241,6 +242,7 @@ impl VariantVisitor for TrainVariant<'_> {
                 parameters,
                 epochs_run: outcome.epochs_run,
                 best_epoch: outcome.best_epoch,
+                averaged_from: outcome.averaged_from,
                 best_val_loss: outcome.best_val_loss,
                 initial_weights: if self.config.pretrained {
                     InitialWeights::Imagenet

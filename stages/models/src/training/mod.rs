@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod average;
 mod checkpoint;
 mod data;
 mod early_stopping;
@@ -96,6 +97,12 @@ pub struct TrainConfig {
     /// like the rest. Absent from serialised configs when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backbone_learning_rate: Option<f64>,
+    /// From this epoch (1-based) on, the kept weights are the mean of the weights after each
+    /// epoch run, this one to the last, rather than the weights of the best epoch (see
+    /// `average.rs` for why). Before it, or if training stops earlier, the best epoch's are
+    /// kept as usual. 0: off; absent from serialised configs when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub average_from_epoch: u32,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -125,6 +132,7 @@ impl Default for TrainConfig {
             pretrained: false,
             freeze_backbone_epochs: 0,
             backbone_learning_rate: None,
+            average_from_epoch: 0,
         }
     }
 }
@@ -193,16 +201,21 @@ pub enum TrainEvent {
 /// The result of a training run.
 #[derive(Clone, Debug)]
 pub struct TrainOutcome<D> {
-    /// The weights of the best epoch (lowest validation loss, or training loss without a
-    /// validation split), in validation mode (no autodiff, dropout off), ready to export.
+    /// The kept weights, in validation mode (no autodiff, dropout off), ready to export: those
+    /// of the best epoch (lowest validation loss, or training loss without a validation split),
+    /// or the mean over epochs `averaged_from..=epochs_run`.
     pub model: D,
     /// Every epoch run, resumed sessions included.
     pub history: Vec<EpochStats>,
     /// Epochs run before stopping (early stopping or the epoch limit).
     pub epochs_run: u32,
-    /// The 1-based epoch whose weights `model` holds.
+    /// The 1-based epoch whose weights `model` holds; with averaging, the last epoch of the
+    /// mean.
     pub best_epoch: u32,
-    /// The validation loss of `best_epoch`; `None` without a validation split.
+    /// The first epoch of the mean `model` holds (`TrainConfig::average_from_epoch`), or
+    /// `None` when it holds the weights of one epoch.
+    pub averaged_from: Option<u32>,
+    /// The validation loss of the kept weights; `None` without a validation split.
     pub best_val_loss: Option<f64>,
     /// Whether early stopping ended the run (rather than the epoch limit).
     pub stopped_early: bool,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::Device;
 
+use super::average;
 use super::checkpoint::{self, CheckpointDir, CheckpointFiles, CheckpointMeta};
 use super::epoch::{train_epoch, validate, EpochContext};
 use super::{
@@ -69,7 +70,22 @@ pub fn train<D: Detector>(
     while !state.stopped_early && state.epochs_done < config.max_epochs {
         state.run_epoch(data, &ctx, store.as_ref(), on_event)?;
     }
-    Ok(state.into_outcome())
+    let averaged_from = state.averaged_from(config);
+    let kept_val_loss = match averaged_from {
+        // The mean was never validated as such: its loss is not any epoch's.
+        Some(_) => {
+            validate(
+                &state.best,
+                &data.validation,
+                config.loss,
+                config.batch_size,
+                &device.clone().without_autodiff(),
+            )?
+            .loss
+        }
+        None => state.best_epoch_val_loss(),
+    };
+    Ok(state.into_outcome(averaged_from, kept_val_loss))
 }
 
 fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
@@ -196,7 +212,15 @@ impl<D: Detector> RunState<D> {
             Monitor::ValAuc => validation.auc.map_or(loss, |auc| -auc),
         };
         let verdict = self.early_stopping.observe(epoch, monitored);
-        if verdict.improved {
+        let from = ctx.config.average_from_epoch;
+        if from > 0 && epoch >= from {
+            self.best = if epoch == from {
+                snapshot.clone()
+            } else {
+                average::include(self.best.clone(), &snapshot, epoch - from)?
+            };
+            self.best_changed = true;
+        } else if verdict.improved {
             self.best = snapshot.clone();
             self.best_changed = true;
         }
@@ -246,7 +270,7 @@ impl<D: Detector> RunState<D> {
             history: self.history.clone(),
             model_file: checkpoint::model_file(epoch),
             optimizer_file: checkpoint::optimizer_file(epoch),
-            best_file: checkpoint::best_file(self.early_stopping.best_epoch),
+            best_file: checkpoint::best_file(self.kept_epoch(config)),
         };
         let optimizer = self.optimizer.into_bytes().map_err(|e| {
             checkpoint::format_error(Path::new(&meta.optimizer_file), e.to_string())
@@ -257,19 +281,44 @@ impl<D: Detector> RunState<D> {
         Ok(())
     }
 
-    fn into_outcome(self) -> TrainOutcome<D> {
+    /// The first epoch of the mean `best` holds, when it holds one.
+    fn averaged_from(&self, config: &TrainConfig) -> Option<u32> {
+        let from = config.average_from_epoch;
+        (from > 0 && self.epochs_done >= from).then_some(from)
+    }
+
+    /// The last epoch whose weights are in `best`.
+    fn kept_epoch(&self, config: &TrainConfig) -> u32 {
+        match self.averaged_from(config) {
+            Some(_) => self.epochs_done,
+            None => self.early_stopping.best_epoch,
+        }
+    }
+
+    fn best_epoch_val_loss(&self) -> Option<f64> {
         let best_epoch = self.early_stopping.best_epoch;
-        let best_val_loss = self
-            .history
+        self.history
             .iter()
             .find(|e| e.epoch == best_epoch)
-            .and_then(|e| e.val_loss);
+            .and_then(|e| e.val_loss)
+    }
+
+    fn into_outcome(
+        self,
+        averaged_from: Option<u32>,
+        kept_val_loss: Option<f64>,
+    ) -> TrainOutcome<D> {
+        let best_epoch = match averaged_from {
+            Some(_) => self.epochs_done,
+            None => self.early_stopping.best_epoch,
+        };
         TrainOutcome {
             model: self.best,
             seconds: self.history.iter().map(|e| e.seconds).sum(),
             epochs_run: self.epochs_done,
             best_epoch,
-            best_val_loss,
+            averaged_from,
+            best_val_loss: kept_val_loss,
             stopped_early: self.stopped_early,
             history: self.history,
         }
