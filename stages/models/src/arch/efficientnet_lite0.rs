@@ -33,7 +33,7 @@
 //!   and in the ONNX export alike. The top-5 classes of scikit-image's photos do not pin this
 //!   down (with `[0, 1]` input or ImageNet mean/std, PyTorch still ranks 285 and 967 first, at
 //!   lower probability: 0.35 and 0.39 instead of 0.40 for the cat, 0.87 and 0.84 instead of 0.94
-//!   for the coffee); the test that does is `tests/efficientnet_lite0.rs`, which compares all
+//!   for the coffee); the test that does is `tests/models/efficientnet_lite0.rs`, which compares all
 //!   1000 logits with PyTorch's on the same image.
 //!
 //! Names: `_conv_stem`/`_bn0` is our `stem`, `_blocks.{i}` our `blocks[i]` with

@@ -2,7 +2,7 @@
 //! (`onnx::pair_first_conv`): the rewritten MesoNet-4 gives the plain graph's scores, in both forms
 //! and with its BatchNorms folded or kept, and graphs it does not fit are left alone.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::tensor::Device;

@@ -9,7 +9,7 @@
 //!   Dense(1) 577 + SSIM-map Baseline 422,656 + stats branch 184 + Dense(1) over 1 + 128 + 8
 //!   inputs 138 = 1,362,675. Keras has no EfficientNet-Lite0: its backbone's count is the
 //!   published PyTorch state dict's, by tensor shapes without the 1000-class `_fc` and
-//!   `num_batches_tracked` (3,413,024; `tests/efficientnet_lite0.rs` derives it from the file),
+//!   `num_batches_tracked` (3,413,024; `tests/models/efficientnet_lite0.rs` derives it from the file),
 //!   plus Dense(1) over 1280 (1,281) single, and multi, assembled like EfficientNetB0's, plus the
 //!   face score 1,281, the SSIM-map Baseline 422,656, the stats branch 184 and the Dense(1) head 138.
 //! - A batch maps to one logit per face.
@@ -28,7 +28,7 @@
 //! One model at a time (ViT-B/16 is 86M floats, 344 MB), so these are loops inside one test each
 //! rather than a test per variant.
 
-mod common;
+use crate::common;
 
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::Device;

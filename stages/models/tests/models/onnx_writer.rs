@@ -1,6 +1,6 @@
 //! The ONNX writer against ONNX Runtime on a graph small enough to check by hand.
 
-mod common;
+use crate::common;
 
 use dfd_models::onnx::{Attr, Dim, OnnxGraph};
 use ndarray::{arr2, ArrayD};

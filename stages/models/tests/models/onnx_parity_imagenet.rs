@@ -2,7 +2,7 @@
 //! what its burn forward gives (features and P(FAKE), to 1e-4): parity on trained weights, beside
 //! the perturbed random ones every variant is checked with in `every_architecture.rs`.
 
-mod common;
+use crate::common;
 
 use common::parity::{feature_diff, p_fake_diff, TOLERANCE};
 use dfd_models::arch::efficientnet_lite0::{EfficientNetLite0, IMAGENET_WEIGHTS};

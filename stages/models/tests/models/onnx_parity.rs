@@ -14,7 +14,7 @@
 //! backbones are also compared before the head: their feature vectors (hundreds of values per
 //! face, unsquashed) must agree to 1e-4 relative to their largest magnitude.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use common::parity::{

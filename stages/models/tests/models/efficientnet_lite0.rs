@@ -7,7 +7,7 @@
 //! dict of wrong shapes; `make_fixtures.py` there made both (how to rerun it: its doc string).
 //! Neither this test nor set-up needs PyTorch.
 //!
-//! `cargo test --release --workspace --test efficientnet_lite0 -- --nocapture` prints each
+//! `cargo test --release --workspace --test models -- efficientnet_lite0:: --nocapture` prints each
 //! photo's top-5 classes with their probabilities.
 
 use std::path::{Path, PathBuf};
