@@ -124,19 +124,29 @@ impl Train {
     }
 
     /// Where a variant's checkpoints live: keyed by the variant, its settings and its samples.
+    /// A configuration that cannot be serialised is an error, never an empty key that every
+    /// such configuration would share (and so resume one another's checkpoints).
     fn checkpoint_dir(
         &self,
         ctx: &StageContext,
         variant: ModelVariant,
         config: &TrainConfig,
         data: &TrainingData,
-    ) -> Option<PathBuf> {
-        let scratch = ctx.scratch?;
+    ) -> Result<Option<PathBuf>, StageError> {
+        let Some(scratch) = ctx.scratch else {
+            return Ok(None);
+        };
+        let config_bytes = serde_json::to_vec(config).map_err(|e| {
+            StageError::Other(format!(
+                "the checkpoint key of {}: the training configuration does not serialise: {e}",
+                variant.name()
+            ))
+        })?;
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
         hasher.update(self.version().to_le_bytes()); // what a checkpoint means changes with it
         hasher.update(backend_name()); // a checkpoint resumes bit-exactly on its own backend only
-        hasher.update(serde_json::to_vec(config).unwrap_or_default());
+        hasher.update(config_bytes);
         for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
             hasher.update(split);
             for s in samples {
@@ -145,7 +155,7 @@ impl Train {
             }
         }
         let digest = hex::encode(&hasher.finalize()[..8]);
-        Some(scratch.join(format!("{}-{digest}", variant.name())))
+        Ok(Some(scratch.join(format!("{}-{digest}", variant.name()))))
     }
 }
 
@@ -336,7 +346,7 @@ impl Stage for Train {
                 variant,
                 data: &data,
                 config: &config,
-                checkpoints: self.checkpoint_dir(ctx, variant, &config, &data),
+                checkpoints: self.checkpoint_dir(ctx, variant, &config, &data)?,
             };
             let seed = self.params.seed;
             let trained = if config.pretrained {
