@@ -70,8 +70,7 @@ pub fn train<D: Detector>(
     while !state.stopped_early && state.epochs_done < config.max_epochs {
         state.run_epoch(data, &ctx, store.as_ref(), on_event)?;
     }
-    let averaged_from = state.averaged_from(config);
-    let kept_val_loss = match averaged_from {
+    let kept_val_loss = match state.averaged_from(config) {
         // The mean was never validated as such: its loss is not any epoch's.
         Some(_) => {
             validate(
@@ -85,7 +84,7 @@ pub fn train<D: Detector>(
         }
         None => state.best_epoch_val_loss(),
     };
-    Ok(state.into_outcome(averaged_from, kept_val_loss))
+    Ok(state.into_outcome(config, kept_val_loss))
 }
 
 fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
@@ -212,8 +211,7 @@ impl<D: Detector> RunState<D> {
             Monitor::ValAuc => validation.auc.map_or(loss, |auc| -auc),
         };
         let verdict = self.early_stopping.observe(epoch, monitored);
-        let from = ctx.config.average_from_epoch;
-        if from > 0 && epoch >= from {
+        if let Some(from) = averaged_from(ctx.config, epoch) {
             self.best = if epoch == from {
                 snapshot.clone()
             } else {
@@ -283,8 +281,7 @@ impl<D: Detector> RunState<D> {
 
     /// The first epoch of the mean `best` holds, when it holds one.
     fn averaged_from(&self, config: &TrainConfig) -> Option<u32> {
-        let from = config.average_from_epoch;
-        (from > 0 && self.epochs_done >= from).then_some(from)
+        averaged_from(config, self.epochs_done)
     }
 
     /// The last epoch whose weights are in `best`.
@@ -303,15 +300,9 @@ impl<D: Detector> RunState<D> {
             .and_then(|e| e.val_loss)
     }
 
-    fn into_outcome(
-        self,
-        averaged_from: Option<u32>,
-        kept_val_loss: Option<f64>,
-    ) -> TrainOutcome<D> {
-        let best_epoch = match averaged_from {
-            Some(_) => self.epochs_done,
-            None => self.early_stopping.best_epoch,
-        };
+    fn into_outcome(self, config: &TrainConfig, kept_val_loss: Option<f64>) -> TrainOutcome<D> {
+        let best_epoch = self.kept_epoch(config);
+        let averaged_from = self.averaged_from(config);
         TrainOutcome {
             model: self.best,
             seconds: self.history.iter().map(|e| e.seconds).sum(),
@@ -323,6 +314,12 @@ impl<D: Detector> RunState<D> {
             history: self.history,
         }
     }
+}
+
+/// The first epoch of the weight mean kept after `epoch`, when averaging covers that epoch.
+fn averaged_from(config: &TrainConfig, epoch: u32) -> Option<u32> {
+    let from = config.average_from_epoch;
+    (from > 0 && epoch >= from).then_some(from)
 }
 
 /// Adam with the configured (Keras) constants.
