@@ -10,13 +10,34 @@ mkdir -p "$VENDOR/wheels"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
+# --- What must exist before this script can do the rest ---------------------------------------------
+# Checked first, so that a missing toolchain is one sentence here rather than a failure deep in
+# `cargo build` after two minutes of downloads.
+need_rust=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+  log "no Rust toolchain: dfd needs Rust >= $need_rust (cargo and rustc on PATH). Install it with rustup:"
+  log "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\""
+  exit 1
+fi
+have_rust=$(rustc --version | cut -d' ' -f2)
+if [[ $(printf '%s\n%s\n' "$need_rust" "${have_rust%%-*}" | sort -V | head -n1) != "$need_rust" ]]; then
+  log "rustc $have_rust is older than the workspace's rust-version $need_rust: run 'rustup update stable'"
+  exit 1
+fi
+
 # --- Debian packages -------------------------------------------------------------------------------
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates)
+# python3-pip: `python3 -m pip download` fetches the pinned wheels below (a download, not an install,
+# so Debian's externally-managed Python does not refuse it).
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if ((${#missing[@]})) && [[ $(id -u) != 0 ]]; then
+  log "missing Debian packages: ${missing[*]}; run this as root (or: sudo apt-get install ${missing[*]})"
+  exit 1
+fi
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (about 2 minutes)"
   export DEBIAN_FRONTEND=noninteractive
