@@ -126,13 +126,19 @@ pub enum Command {
     /// Verdicts for video files: decode, detect, crop, ssim and score through the pipeline's own
     /// stages, with a model trained by an earlier `dfd run`.
     Predict {
-        #[arg(required = true, value_name = "VIDEO")]
-        videos: Vec<PathBuf>,
+        /// Video files (any extension), and folders searched recursively for .mp4, .avi, .mov,
+        /// .mkv, .webm and .m4v files (hidden ones skipped).
+        #[arg(required = true, value_name = "VIDEO_OR_DIR")]
+        paths: Vec<PathBuf>,
         /// Model variant, e.g. mesonet4-multi; default: the first of the config's train.models.
         #[arg(long)]
         model: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Also write the answers as CSV (filename,label,... with label = P(FAKE), a DFDC
+        /// submission's columns), replacing the file whole once every video is predicted.
+        #[arg(long, value_name = "PATH")]
+        csv: Option<PathBuf>,
     },
     /// Write the demo dataset: REAL clips cut from the registry videos, FAKE ones made by face swap.
     DemoData {
@@ -311,20 +317,29 @@ fn execute(cli: Cli) -> Result<()> {
         }
         Command::Config => print!("{}", config.to_toml()?),
         Command::Predict {
-            videos,
+            paths,
             model,
             json,
+            csv,
         } => {
+            // A bad --csv path fails now, not after every video is predicted.
+            if let Some(csv) = &csv {
+                predict::check_csv_target(csv)?;
+            }
             let report = predict::predict(predict::PredictRequest {
                 workspace: &workspace,
                 config: &config,
-                videos: &videos,
+                paths: &paths,
                 model: model.as_deref(),
             })?;
+            // The answers go to stdout first, so that a CSV that cannot be written loses nothing.
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 predict::print_text(&report);
+            }
+            if let Some(csv) = &csv {
+                predict::write_csv(&report, csv)?;
             }
         }
         Command::DemoData {

@@ -1,6 +1,7 @@
 //! `dfd predict` on whatever a shell glob gives it: it never writes into the user's folders, and
-//! each argument it cannot use (a second file of one name, a directory, a device, a FIFO, a
-//! missing path) gets its own clear answer while the others are predicted.
+//! each argument it cannot use (a second file of one name, a device, a FIFO, a missing path, a
+//! folder without videos) gets its own clear answer while the others are predicted. A folder is
+//! walked for its videos, and `--csv` writes the answers as a DFDC submission.
 
 use serde_json::Value;
 
@@ -47,8 +48,14 @@ const SETTINGS: [&str; 10] = [
 ];
 
 fn predict(dfd: &Dfd, files: &[String]) -> (bool, Value, String) {
+    predict_with(dfd, files, &[])
+}
+
+/// `dfd predict --json FILES OPTIONS` with the tests' settings: success, the JSON, stderr.
+fn predict_with(dfd: &Dfd, files: &[String], options: &[&str]) -> (bool, Value, String) {
     let mut args: Vec<&str> = vec!["predict", "--json"];
     args.extend(files.iter().map(String::as_str));
+    args.extend(options);
     args.extend(SETTINGS);
     let out = dfd.output(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -104,11 +111,13 @@ fn predict_on_a_glob_of_a_dataset_folder_leaves_it_untouched() {
 }
 
 #[test]
-fn same_names_directories_devices_and_fifos_get_their_own_answers() {
+fn same_names_empty_folders_devices_and_fifos_get_their_own_answers() {
     let (dfd, data) = trained();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir(root.join("sub")).unwrap();
+    std::fs::create_dir(root.join("empty")).unwrap();
+    std::fs::write(root.join("empty/notes.txt"), "not a video").unwrap();
     for name in ["a.mp4", "2-a.mp4", "sub/a.mp4"] {
         std::fs::copy(data.path().join("r1.mp4"), root.join(name)).unwrap();
     }
@@ -120,7 +129,9 @@ fn same_names_directories_devices_and_fifos_get_their_own_answers() {
         path("a.mp4"),
         path("2-a.mp4"),
         path("sub/a.mp4"),
+        // Walked: its one video is named as the file above, so it is `sub/a.mp4#2`.
         path("sub"),
+        path("empty"),
         "/dev/null".to_string(),
         path("pipe.mp4"),
         path("missing.mp4"),
@@ -128,10 +139,10 @@ fn same_names_directories_devices_and_fifos_get_their_own_answers() {
     let (_, report, stderr) = predict(&dfd, &files);
     assert_eq!(
         report["videos"].as_array().map(Vec::len),
-        Some(7),
+        Some(8),
         "{stderr}"
     );
-    for name in ["a.mp4", "2-a.mp4", "sub/a.mp4"] {
+    for name in ["a.mp4", "2-a.mp4", "sub/a.mp4", "sub/a.mp4#2"] {
         let verdict = answer(&report, &path(name))["verdict"].clone();
         assert!(verdict == "REAL" || verdict == "FAKE", "{name}: {report}");
     }
@@ -140,7 +151,7 @@ fn same_names_directories_devices_and_fifos_get_their_own_answers() {
         assert_eq!(a["verdict"], "error", "{a}");
         a["error"].as_str().unwrap().to_string()
     };
-    assert!(error(&path("sub")).contains("a directory"), "{report}");
+    assert!(error(&path("empty")).contains("no video files"), "{report}");
     assert!(error("/dev/null").contains("device"), "{report}");
     assert!(error(&path("pipe.mp4")).contains("FIFO"), "{report}");
     assert!(
@@ -148,4 +159,179 @@ fn same_names_directories_devices_and_fifos_get_their_own_answers() {
         "{report}"
     );
     assert!(!stderr.contains("/tmp/.tmp"), "{stderr}");
+}
+
+#[test]
+fn a_folder_is_walked_for_videos_and_its_answers_written_as_csv() {
+    let (dfd, data) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(videos.join("sub")).unwrap();
+    // A comma and quotes in a name must survive the CSV; an upper-case extension still counts.
+    let odd = "with, comma \"quoted\".mp4";
+    for (from, to) in [
+        ("r1.mp4", "r1.mp4"),
+        ("f1.mp4", odd),
+        ("f2.mp4", "sub/f2.MOV"),
+        ("r2.mp4", ".hidden.mp4"),
+    ] {
+        std::fs::copy(data.path().join(from), videos.join(to)).unwrap();
+    }
+    std::fs::write(videos.join("notes.txt"), "not a video").unwrap();
+    // Random bytes under a video's name: decode fails on it, the others go on.
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(videos.join("broken.mp4"), noise).unwrap();
+    let before = dfd_tests::tree(&videos);
+
+    let csv = dir.path().join("out.csv");
+    let folder = videos.display().to_string();
+    let (ok, report, stderr) = predict_with(
+        &dfd,
+        std::slice::from_ref(&folder),
+        &["--csv", csv.to_str().unwrap()],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("predict: 4/4 videos"), "{stderr}");
+    assert_eq!(dfd_tests::tree(&videos), before, "the folder is untouched");
+    assert!(!dir.path().join("out.csv.tmp").exists());
+
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    assert_eq!(
+        rows[0],
+        [
+            "filename",
+            "label",
+            "verdict",
+            "score",
+            "frames_used",
+            "faces_found",
+            "error"
+        ]
+    );
+    let named = |name: &str| videos.join(name).display().to_string();
+    // One row per video found, in path order, named as the folder argument joined to it.
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            named("broken.mp4"),
+            named("r1.mp4"),
+            named("sub/f2.MOV"),
+            named(odd),
+        ],
+        "{rows:?}"
+    );
+    // The CSV says what the JSON says.
+    let json_names: Vec<&str> = report["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["video"].as_str().unwrap())
+        .collect();
+    assert_eq!(json_names, names);
+    for row in &rows[1..] {
+        assert_eq!(row.len(), 7, "{row:?}");
+        let (label, verdict, score, error) = (&row[1], &row[2], &row[3], &row[6]);
+        if row[0] == named("broken.mp4") {
+            assert_eq!(verdict, "error", "{row:?}");
+            assert!(!error.is_empty(), "{row:?}");
+            assert!(label.is_empty() && score.is_empty(), "{row:?}");
+        } else {
+            let p: f64 = label.parse().unwrap_or_else(|_| panic!("{row:?}"));
+            assert!((0.0..=1.0).contains(&p), "{row:?}");
+            assert_eq!(label, score);
+            assert!(verdict == "REAL" || verdict == "FAKE", "{row:?}");
+            assert!(error.is_empty(), "{row:?}");
+            let json = answer(&report, &row[0]);
+            assert_eq!(json["score"].as_f64(), Some(p), "{json}");
+        }
+    }
+}
+
+#[test]
+fn a_csv_is_only_written_once_every_video_is_predicted() {
+    let (dfd, data) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = data.path().join("r1.mp4").display().to_string();
+    // A path mistake is refused before any video is predicted.
+    let missing = dir.path().join("no/such/folder/out.csv");
+    let (ok, _, stderr) = predict_with(
+        &dfd,
+        std::slice::from_ref(&clip),
+        &["--csv", missing.to_str().unwrap()],
+    );
+    assert!(!ok && stderr.contains("--csv"), "{stderr}");
+    assert!(!stderr.contains("predict: "), "nothing predicted: {stderr}");
+    // A failure before any prediction (no such model) creates nothing.
+    let csv = dir.path().join("out.csv");
+    let (ok, _, stderr) = predict_with(
+        &dfd,
+        std::slice::from_ref(&clip),
+        &["--csv", csv.to_str().unwrap(), "--model", "no-such-model"],
+    );
+    assert!(!ok && stderr.contains("no-such-model"), "{stderr}");
+    assert_eq!(dfd_tests::tree(dir.path()).len(), 0, "{stderr}");
+    // More videos than one chunk: every one answered, each under its own name, in order.
+    let files: Vec<String> = std::iter::repeat_n(clip.clone(), 9).collect();
+    let (ok, report, stderr) = predict_with(&dfd, &files, &["--csv", csv.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("predict: 8/9 videos"), "{stderr}");
+    assert!(stderr.contains("predict: 9/9 videos"), "{stderr}");
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    let names: Vec<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
+    let expected: Vec<String> = (1..=9)
+        .map(|n| match n {
+            1 => clip.clone(),
+            n => format!("{clip}#{n}"),
+        })
+        .collect();
+    assert_eq!(names, expected);
+    // The same file gives the same answer in either chunk (to rounding: a chunk of one video
+    // may be scored in other batch sizes than a chunk of eight).
+    let scores: Vec<f64> = rows[1..]
+        .iter()
+        .map(|r| r[1].parse().unwrap_or_else(|_| panic!("{r:?}")))
+        .collect();
+    assert!(
+        scores.iter().all(|s| (s - scores[0]).abs() < 1e-5),
+        "{rows:?}"
+    );
+    assert_eq!(report["videos"].as_array().map(Vec::len), Some(9));
+    assert_eq!(dfd_tests::tree(dir.path()), ["out.csv"]);
+}
+
+/// Rows of an RFC 4180 CSV: fields split on commas outside double quotes, `""` inside quotes
+/// read as one quote, rows ended by a line break outside quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!quoted, "unterminated quoted field");
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
 }

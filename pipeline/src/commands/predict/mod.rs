@@ -1,17 +1,21 @@
-//! `dfd predict VIDEO... --model NAME`: a verdict for a few files, through the same stage code as
-//! `dfd run` (decode, detect, crop, ssim, score), run in memory with no cache, and the model a
-//! previous `dfd run` trained.
+//! `dfd predict PATH...`: a verdict for each video file named or found in a named folder, through
+//! the same stage code as `dfd run` (decode, detect, crop, ssim, score), run in memory with no
+//! cache, and the model a previous `dfd run` trained.
 //!
 //! The files are read where they are: their `videos` rows are made here, from the arguments as
-//! given (which name each answer), instead of by `ingest` over a dataset folder. Nothing is
-//! written anywhere, so a glob over a dataset (`dfd predict v/*`) cannot touch its
-//! `metadata.json`; an argument that is not a regular file (a directory, a device, a FIFO, a
-//! missing path) gets its own `error` answer while the others are predicted.
+//! given (which name each answer), instead of by `ingest` over a dataset folder (see `inputs`).
+//! Nothing is written anywhere but the `--csv` file, so a glob over a dataset (`dfd predict v/*`)
+//! cannot touch its `metadata.json`; an argument that is neither a regular file nor a folder (a
+//! device, a FIFO, a missing path) gets its own `error` answer while the others are predicted.
+//! The videos go through the stages `CHUNK_VIDEOS` at a time, so a folder of thousands of videos
+//! needs the memory of one chunk, not of the folder.
+
+mod csv;
+mod inputs;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
-use std::time::{Instant, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
@@ -25,15 +29,24 @@ use crate::cache::Workspace;
 use crate::config::Config;
 use crate::runner::Pipeline;
 
+pub use csv::{check_target as check_csv_target, write as write_csv};
+
 /// The stages a prediction runs, in order; `ingest` is replaced by the rows of the arguments and
 /// `train` by the stored model.
 const STAGES: [&str; 5] = ["decode", "detect", "crop", "ssim", "score"];
+
+/// Videos per trip through the stages. Every table of a chunk is in memory at once (the bulk is
+/// each video's sampled frames, lossless PNG by default), so memory grows with the chunk, not
+/// with the folder. 8 is the default `runner.videos_per_shard`, the unit `dfd run` holds in
+/// memory: a chunk costs what a shard of the DAG costs, and still keeps up to 8 cores busy (the
+/// stages work on a chunk's videos in parallel).
+pub const CHUNK_VIDEOS: usize = 8;
 
 /// The answer for one video.
 #[derive(Debug, Serialize)]
 pub struct Prediction {
     pub video: String,
-    /// `FAKE`, `REAL`, `no face found`, or `error`.
+    /// `FAKE`, `REAL`, `no face found`, `too few face frames`, or `error`.
     pub verdict: String,
     /// The video score (the rule the report quotes, `report.rule`, by default the mean
     /// P(FAKE) over the frames scored); absent without any.
@@ -59,52 +72,60 @@ pub struct PredictReport {
 pub struct PredictRequest<'a> {
     pub workspace: &'a Workspace,
     pub config: &'a Config,
-    pub videos: &'a [PathBuf],
+    /// Video files and folders of them, as given on the command line.
+    pub paths: &'a [PathBuf],
     pub model: Option<&'a str>,
 }
 
 pub fn predict(request: PredictRequest) -> Result<PredictReport> {
     let started = Instant::now();
     let model = stored_model(request.workspace, request.config, request.model)?;
-    let inputs = video_rows(request.videos);
+    let model_batch = TrainedModelRow::to_batch(std::slice::from_ref(&model))?;
+    let inputs = inputs::inputs(request.paths);
 
     let mut config = request.config.clone();
     config.score.splits = vec![SPLIT.into()];
     // The dataset folder is only ingest's, which a prediction does not run.
     let pipeline =
         Pipeline::new(&config, PathBuf::from("/")).context("cannot assemble the pipeline")?;
-    let rows: Vec<VideoRow> = inputs.iter().filter_map(|i| i.row.clone()).collect();
-    let names: Vec<String> = rows.iter().map(|r| r.video_id.clone()).collect();
-    let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
-    tables.insert(
-        TrainedModelRow::TABLE.name,
-        vec![TrainedModelRow::to_batch(std::slice::from_ref(&model))?],
-    );
-    tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(&rows)?]);
-    let mut errors: Vec<ErrorRow> = Vec::new();
-    if !rows.is_empty() {
-        for name in STAGES {
-            let stage = &pipeline.stages()[pipeline.index_of(name)?];
-            let output = run_in_memory(stage.as_ref(), &tables, &names)
-                .with_context(|| format!("stage {name}"))?;
-            for (table, batches) in output {
-                if table == ErrorRow::TABLE.name {
-                    for batch in &batches {
-                        errors.extend(ErrorRow::from_batch(batch)?);
-                    }
-                } else {
-                    tables.insert(table, batches);
-                }
-            }
+
+    // An answer per input, in the order of the arguments: the unreadable ones now, the others
+    // chunk by chunk.
+    let mut answers: Vec<Option<Prediction>> = inputs
+        .iter()
+        .map(|input| {
+            input
+                .row
+                .as_ref()
+                .err()
+                .map(|error| Prediction::error(&input.id, error.clone()))
+        })
+        .collect();
+    let readable: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].row.is_ok())
+        .collect();
+    let total = readable.len();
+    let mut done = 0;
+    for chunk in readable.chunks(CHUNK_VIDEOS) {
+        let rows: Vec<VideoRow> = chunk
+            .iter()
+            .filter_map(|&i| inputs[i].row.as_ref().ok().cloned())
+            .collect();
+        let predictions = predict_chunk(&pipeline, &config, &model_batch, &rows)
+            .with_context(|| format!("videos {}-{} of {total}", done + 1, done + rows.len()))?;
+        for (&i, prediction) in chunk.iter().zip(predictions) {
+            answers[i] = Some(prediction);
         }
+        done += chunk.len();
+        // Always, terminal or not: a long run left to a log file is where it is wanted most,
+        // and stdout, which carries the answers, stays clean.
+        eprintln!("predict: {done}/{total} videos");
     }
-    let faces = rows_of::<FaceRow>(&tables)?;
-    let scores = rows_of::<FrameScoreRow>(&tables)?;
     let videos = inputs
         .iter()
-        .map(|input| match &input.error {
-            Some(error) => Prediction::error(&input.id, error.clone()),
-            None => verdict(&input.id, &config, &faces, &scores, &errors),
+        .zip(answers)
+        .map(|(input, answer)| {
+            answer.unwrap_or_else(|| Prediction::error(&input.id, "not predicted".to_owned()))
         })
         .collect();
     Ok(PredictReport {
@@ -119,84 +140,40 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
 /// The split the rows of a prediction carry (score scores only the splits it is told to).
 const SPLIT: &str = "test";
 
-/// One argument: its answer's name, and its `videos` row or why it has none.
-struct Input {
-    id: String,
-    row: Option<VideoRow>,
-    error: Option<String>,
-}
-
-/// A row per argument that is a regular file (a link to one is followed), named by the argument
-/// as given; a name given twice gets `#2`, `#3`.
-fn video_rows(videos: &[PathBuf]) -> Vec<Input> {
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    videos
-        .iter()
-        .map(|video| {
-            let given = video.display().to_string();
-            let count = seen.entry(given.clone()).or_insert(0);
-            *count += 1;
-            let id = if *count == 1 {
-                given
+/// The stages over one chunk of videos, all in memory; an answer per row, in order. A video the
+/// stages fail on (a corrupt file) is an `errors` row of its stage, and so an `error` answer,
+/// while the others go on; an `Err` here is the stage failing as a whole.
+fn predict_chunk(
+    pipeline: &Pipeline,
+    config: &Config,
+    model: &RecordBatch,
+    rows: &[VideoRow],
+) -> Result<Vec<Prediction>> {
+    let names: Vec<String> = rows.iter().map(|r| r.video_id.clone()).collect();
+    let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
+    tables.insert(TrainedModelRow::TABLE.name, vec![model.clone()]);
+    tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(rows)?]);
+    let mut errors: Vec<ErrorRow> = Vec::new();
+    for name in STAGES {
+        let stage = &pipeline.stages()[pipeline.index_of(name)?];
+        let output = run_in_memory(stage.as_ref(), &tables, &names)
+            .with_context(|| format!("stage {name}"))?;
+        for (table, batches) in output {
+            if table == ErrorRow::TABLE.name {
+                for batch in &batches {
+                    errors.extend(ErrorRow::from_batch(batch)?);
+                }
             } else {
-                format!("{given}#{count}")
-            };
-            match regular_file(video) {
-                Ok((path, meta)) => Input {
-                    row: Some(VideoRow {
-                        video_id: id.clone(),
-                        path: path.display().to_string(),
-                        label: None,
-                        split: Some(SPLIT.into()),
-                        original: None,
-                        group: id.clone(),
-                        size_bytes: meta.len(),
-                        modified_ms: meta
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                            .map_or(0, |d| d.as_millis() as i64),
-                    }),
-                    id,
-                    error: None,
-                },
-                Err(error) => Input {
-                    id,
-                    row: None,
-                    error: Some(error),
-                },
+                tables.insert(table, batches);
             }
-        })
-        .collect()
-}
-
-/// The file's absolute path and metadata, or why it cannot be a video.
-fn regular_file(video: &Path) -> Result<(PathBuf, std::fs::Metadata), String> {
-    let shown = video.display();
-    let meta = std::fs::metadata(video).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{shown}: no such file"),
-        _ => format!("{shown}: cannot read: {e}"),
-    })?;
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        let path = video
-            .canonicalize()
-            .map_err(|e| format!("{shown}: cannot resolve: {e}"))?;
-        return Ok((path, meta));
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    };
-    Err(format!("{shown}: is {what}, not a video file"))
+        }
+    }
+    let faces = rows_of::<FaceRow>(&tables)?;
+    let scores = rows_of::<FrameScoreRow>(&tables)?;
+    Ok(names
+        .iter()
+        .map(|name| verdict(name, config, &faces, &scores, &errors))
+        .collect())
 }
 
 /// The model `name` (default: the first trained) of the newest finished `train` output.
