@@ -10,7 +10,8 @@ use crate::cache::marker::{claim, Create};
 use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::BenchTarget;
 use crate::commands::dag::DagFormat;
-use crate::commands::{bench, dag, gc, inspect, predict, report, run, status, verify};
+use crate::commands::export::ExportWhat;
+use crate::commands::{bench, dag, export, gc, inspect, predict, report, run, status, verify};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 use crate::runs::latest_dataset;
@@ -139,6 +140,11 @@ pub enum Command {
         /// submission's columns), replacing the file whole once every video is predicted.
         #[arg(long, value_name = "PATH")]
         csv: Option<PathBuf>,
+    },
+    /// Copy cached tables out of the workspace for other tools (computes nothing).
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
     },
     /// Write the demo dataset: REAL clips cut from the registry videos, FAKE ones made by face swap.
     DemoData {
@@ -341,6 +347,22 @@ fn execute(cli: Cli) -> Result<()> {
             if let Some(csv) = &csv {
                 predict::write_csv(&report, csv)?;
             }
+        }
+        Command::Export {
+            what:
+                ExportWhat::Faces {
+                    dir,
+                    splits,
+                    with_ssim,
+                },
+        } => {
+            let exported = export::export_faces(&export::FacesRequest {
+                workspace: &workspace,
+                dir: &dir,
+                splits: &splits,
+                with_ssim,
+            })?;
+            export::print_text(&exported);
         }
         Command::DemoData {
             out,

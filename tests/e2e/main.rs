@@ -12,6 +12,7 @@ mod crash_resume;
 mod damaged_cache;
 mod decode;
 mod demo_data;
+mod export;
 mod faces;
 mod inspect;
 mod learn;

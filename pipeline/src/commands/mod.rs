@@ -1,7 +1,9 @@
 //! One module per `dfd` subcommand.
 
 pub mod bench;
+pub mod csv_field;
 pub mod dag;
+pub mod export;
 pub mod gc;
 pub mod inspect;
 pub mod predict;

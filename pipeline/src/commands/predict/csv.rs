@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{PredictReport, Prediction};
+use crate::commands::csv_field::csv_field;
 
 /// The columns: `filename` and `label` as DFDC's `submission.csv` has them, then the rest of a
 /// `Prediction` (`score` repeats `label`, so the file reads on its own without the DFDC meaning).
@@ -105,40 +106,20 @@ pub fn to_csv(report: &PredictReport) -> String {
 fn row(p: &Prediction) -> String {
     let score = p.score.map(|s| s.to_string()).unwrap_or_default();
     [
-        field(&p.video),
+        csv_field(&p.video),
         Cow::Borrowed(score.as_str()),
-        field(&p.verdict),
+        csv_field(&p.verdict),
         Cow::Borrowed(score.as_str()),
         Cow::Owned(p.frames_used.to_string()),
         Cow::Owned(p.faces_found.to_string()),
-        field(p.error.as_deref().unwrap_or_default()),
+        csv_field(p.error.as_deref().unwrap_or_default()),
     ]
     .join(",")
-}
-
-/// A field quoted by RFC 4180: in double quotes, with each quote doubled, when it holds a comma,
-/// a quote or a line break (file names and error messages can hold all three); as is otherwise.
-fn field(text: &str) -> Cow<'_, str> {
-    if text.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(text)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fields_are_quoted_only_when_they_must_be() {
-        assert_eq!(field("a.mp4"), "a.mp4");
-        assert_eq!(field(""), "");
-        assert_eq!(field("a,b.mp4"), "\"a,b.mp4\"");
-        assert_eq!(field("say \"hi\".mp4"), "\"say \"\"hi\"\".mp4\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(field("cr\r"), "\"cr\r\"");
-    }
 
     #[test]
     fn rows_have_an_empty_label_without_a_score() {
