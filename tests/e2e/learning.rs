@@ -1,12 +1,14 @@
-//! MesoNet-4 learns from real face crops: a few epochs of `train` on the demo set's crops lower
-//! the validation loss. `learn.rs` checks the plumbing of the learning half; this checks that what
-//! flows through it is learnable and learnt.
+//! Detectors learn from real face crops: a few epochs of `train` on the demo set's crops lower
+//! MesoNet-4's validation loss from its seeded weights, and fine-tuning EfficientNet-Lite0 from
+//! ImageNet ranks the validation crops far better than a linear probe of its ImageNet features.
+//! `learn.rs` checks the plumbing of the learning half; this checks that what flows through it
+//! is learnable and learnt.
 //!
 //! The demo set puts each filmed person in its own split, so a validation split there asks a
 //! detector to generalise to a new face from a handful of videos, which is no test of the training
 //! loop. Here each person's REAL and FAKE videos are instead dealt alternately to `train` and
 //! `val`: validation clips show the people of the training clips, in other takes, swapped with
-//! other donors (mostly). The claim tested is the issue's: validation loss falls.
+//! other donors (mostly).
 //!
 //! On demo set v2 a pair's REAL and FAKE share their framing, degradation and encoding, so the
 //! only thing that separates them is the swap, and learning it from a couple of hundred crops is
@@ -17,7 +19,7 @@
 
 use std::path::Path;
 
-use dfd_schemas::{EpochRow, TableRow, TrainedModelRow};
+use dfd_schemas::{EpochRow, InitialWeights, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 
 /// Forty-eight demo videos (24 REAL, 24 FAKE), each (person, label) dealt alternately to train and
@@ -37,12 +39,21 @@ fn dataset_split_within_people(dfd: &Dfd, out: &Path) {
     });
 }
 
+/// Both learners share one generated dataset and one workspace (the second run reuses the first
+/// one's decode, detect, crop and ssim): generating and preprocessing 48 videos is most of what a
+/// second test would repeat.
 #[test]
-fn validation_loss_falls_on_real_crops() {
+fn detectors_learn_from_real_crops() {
     let dfd = Dfd::new();
     let root = tempfile::tempdir().unwrap();
     let dataset = root.path().join("demo");
     dataset_split_within_people(&dfd, &dataset);
+    mesonet4_from_seeded_weights_learns(&dfd, &dataset);
+    efficientnet_lite0_fine_tunes_from_imagenet(&dfd, &dataset);
+}
+
+/// MesoNet-4 from its seeded weights: the validation loss falls.
+fn mesonet4_from_seeded_weights_learns(dfd: &Dfd, dataset: &Path) {
     // Every face frame (the demo profile caps them at 8 a video), no augmentation: on about two
     // hundred training crops, sixteen epochs of the reference's focal loss and Adam.
     dfd.ok(&[
@@ -97,4 +108,61 @@ fn validation_loss_falls_on_real_crops() {
         kept_auc >= 0.65,
         "validation AUC at the kept epoch {kept_auc}"
     );
+}
+
+/// Fine-tuning through `dfd run`: EfficientNet-Lite0 starts from the shipped ImageNet weights,
+/// its backbone is held still for the first epoch (only the new Dense(1) head learns: a linear
+/// probe of ImageNet features), then steps at a tenth of the head's rate, with the reference's
+/// augmentation. What must hold: fine-tuning the backbone ranks the validation crops (other takes
+/// of the training people) far better than the probe did.
+///
+/// Measured (`flex`, this dataset, every face frame: 221 training and 181 validation crops):
+/// validation AUC 0.502 (the probe), 0.607, 0.743, 0.849; validation loss 0.083, 0.146, 0.118,
+/// 0.130. The loss does not fall although the ranking improves every epoch: validation accuracy
+/// stays at 0.50 to 0.52, every crop is scored on the same side of 0.5, so the scores are shifted
+/// between training and validation. The same shift showed in every recipe tried here (Adam 1e-3
+/// or 1e-4, with or without the frozen epoch and augmentation, 4 or all frames a video) and is
+/// why the demo's Lite0 calls every test video REAL at 0.5; BatchNorm's running statistics, which
+/// move 1% a step from ImageNet's while training normalises with the batch's own, are the
+/// suspect. So this asserts the ranking, not the loss.
+fn efficientnet_lite0_fine_tunes_from_imagenet(dfd: &Dfd, dataset: &Path) {
+    dfd.ok(&[
+        "run",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--until",
+        "train",
+        "--set",
+        "train.models=[\"efficientnet_lite0-single\"]",
+        "--set",
+        "train.pretrained=true",
+        "--set",
+        "train.freeze_backbone_epochs=1",
+        "--set",
+        "train.backbone_learning_rate=1e-4",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "train.patience=4",
+        "--set",
+        "train.max_frames_per_video=0",
+    ]);
+    assert_eq!(dfd.outcome("crop"), "cached", "preprocessing is shared");
+
+    let history: Vec<EpochRow> = dfd.rows("train", "training_history", EpochRow::from_batch);
+    assert_eq!(history.len(), 4);
+    let val_loss: Vec<f64> = history.iter().filter_map(|e| e.val_loss).collect();
+    let val_auc: Vec<f64> = history.iter().filter_map(|e| e.val_auc).collect();
+    eprintln!("Lite0 validation loss by epoch: {val_loss:?}, AUC {val_auc:?}");
+    assert_eq!(val_auc.len(), 4, "two classes in val every epoch");
+    let (probe, tuned) = (val_auc[0], val_auc[3]);
+    assert!(
+        tuned >= 0.70 && tuned >= probe + 0.15,
+        "fine-tuning did not rank the validation crops: AUC {val_auc:?}"
+    );
+
+    let models: Vec<TrainedModelRow> = dfd.rows("train", "models", TrainedModelRow::from_batch);
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].model, "efficientnet_lite0-single");
+    assert_eq!(models[0].initial_weights, InitialWeights::Imagenet);
 }
