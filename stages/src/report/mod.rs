@@ -1,11 +1,13 @@
 //! `report`: the rendered results of a run, as a table of files (`report_files`): `summary.md`,
-//! `summary.csv`, `summary.parquet`, ROC curves and confusion matrices per split, training curves.
+//! `summary.csv`, `summary.parquet`, ROC curves and confusion matrices per split, training curves,
+//! and `report.html`, all of it on one self-contained page.
 //!
 //! The report is a stage rather than a step after the run so that it is cached and fingerprinted
 //! like everything else (a rerun with nothing new renders nothing), its files are checked before
 //! they are committed, and `dfd inspect report` shows them; the pipeline copies the files to the
 //! workspace's `report/` folder, where people open them.
 
+pub mod html;
 pub mod plots;
 mod stage;
 pub mod summary;

@@ -7,6 +7,7 @@ use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableRow, VideoSco
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::html;
 use super::plots::{self, Curve, EpochLoss, History, Matrix};
 use super::summary::{self, SummaryChoice};
 use super::ReportError;
@@ -77,28 +78,50 @@ pub fn render(
         "application/vnd.apache.parquet",
         summary::parquet(&batch)?,
     ));
+    // Each plot's place in `files`, caption and split, for report.html.
+    let mut figures: Vec<(usize, String, Option<&str>)> = Vec::new();
     let splits: BTreeSet<&str> = input.metrics.iter().map(|m| m.split.as_str()).collect();
     for split in splits {
         let label = format!("{split} split, video level, {} rule", choice.rule);
         let curves = roc_curves(input.video_scores, split, &choice.rule);
         if !curves.is_empty() {
-            let png = plots::roc_png(&format!("ROC, {label}"), &curves)?;
+            let title = format!("ROC, {label}");
+            let png = plots::roc_png(&title, &curves)?;
+            figures.push((files.len(), title, Some(split)));
             files.push(file(&format!("roc-{split}.png"), "image/png", png));
         }
         let matrices = confusion(input.metrics, split, &choice.rule);
         if !matrices.is_empty() {
-            let png = plots::confusion_png(&format!("Confusion matrices, {label}"), &matrices)?;
+            let title = format!("Confusion matrices, {label}");
+            let png = plots::confusion_png(&title, &matrices)?;
+            figures.push((files.len(), title, Some(split)));
             files.push(file(&format!("confusion-{split}.png"), "image/png", png));
         }
     }
     let histories = histories(input.history);
     if !histories.is_empty() {
+        figures.push((
+            files.len(),
+            "Training curves: training and validation loss by epoch, per model".to_string(),
+            None,
+        ));
         files.push(file(
             "training-curves.png",
             "image/png",
             plots::training_png(&histories)?,
         ));
     }
+    let figures: Vec<html::Figure> = figures
+        .into_iter()
+        .map(|(index, caption, split)| html::Figure {
+            name: &files[index].name,
+            caption,
+            split,
+            png: &files[index].bytes,
+        })
+        .collect();
+    let page = html::page(input.metrics, &choice, &figures);
+    files.push(file(html::FILE_NAME, "text/html", page.into_bytes()));
     Ok(files)
 }
 
@@ -190,7 +213,9 @@ impl Stage for Report {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 1,
+            // 2: report.html, and confusion plots at least 640 px wide; an output of version 1
+            // lacks the page, so it must not be a cache hit.
+            version: 2,
             inputs: &[
                 InputDef::of::<MetricsRow>(AGGREGATE),
                 InputDef::of::<VideoScoreRow>(AGGREGATE),

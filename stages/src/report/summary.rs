@@ -83,116 +83,193 @@ pub fn markdown(metrics: &[MetricsRow], choice: &SummaryChoice) -> String {
     let rows = summary_rows(metrics, choice);
     let mut md = String::from("# Result summary\n\n");
     if rows.is_empty() {
-        let _ = writeln!(
-            md,
-            "No video-level metrics for split `{}` and rule `{}`: nothing was scored there.",
-            choice.split, choice.rule
-        );
+        let _ = writeln!(md, "{}", nothing_scored(choice));
         return md;
     }
-    let threshold = rows[0].threshold;
-    let _ = writeln!(
-        md,
-        "Split `{}`, video level: a video's score is the `{}` of its face-frame scores \
-         (P(FAKE)); FAKE when the score is above {threshold}.\n",
-        choice.split, choice.rule
-    );
+    let _ = writeln!(md, "{}\n", intro(&rows, choice));
     md.push_str(&headline_table(&rows));
     md.push('\n');
-    md.push_str(&notes(&rows));
+    for note in notes(&rows) {
+        let _ = writeln!(md, "- {note}");
+    }
+    let others = other_rows(metrics, &rows);
+    if !others.is_empty() {
+        md.push_str("\n## Other splits, levels and rules\n\n");
+        md.push_str(&markdown_table(&OTHER_COLUMNS, &other_cells(&others)));
+    }
+    md
+}
+
+/// What the summary says when the chosen split and rule have no rows.
+pub(super) fn nothing_scored(choice: &SummaryChoice) -> String {
+    format!(
+        "No video-level metrics for split `{}` and rule `{}`: nothing was scored there.",
+        choice.split, choice.rule
+    )
+}
+
+/// The sentence above the headline table: which split, level, rule and threshold it quotes.
+/// `rows` must not be empty (the threshold is the first row's).
+pub(super) fn intro(rows: &[&MetricsRow], choice: &SummaryChoice) -> String {
+    let threshold = rows.first().map_or(0.5, |r| r.threshold);
+    format!(
+        "Split `{}`, video level: a video's score is the `{}` of its face-frame scores \
+         (P(FAKE)); FAKE when the score is above {threshold}.",
+        choice.split, choice.rule
+    )
+}
+
+/// The metrics rows that the headline table does not quote, by split, level, model and rule.
+pub(super) fn other_rows<'a>(
+    metrics: &'a [MetricsRow],
+    quoted: &[&MetricsRow],
+) -> Vec<&'a MetricsRow> {
     let mut others: Vec<&MetricsRow> = metrics
         .iter()
-        .filter(|r| !rows.iter().any(|s| std::ptr::eq(*s, *r)))
+        .filter(|r| !quoted.iter().any(|s| std::ptr::eq(*s, *r)))
         .collect();
     others.sort_by(|a, b| {
         (&a.split, &a.level, &a.model, &a.rule).cmp(&(&b.split, &b.level, &b.model, &b.rule))
     });
-    if !others.is_empty() {
-        md.push_str("\n## Other splits, levels and rules\n\n");
-        md.push_str("| Model | Split | Level | Rule | n | Accuracy (95% CI) | AUC (95% CI) |\n");
-        md.push_str("|---|---|---|---|---:|---|---|\n");
-        for r in others {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                r.model,
-                r.split,
-                r.level,
-                r.rule,
-                r.n,
+    others
+}
+
+/// The column heads of the headline table.
+pub const HEADLINE_COLUMNS: [&str; 8] = [
+    "Model",
+    "Parameters",
+    "n",
+    "Accuracy (95% CI)",
+    "Precision",
+    "Recall",
+    "F1",
+    "AUC (95% CI)",
+];
+
+/// The column heads of the table of the other splits, levels and rules.
+pub const OTHER_COLUMNS: [&str; 7] = [
+    "Model",
+    "Split",
+    "Level",
+    "Rule",
+    "n",
+    "Accuracy (95% CI)",
+    "AUC (95% CI)",
+];
+
+/// Which kind of row a headline row is, for whoever styles it (the HTML report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Detector,
+    /// A detector whose AUC does not exceed the strongest cue's strength.
+    Flagged,
+    Baseline,
+    Cue,
+}
+
+/// The headline table's cells as text, one array per row, in the order of [`HEADLINE_COLUMNS`]:
+/// the one place their formatting lives, so that summary.md, `dfd run`'s table and report.html
+/// print the same figures.
+pub fn headline_cells(rows: &[&MetricsRow]) -> Vec<(RowKind, [String; 8])> {
+    let strongest = strongest_cue(rows);
+    rows.iter()
+        .map(|r| {
+            let (kind, name) = match (r.rule.as_str(), cue_flag(r, strongest)) {
+                (CONSTANT_RULE, _) => (RowKind::Baseline, format!("{} (baseline)", r.model)),
+                (CUE_RULE, _) => (RowKind::Cue, format!("{} (cue)", r.model)),
+                (_, Some(flag)) => (RowKind::Flagged, format!("{} ({flag})", r.model)),
+                (_, None) => (RowKind::Detector, r.model.clone()),
+            };
+            let cells = [
+                name,
+                r.parameters.map_or("—".to_string(), thousands),
+                r.n.to_string(),
+                with_ci(r.accuracy, r.accuracy_ci_low, r.accuracy_ci_high),
+                number(r.precision),
+                number(r.recall),
+                number(r.f1),
+                with_ci(r.roc_auc, r.roc_auc_ci_low, r.roc_auc_ci_high),
+            ];
+            (kind, cells)
+        })
+        .collect()
+}
+
+/// The other rows' cells as text, in the order of [`OTHER_COLUMNS`].
+pub fn other_cells(rows: &[&MetricsRow]) -> Vec<[String; 7]> {
+    rows.iter()
+        .map(|r| {
+            [
+                r.model.clone(),
+                r.split.clone(),
+                r.level.clone(),
+                r.rule.clone(),
+                r.n.to_string(),
                 with_ci(r.accuracy, r.accuracy_ci_low, r.accuracy_ci_high),
                 with_ci(r.roc_auc, r.roc_auc_ci_low, r.roc_auc_ci_high),
-            );
-        }
-    }
-    md
+            ]
+        })
+        .collect()
 }
 
 /// The summary's first table (what `dfd run` prints when it ends).
 pub fn headline_table(rows: &[&MetricsRow]) -> String {
-    let strongest = strongest_cue(rows);
-    let mut md = String::from(
-        "| Model | Parameters | n | Accuracy (95% CI) | Precision | Recall | F1 | AUC (95% CI) |\n\
-         |---|---:|---:|---|---:|---:|---:|---|\n",
-    );
-    for r in rows {
-        let name = match (r.rule.as_str(), cue_flag(r, strongest)) {
-            (CONSTANT_RULE, _) => format!("{} (baseline)", r.model),
-            (CUE_RULE, _) => format!("{} (cue)", r.model),
-            (_, Some(flag)) => format!("{} ({flag})", r.model),
-            (_, None) => r.model.clone(),
-        };
-        let _ = writeln!(
-            md,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-            r.parameters.map_or("—".to_string(), thousands),
-            r.n,
-            with_ci(r.accuracy, r.accuracy_ci_low, r.accuracy_ci_high),
-            number(r.precision),
-            number(r.recall),
-            number(r.f1),
-            with_ci(r.roc_auc, r.roc_auc_ci_low, r.roc_auc_ci_high),
-        );
+    let cells: Vec<[String; 8]> = headline_cells(rows).into_iter().map(|(_, c)| c).collect();
+    markdown_table(&HEADLINE_COLUMNS, &cells)
+}
+
+/// A Markdown table; every column but the first, the n and the intervals is right-aligned
+/// (numbers), as the reference's table aligns them.
+fn markdown_table<const N: usize>(heads: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut md = format!("| {} |\n|", heads.join(" | "));
+    for head in heads {
+        md.push_str(if right_aligned(head) { "---:|" } else { "---|" });
+    }
+    md.push('\n');
+    for row in rows {
+        let _ = writeln!(md, "| {} |", row.join(" | "));
     }
     md
 }
 
-fn notes(rows: &[&MetricsRow]) -> String {
-    let mut md = String::new();
+/// Whether a column of plain numbers (right-aligned) rather than text or intervals.
+pub(super) fn right_aligned(head: &str) -> bool {
+    matches!(head, "Parameters" | "n" | "Precision" | "Recall" | "F1")
+}
+
+/// The notes under the headline table, one item each, in Markdown's inline syntax (`code`).
+pub(super) fn notes(rows: &[&MetricsRow]) -> Vec<String> {
+    let mut notes = Vec::new();
     if let Some(r) = rows.iter().find(|r| !is_baseline(r)) {
-        let _ = writeln!(
-            md,
-            "- n = {} labelled videos ({} FAKE, {} REAL) scored by `{}`.",
+        notes.push(format!(
+            "n = {} labelled videos ({} FAKE, {} REAL) scored by `{}`.",
             r.n, r.n_fake, r.n_real, r.model
-        );
+        ));
         let unscored = rows.iter().map(|r| r.unscored).max().unwrap_or(0);
         if unscored > 0 {
-            let _ = writeln!(
-                md,
-                "- {unscored} labelled video(s) of the split had no face frame to score and are \
+            notes.push(format!(
+                "{unscored} labelled video(s) of the split had no face frame to score and are \
                  left out of the models' rows; the baselines count them."
-            );
+            ));
         }
     }
     if let Some(b) = rows.iter().find(|r| r.rule == CONSTANT_RULE) {
-        let _ = writeln!(
-            md,
-            "- Baselines score every video 1.0 (`always-fake`) or 0.0 (`always-real`): a model \
+        notes.push(format!(
+            "Baselines score every video 1.0 (`always-fake`) or 0.0 (`always-real`): a model \
              that learned nothing lands on one of them ({} videos: {} FAKE, {} REAL).",
             b.n, b.n_fake, b.n_real
-        );
+        ));
     }
     if let Some((cue, s)) = strongest_cue(rows) {
-        let _ = writeln!(
-            md,
-            "- Cues score each video by one model-free measure (face sharpness, face area, face \
+        notes.push(format!(
+            "Cues score each video by one model-free measure (face sharpness, face area, face \
              brightness, bitrate, SSIM mean; accuracy is that of \"FAKE above the median\"). Their \
              AUC is shown as measured; a cue's strength is max(AUC, 1 - AUC). Strongest here: \
              `{}` (AUC {:.3}, strength {s:.3}); a detector whose AUC does not exceed it is marked \
              \"not better than\" it.",
             cue.model,
             cue.roc_auc.unwrap_or(0.5)
-        );
+        ));
     }
     if let Some(r) = rows.iter().find(|r| r.bootstrap_resamples > 0) {
         let skipped = rows
@@ -200,22 +277,23 @@ fn notes(rows: &[&MetricsRow]) -> String {
             .map(|r| r.bootstrap_auc_skipped)
             .max()
             .unwrap_or(0);
-        let _ = write!(
-            md,
-            "- 95% intervals: percentile bootstrap over videos, {} resamples",
+        let mut note = format!(
+            "95% intervals: percentile bootstrap over videos, {} resamples",
             r.bootstrap_resamples
         );
         if skipped > 0 {
             let _ = write!(
-                md,
+                note,
                 "; up to {skipped} resample(s) per row held one class and were left out of the \
                  AUC interval"
             );
         }
-        md.push_str(".\n");
+        note.push('.');
+        notes.push(note);
     }
-    md.push_str("- — : undefined on this data (e.g. precision when nothing is predicted FAKE).\n");
-    md
+    notes
+        .push("— : undefined on this data (e.g. precision when nothing is predicted FAKE).".into());
+    notes
 }
 
 fn number(value: Option<f64>) -> String {

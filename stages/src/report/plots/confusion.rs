@@ -19,14 +19,21 @@ pub struct Matrix {
 
 const PANEL: (u32, u32) = (360, 330);
 
+/// The narrowest plot: the title ("Confusion matrices, <split> split, video level, <rule> rule")
+/// needs about 560 pixels, wider than one panel; with fewer panels than that they are centred.
+const MIN_WIDTH: u32 = 640;
+
 pub fn confusion_png(title: &str, matrices: &[Matrix]) -> Result<Vec<u8>, ReportError> {
     let (rows, columns) = grid(matrices.len(), 3);
-    let width = PANEL.0 * columns as u32;
+    let panels_width = PANEL.0 * columns as u32;
+    let width = panels_width.max(MIN_WIDTH);
+    let side = ((width - panels_width) / 2) as i32;
     let height = PANEL.1 * rows as u32 + 40;
     render_png(width, height, |root| {
         let body = root
             .titled(title, (FAMILY, 22))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .margin(0, 0, side, side);
         let panels = body.split_evenly((rows, columns));
         for (panel, matrix) in panels.iter().zip(matrices) {
             draw_matrix(panel, matrix)?;
