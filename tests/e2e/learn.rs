@@ -6,26 +6,9 @@
 //! Splits are rewritten so that every split holds both classes: a test of the plumbing, not of
 //! the detector (a six-video dataset cannot be).
 
-use std::path::Path;
-
 use dfd_schemas::{EpochRow, EpochTimeRow, FrameScoreRow, Label, TableRow, TrainedModelRow};
 use dfd_tests::Dfd;
 use serde_json::Value;
-
-/// Six demo videos (three REAL, three FAKE), one of each class per split.
-fn tiny_dataset(dfd: &Dfd, out: &Path) -> Value {
-    let mut next = std::collections::BTreeMap::from([("REAL", 0usize), ("FAKE", 0usize)]);
-    dfd.demo_data_resplit(out, 6, 3, |entry| {
-        let label = if entry["label"] == "FAKE" {
-            "FAKE"
-        } else {
-            "REAL"
-        };
-        let i = next.get_mut(label).unwrap();
-        *i += 1;
-        ["train", "val", "test"][(*i - 1) % 3]
-    })
-}
 
 const SETTINGS: [&str; 10] = [
     "--set",
@@ -51,7 +34,7 @@ fn train_score_and_predict_on_real_crops() {
     let dfd = Dfd::new();
     let root = tempfile::tempdir().unwrap();
     let dataset = root.path().join("demo");
-    let meta = tiny_dataset(&dfd, &dataset);
+    let meta = dfd.tiny_demo_data(&dataset);
     dfd.ok(&run_args(dataset.to_str().unwrap()));
 
     let models: Vec<TrainedModelRow> = dfd.rows("train", "models", TrainedModelRow::from_batch);

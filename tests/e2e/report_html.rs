@@ -15,21 +15,6 @@ use std::time::{Duration, Instant};
 use dfd_schemas::{ReportFileRow, TableRow};
 use dfd_tests::Dfd;
 
-/// Six demo videos (three REAL, three FAKE), one of each class per split, as in `learn`.
-fn tiny_dataset(dfd: &Dfd, out: &Path) {
-    let mut next = std::collections::BTreeMap::from([("REAL", 0usize), ("FAKE", 0usize)]);
-    dfd.demo_data_resplit(out, 6, 3, |entry| {
-        let label = if entry["label"] == "FAKE" {
-            "FAKE"
-        } else {
-            "REAL"
-        };
-        let i = next.get_mut(label).expect("two labels");
-        *i += 1;
-        ["train", "val", "test"][(*i - 1) % 3]
-    });
-}
-
 /// The smallest run that still trains, scores and reports: one MesoNet-4, two epochs (so the
 /// training curves have a line), few frames.
 const SETTINGS: [&str; 12] = [
@@ -213,7 +198,7 @@ fn report_html_renders_the_summary_and_every_plot_in_a_browser() {
     let dfd = Dfd::new();
     let root = tempfile::tempdir().expect("temp dir");
     let dataset = root.path().join("demo");
-    tiny_dataset(&dfd, &dataset);
+    dfd.tiny_demo_data(&dataset);
     let mut args = vec!["run", "--dataset", dataset.to_str().expect("UTF-8 path")];
     args.extend(SETTINGS);
     dfd.ok(&args);

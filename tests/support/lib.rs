@@ -191,6 +191,22 @@ impl Dfd {
         meta
     }
 
+    /// Six demo videos (three REAL, three FAKE, seed 3) in `out`, one of each class per split:
+    /// the smallest dataset whose every split can be trained, validated and scored.
+    pub fn tiny_demo_data(&self, out: &Path) -> Value {
+        let mut next = std::collections::BTreeMap::from([("REAL", 0usize), ("FAKE", 0usize)]);
+        self.demo_data_resplit(out, 6, 3, |entry| {
+            let label = if entry["label"] == "FAKE" {
+                "FAKE"
+            } else {
+                "REAL"
+            };
+            let i = next.get_mut(label).expect("two labels");
+            *i += 1;
+            ["train", "val", "test"][(*i - 1) % 3]
+        })
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::null())
