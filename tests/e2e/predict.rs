@@ -195,7 +195,12 @@ fn a_folder_is_walked_for_videos_and_its_answers_written_as_csv() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("predict: 4/4 videos"), "{stderr}");
     assert_eq!(dfd_tests::tree(&videos), before, "the folder is untouched");
-    assert!(!dir.path().join("out.csv.tmp").exists());
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("out.csv.tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
 
     let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
     assert_eq!(

@@ -5,13 +5,13 @@
 //! only writing rule needed is RFC 4180's quoting, a few lines with their own test.
 
 use std::borrow::Cow;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use super::{PredictReport, Prediction};
+use crate::cache::atomic::{temp_path, write_file_atomic};
 use crate::commands::csv_field::csv_field;
 
 /// The columns: `filename` and `label` as DFDC's `submission.csv` has them, then the rest of a
@@ -37,47 +37,18 @@ pub fn check_target(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the report's CSV to `path` atomically: whole into `PATH.tmp` beside it, synced, then
-/// renamed over `path`, so a reader (or a crash) never sees half a file and an older CSV stays
-/// whole until the new one is complete.
+/// Writes the report's CSV to `path` atomically with the cache's own writer
+/// ([`write_file_atomic`]: whole into `PATH.tmp-<pid>` beside it, created anew so a link planted
+/// there is not written through, synced, renamed over `path`, the folder synced), so a reader
+/// (or a crash) never sees half a file and an older CSV stays whole until the new one is
+/// complete. A temporary left by a failure is removed.
 pub fn write(report: &PredictReport, path: &Path) -> Result<()> {
-    let tmp = tmp_path(path)?;
-    let result = write_new(&tmp, to_csv(report).as_bytes())
-        .and_then(|()| fs::rename(&tmp, path).context("cannot rename it into place"));
+    let result = write_file_atomic(path, to_csv(report).as_bytes());
     if result.is_err() {
         // Best effort: the error below is the one to report.
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(temp_path(path));
     }
     result.with_context(|| format!("cannot write the CSV {}", path.display()))
-}
-
-/// `bytes` into a new file at `tmp`, synced. A leftover `tmp` (an earlier crash) is removed
-/// first, and the file is created anew rather than opened, so a link planted there is not
-/// written through.
-fn write_new(tmp: &Path, bytes: &[u8]) -> Result<()> {
-    match fs::remove_file(tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", tmp.display())),
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))
-}
-
-/// `PATH.tmp`, in the same folder as `path` so that the rename stays on one file system.
-fn tmp_path(path: &Path) -> Result<PathBuf> {
-    let Some(name) = path.file_name() else {
-        bail!("--csv {}: not a file name", path.display());
-    };
-    let mut tmp = name.to_os_string();
-    tmp.push(".tmp");
-    Ok(path.with_file_name(tmp))
 }
 
 /// The folder `path` is in (`.` for a bare file name).
@@ -162,7 +133,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         fs::write(&path, "old").unwrap();
-        fs::write(dir.path().join("out.csv.tmp"), "leftover").unwrap();
+        fs::write(temp_path(&path), "leftover").unwrap();
         let report = PredictReport {
             model: "m".into(),
             rule: "mean".into(),
