@@ -285,12 +285,16 @@ fn execute(cli: Cli) -> Result<()> {
             for dir in &report.removed {
                 println!("{verb} {dir}");
             }
+            for dir in &report.removed_shards {
+                println!("{verb} {dir}");
+            }
             for dir in &report.left_alone {
                 println!("left alone {dir} (not a dfd output)");
             }
             println!(
-                "{verb} {} folder(s), {}; kept {}",
+                "{verb} {} folder(s) and {} shard-store entries, {}; kept {}",
                 report.removed.len(),
+                report.removed_shards.len(),
                 inspect::human_bytes(report.bytes_freed),
                 report.kept
             );

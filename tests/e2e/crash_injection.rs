@@ -43,6 +43,10 @@ fn kind(call: &Call) -> String {
         "run record"
     } else if to.contains("/trash/") {
         "old output out of the cache"
+    } else if to.contains("/shards/") && to.ends_with("/_shard.json") {
+        "shard-store record"
+    } else if to.contains("/shards/") {
+        "shard filed in the store"
     } else if from.ends_with(".partial") {
         "output committed"
     } else if to.ends_with("/_manifest.json") {
@@ -189,7 +193,9 @@ fn a_run_killed_at_any_kind_of_rename_resumes_to_the_same_bytes() {
             "manifest",
             "output committed",
             "run record",
+            "shard filed in the store",
             "shard record",
+            "shard-store record",
             "table file",
             "workspace marker"
         ],

@@ -21,4 +21,5 @@ mod metadata;
 mod predict;
 mod report;
 mod report_html;
+mod shard_store;
 mod workspace_safety;

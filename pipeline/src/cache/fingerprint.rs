@@ -25,6 +25,11 @@ pub struct FingerprintInput<'a> {
 /// 20 hex digits (80 bits) of sha256 over the canonical JSON of `input`: short enough for a folder
 /// name, far beyond collisions for any number of outputs one workspace will hold.
 pub fn fingerprint(input: &FingerprintInput) -> String {
+    canonical_digest(input)
+}
+
+/// 20 hex digits of sha256 over the canonical JSON of `input` (fingerprints and shard keys).
+pub fn canonical_digest<T: Serialize>(input: &T) -> String {
     // serde_json's Value keeps object keys sorted (no preserve_order feature), so this is canonical.
     let canonical = serde_json::to_value(input)
         .map(|v| v.to_string())

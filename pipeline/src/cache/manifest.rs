@@ -34,9 +34,24 @@ pub struct ShardRecord {
     pub videos: usize,
     pub files: Vec<FileRecord>,
     pub seconds: f64,
+    /// What this shard alone depends on (see [`super::shard_store`]); none for whole-table stages
+    /// and for shards written before shard keys existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl ShardRecord {
+    /// Digest of this shard's files of `table` (their sha256s, not their names: the same content
+    /// filed as another shard index has the same digest).
+    pub fn table_digest(&self, table: &str) -> String {
+        let mut hasher = Sha256::new();
+        for file in self.files.iter().filter(|f| f.table() == table) {
+            hasher.update(file.sha256.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+
     pub fn write(&self, path: &Path) -> Result<(), CacheError> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| CacheError::json(path, e))?;
         write_file_atomic(path, &bytes).map_err(|e| CacheError::io(path, e))

@@ -21,7 +21,7 @@ dfd run, gc and verify write and delete only in folders that carry this file.\n"
 
 /// Entries a workspace made by an earlier dfd may hold.
 const LAYOUT: &[&str] = &[
-    "cache", "runs", "scratch", "report", "trash", "lock", MARKER,
+    "cache", "runs", "scratch", "report", "trash", "lock", "shards", MARKER,
 ];
 
 /// Whether a command may create the workspace when it does not exist.

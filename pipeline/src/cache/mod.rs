@@ -5,6 +5,8 @@
 //! <workspace>/cache/<stage>/<fingerprint>/       a finished output: <table>/part-NNNNN.parquet,
 //!                                                _shards/NNNNN.json, and _manifest.json (written last)
 //! <workspace>/cache/<stage>/<fingerprint>.partial/   an output being computed; finished shards survive a crash
+//! <workspace>/shards/<stage>/<key>/              each shard of a per-video stage again, by what that
+//!                                                shard alone depends on (hard links; see [`shard_store`])
 //! <workspace>/runs/<id>.json                     what each run used and did
 //! ```
 //! A stage's fingerprint is hash(stage name, version, parameters, content hashes of its inputs); the
@@ -17,6 +19,7 @@ pub mod manifest;
 pub mod marker;
 pub mod parquet_io;
 pub mod partial;
+pub mod shard_store;
 pub mod trash;
 pub mod verify;
 
@@ -123,6 +126,12 @@ impl Workspace {
     /// `StageContext::scratch`): outside `cache/`, because it outlives any one fingerprint.
     pub fn scratch_dir(&self, stage: &str) -> PathBuf {
         self.root().join("scratch").join(stage)
+    }
+
+    /// Where shards of `stage` are filed by their own key (see [`shard_store`]): outside
+    /// `cache/<stage>/`, whose folders are outputs named by fingerprint.
+    pub fn shard_store_dir(&self, stage: &str) -> PathBuf {
+        self.root.join("shards").join(stage)
     }
 
     pub fn cache_dir(&self) -> PathBuf {

@@ -1,7 +1,7 @@
 //! Parquet shards on disk: ordinary files that pyarrow, DuckDB or `dfd inspect` can open.
 
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use arrow::array::{Array, BooleanArray, StringArray};
@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use super::atomic::{create_fresh, fsync_dir, temp_path, HashingWriter};
@@ -32,25 +33,8 @@ pub fn write_parquet(
     fs::create_dir_all(parent).map_err(|e| CacheError::io(parent, e))?;
     let temp = temp_path(&path);
     let file = create_fresh(&temp).map_err(|e| CacheError::io(&temp, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        // Encoded images do not repeat; a dictionary only costs memory.
-        .set_column_dictionary_enabled("image".into(), false)
-        .build();
     let sink = HashingWriter::new(BufWriter::new(file));
-    let mut writer = ArrowWriter::try_new(sink, schema, Some(props))
-        .map_err(|e| CacheError::parquet(&temp, e))?;
-    let mut rows = 0;
-    for batch in batches {
-        rows += batch.num_rows() as u64;
-        writer
-            .write(batch)
-            .map_err(|e| CacheError::parquet(&temp, e))?;
-    }
-    let sink = writer
-        .into_inner()
-        .map_err(|e| CacheError::parquet(&temp, e))?;
+    let (sink, rows) = encode(sink, schema, batches).map_err(|e| CacheError::parquet(&temp, e))?;
     let (buffered, bytes, sha256) = sink.finish();
     let file = buffered
         .into_inner()
@@ -64,6 +48,39 @@ pub fn write_parquet(
         bytes,
         sha256,
     })
+}
+
+/// Writes `batches` as Parquet into `sink` (the cache's one set of writer properties); returns the
+/// sink and the row count.
+fn encode<W: Write + Send>(
+    sink: W,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(W, u64), ParquetError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Encoded images do not repeat; a dictionary only costs memory.
+        .set_column_dictionary_enabled("image".into(), false)
+        .build();
+    let mut writer = ArrowWriter::try_new(sink, schema, Some(props))?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += batch.num_rows() as u64;
+        writer.write(batch)?;
+    }
+    Ok((writer.into_inner()?, rows))
+}
+
+/// sha256 of `batches` as the cache would write them (nothing is written): a digest of rows that
+/// are a part of a stored table (a shard's share of a whole-table input), for shard keys.
+pub fn digest_of_rows(schema: SchemaRef, batches: &[RecordBatch]) -> Result<String, CacheError> {
+    let sink = HashingWriter::new(std::io::sink());
+    let (sink, _) = encode(sink, schema, batches).map_err(|e| CacheError::Parquet {
+        path: "(rows being keyed)".into(),
+        source: e,
+    })?;
+    Ok(sink.finish().2)
 }
 
 /// Reads every row of a Parquet file.

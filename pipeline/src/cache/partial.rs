@@ -73,6 +73,7 @@ mod tests {
                 sha256: String::new(),
             }],
             seconds: 0.0,
+            key: None,
         }
     }
 

@@ -215,6 +215,7 @@ mod tests {
                 videos: 1,
                 files: vec![file],
                 seconds: 0.0,
+                key: None,
             }],
             content_hash: String::new(),
             created_at: String::new(),

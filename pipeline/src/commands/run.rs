@@ -14,6 +14,7 @@ use dfd_schemas::{ErrorRow, TableRow};
 use crate::cache::atomic::remove_stale_temporaries;
 use crate::cache::marker::{self, Create};
 use crate::cache::parquet_io::read_parquet;
+use crate::cache::shard_store;
 use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
 use crate::runner::{run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport};
@@ -124,6 +125,10 @@ fn tidy(workspace: &Workspace) -> Result<()> {
     if emptied > 0 {
         tracing::info!("removed {emptied} discarded output(s) an interrupted process left");
     }
+    let half_filed = shard_store::remove_leftovers(workspace)?;
+    if half_filed > 0 {
+        tracing::info!("removed {half_filed} shard-store entries an interrupted process left");
+    }
     for dir in [
         workspace.runs_dir(),
         workspace.root().join(super::report::REPORT_DIR),
@@ -152,8 +157,8 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
         eprintln!("nothing to do: every stage is up to date ({seconds:.2} s)");
     }
     eprintln!(
-        "{:<10} {:<10} {:>14} {:>9}  tables",
-        "stage", "outcome", "shards new/old", "seconds"
+        "{:<10} {:<10} {:>20} {:>9}  tables",
+        "stage", "outcome", "shards new/old/store", "seconds"
     );
     for r in reports {
         let (outcome, detail) = match &r.outcome {
@@ -169,10 +174,13 @@ fn print_summary(reports: &[StageReport], seconds: f64) {
             .map(|(name, t)| format!("{name} {}", t.rows))
             .collect();
         eprintln!(
-            "{:<10} {:<10} {:>14} {:>9.2}  {}{}",
+            "{:<10} {:<10} {:>20} {:>9.2}  {}{}",
             r.stage,
             outcome,
-            format!("{}/{}", r.shards_computed, r.shards_reused),
+            format!(
+                "{}/{}/{}",
+                r.shards_computed, r.shards_reused, r.shards_from_store
+            ),
             r.seconds,
             tables.join(", "),
             if detail.is_empty() {

@@ -14,7 +14,8 @@ use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
 use crate::cache::atomic::fsync_dir;
-use crate::cache::parquet_io::{filter_videos, read_parquet, write_parquet};
+use crate::cache::parquet_io::{digest_of_rows, filter_videos, read_parquet, write_parquet};
+use crate::cache::shard_store::{shard_key, ShardKeyInput, ShardStore};
 use crate::cache::verify::{self, Damage};
 use crate::cache::{
     fingerprint, partial, trash, FileRecord, FingerprintInput, Manifest, ShardRecord, Workspace,
@@ -44,6 +45,8 @@ pub struct Resolved {
     pub inputs: BTreeMap<String, String>,
     pub external: Option<String>,
     pub videos_per_shard: Option<usize>,
+    /// The output tables' schemas as keyed.
+    pub output_schemas: Vec<String>,
 }
 
 pub struct Executor {
@@ -147,6 +150,7 @@ impl Executor {
             inputs,
             external,
             videos_per_shard,
+            output_schemas,
         })
     }
 
@@ -210,7 +214,9 @@ impl Executor {
         };
         let bar = StageBar::new(name, units, "videos");
         let mut shards = Vec::with_capacity(plan.len());
-        let (mut computed, mut reused) = (0, 0);
+        let (mut computed, mut reused, mut adopted) = (0, 0, 0);
+        // A forced run computes every shard: taking them from the store would defeat `--force`.
+        let store = (mode != Mode::Force).then(|| ShardStore::new(&self.workspace, name));
         for (index, video_ids) in plan.into_iter().enumerate() {
             if let Some(record) = done.remove(&index) {
                 let units = if stage.sharding() == Sharding::PerVideo {
@@ -223,18 +229,35 @@ impl Executor {
                 reused += 1;
                 continue;
             }
-            let record = self
-                .compute_shard(stage, upstream, &partial, index, video_ids, &bar)
+            let (record, origin) = self
+                .compute_shard(
+                    stage,
+                    upstream,
+                    &resolved,
+                    store.as_ref(),
+                    (&partial, index),
+                    video_ids,
+                    &bar,
+                )
                 .with_context(|| format!("stage {name}, shard {index}"))?;
             record.write(&shards_dir.join(format!("{index:05}.json")))?;
+            match origin {
+                ShardOrigin::Computed => computed += 1,
+                ShardOrigin::Store => adopted += 1,
+            }
             shards.push(record);
-            computed += 1;
         }
         bar.finish();
         if reused > 0 {
             tracing::info!(
                 stage = name,
                 "resumed: {reused} shard(s) kept from an interrupted run"
+            );
+        }
+        if adopted > 0 {
+            tracing::info!(
+                stage = name,
+                "{adopted} shard(s) taken from the shard store (same recipe and input content)"
             );
         }
         // The folder must hold exactly the shards of this plan: nothing else is committed.
@@ -263,7 +286,8 @@ impl Executor {
         };
         manifest.write(&partial)?;
         self.commit(name, &resolved.fingerprint, &partial)?;
-        let report = report_of(&manifest, Outcome::Computed, computed, reused, started);
+        let mut report = report_of(&manifest, Outcome::Computed, computed, reused, started);
+        report.shards_from_store = adopted;
         Ok((Arc::new(manifest), report))
     }
 
@@ -392,34 +416,81 @@ impl Executor {
         }
     }
 
+    /// Computes shard `index` of a stage into its `.partial` folder, or, for a per-video stage
+    /// whose shard key is in `store`, takes that shard from the store instead.
+    #[allow(clippy::too_many_arguments)]
     fn compute_shard(
         &self,
         stage: &dyn Stage,
         upstream: &Upstream,
-        partial: &Path,
-        index: usize,
+        resolved: &Resolved,
+        store: Option<&ShardStore>,
+        (partial, index): (&Path, usize),
         video_ids: Vec<String>,
         bar: &StageBar,
-    ) -> Result<ShardRecord> {
+    ) -> Result<(ShardRecord, ShardOrigin)> {
         let started = Instant::now();
         let per_video = stage.sharding() == Sharding::PerVideo;
         let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
+        // What the shard reads of each input: loaded now where the key needs the rows (a
+        // whole-table input restricted to the shard's videos), else only named until the key has
+        // been looked up (a per-video input's own shard, whose digest its manifest records).
         let mut tables = Vec::new();
+        let mut digests = BTreeMap::new();
         for input in stage.inputs() {
             let manifest = &upstream[input.stage];
             let table = input.table.name;
-            let batches = match (per_video, manifest.videos_per_shard.is_some()) {
-                (true, true) => self.read_table(manifest, table, Some(index))?,
-                (true, false) => filter_videos(self.read_table(manifest, table, None)?, &keep)?,
-                (false, _) => self.read_table(manifest, table, None)?,
+            let (batches, digest) = match (per_video, manifest.videos_per_shard.is_some()) {
+                (true, true) => {
+                    let shard = manifest.shards.get(index).with_context(|| {
+                        format!(
+                            "{} has no shard {index} (sharded differently?)",
+                            input.stage
+                        )
+                    })?;
+                    (None, shard.table_digest(table))
+                }
+                (true, false) => {
+                    let rows = filter_videos(self.read_table(manifest, table, None)?, &keep)?;
+                    let digest = if input.table.schema_ref().field_with_name("video_id").is_ok() {
+                        digest_of_rows(input.table.schema_ref(), &rows)?
+                    } else {
+                        manifest.table_hash(table)
+                    };
+                    (Some(rows), digest)
+                }
+                (false, _) => (Some(self.read_table(manifest, table, None)?), String::new()),
             };
-            tables.push((input.table, batches));
+            digests.insert(format!("{}/{table}", input.stage), digest);
+            tables.push((input, batches));
         }
         drop(keep);
+        let key = per_video.then(|| {
+            shard_key(&ShardKeyInput {
+                stage: stage.name(),
+                version: stage.version(),
+                params: &resolved.params,
+                external: resolved.external.as_deref(),
+                output_schemas: &resolved.output_schemas,
+                videos: &video_ids,
+                inputs: &digests,
+            })
+        });
         let videos = video_ids.len();
+        if let (Some(store), Some(key)) = (store, &key) {
+            if let Some(found) = store.lookup(key, videos) {
+                let record = store.take(&found, index, partial)?;
+                dfd_stages::Progress::advance(bar, videos as u64);
+                return Ok((record, ShardOrigin::Store));
+            }
+        }
         let mut input = StageInput::new(video_ids);
-        for (table, batches) in tables {
-            input = input.with_table(&table, batches);
+        for (def, batches) in tables {
+            let batches = match batches {
+                Some(batches) => batches,
+                None => self.read_table(&upstream[def.stage], def.table.name, Some(index))?,
+            };
+            input = input.with_table(&def.table, batches);
         }
         // Created by the stage if it keeps anything there.
         let scratch = self.workspace.scratch_dir(stage.name());
@@ -450,12 +521,25 @@ impl Executor {
                 &batches,
             )?);
         }
-        Ok(ShardRecord {
+        let record = ShardRecord {
             index,
             videos,
             files,
             seconds: started.elapsed().as_secs_f64(),
-        })
+            key,
+        };
+        // The store is a second way to the same bytes: failing to file a shard there costs a
+        // later recompute, never this run.
+        if record.key.is_some() {
+            let store = ShardStore::new(&self.workspace, stage.name());
+            if let Err(e) = store.deposit(partial, &record) {
+                tracing::warn!(
+                    "{}: shard {index} not filed in the shard store: {e:#}",
+                    stage.name()
+                );
+            }
+        }
+        Ok((record, ShardOrigin::Computed))
     }
 
     /// Renames the computed folder into place. An older copy (on `--force`) first leaves the
@@ -483,6 +567,13 @@ impl Executor {
     }
 }
 
+/// Where a finished shard came from.
+enum ShardOrigin {
+    Computed,
+    /// The shard store (another output of the stage computed a shard with the same key).
+    Store,
+}
+
 fn report_of(
     manifest: &Manifest,
     outcome: Outcome,
@@ -497,6 +588,7 @@ fn report_of(
         outcome,
         shards_computed: computed,
         shards_reused: reused,
+        shards_from_store: 0,
         seconds: started.elapsed().as_secs_f64(),
         errors: tables
             .get(ErrorRow::TABLE.name)

@@ -29,6 +29,9 @@ pub struct StageReport {
     pub outcome: Outcome,
     pub shards_computed: usize,
     pub shards_reused: usize,
+    /// Shards taken from the shard store: computed before, under another output of the stage,
+    /// from the same recipe and the same input content (see `cache::shard_store`).
+    pub shards_from_store: usize,
     pub seconds: f64,
     pub tables: BTreeMap<String, TableTotals>,
     /// Rows of the stage's `errors` table: inputs it could not process.
@@ -43,6 +46,7 @@ impl StageReport {
             outcome,
             shards_computed: 0,
             shards_reused: 0,
+            shards_from_store: 0,
             seconds: 0.0,
             tables: BTreeMap::new(),
             errors: 0,
