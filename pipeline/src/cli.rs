@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cache::marker::{claim, Create};
 use crate::cache::{Workspace, WorkspaceLock};
-use crate::commands::bench::BenchTarget;
+use crate::commands::bench::{preprocess, BenchTarget};
 use crate::commands::dag::DagFormat;
 use crate::commands::export::ExportWhat;
 use crate::commands::{bench, dag, export, gc, inspect, predict, report, run, status, verify};
@@ -113,14 +113,8 @@ pub enum Command {
     },
     /// Measure throughput and peak memory on real data (figures, not pass/fail).
     Bench {
-        #[arg(value_enum)]
-        target: BenchTarget,
-        #[arg(long)]
-        dataset: Option<PathBuf>,
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        #[arg(long)]
-        json: bool,
+        #[command(subcommand)]
+        what: BenchWhat,
     },
     /// Print the effective configuration (file + overrides + defaults) as TOML.
     Config,
@@ -171,6 +165,65 @@ pub enum Command {
         #[arg(long, value_name = "PNG")]
         contact_sheet: Option<PathBuf>,
     },
+}
+
+/// What `dfd bench` measures.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// The decode stage alone over every video of the dataset (no cache, no Parquet): frames and
+    /// videos per second, peak RSS of this process.
+    Decode {
+        /// Dataset folder; default: the config's, else the demo set.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// A whole `dfd run` when every stage is cached (after one run that fills the cache).
+    Rerun {
+        /// Dataset folder; default: the config's, else the demo set.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// The whole preprocessing of each clip against FFmpeg's decode of the same seconds.
+    ///
+    /// For each clip, a first `dfd run --until ssim` (ingest, decode, detect, crop, ssim) on a
+    /// throw-away dataset holding only that clip and a throw-away workspace, as a child process of
+    /// this binary with this command's --config and --set; beside it, `ffmpeg -v error -threads 2
+    /// -i CLIP -t SECONDS -an -f null -`, SECONDS being the span decode samples (decode.start_s +
+    /// decode.frames_per_video * decode.interval_s, 10 s by default). The two alternate, --repeats
+    /// times, and the table gives medians: seconds of each, their ratio, the dfd process's peak
+    /// RSS (wait4) and the bytes its workspace holds afterwards per video. With --batch, every
+    /// clip goes into one dataset and one run, against FFmpeg decoding every clip whole, one after
+    /// another. Needs `ffmpeg` (and `ffprobe` for the resolution column) on PATH;
+    /// scripts/setup.sh installs them.
+    Preprocess {
+        /// Video files.
+        #[arg(required = true, value_name = "CLIP")]
+        clips: Vec<PathBuf>,
+        /// All clips in one dataset and one run, against the full FFmpeg decode of each in turn.
+        #[arg(long)]
+        batch: bool,
+        /// Folder for the throw-away datasets and workspaces (removed afterwards); default: the
+        /// system's temporary folder.
+        #[arg(long, value_name = "DIR")]
+        scratch: Option<PathBuf>,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+}
+
+/// Options every `dfd bench` target takes.
+#[derive(Debug, clap::Args)]
+pub struct BenchCommon {
+    /// Measurements to take; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Entry point of the binary: runs the command and turns an error into a message and exit code 1.
@@ -311,20 +364,35 @@ fn execute(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Bench {
-            target,
-            dataset,
-            repeats,
-            json,
-        } => {
-            let dataset = resolve_dataset(dataset.as_deref(), &config)?;
-            let report = bench::bench(target, &config, dataset, &workspace, repeats)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                bench::print_text(&report);
+        Command::Bench { what } => match what {
+            BenchWhat::Decode { dataset, common } => {
+                bench_dataset(BenchTarget::Decode, dataset, &common, &config, &workspace)?
             }
-        }
+            BenchWhat::Rerun { dataset, common } => {
+                bench_dataset(BenchTarget::Rerun, dataset, &common, &config, &workspace)?
+            }
+            BenchWhat::Preprocess {
+                clips,
+                batch,
+                scratch,
+                common,
+            } => {
+                let report = preprocess::bench_preprocess(&preprocess::PreprocessRequest {
+                    clips: &clips,
+                    batch,
+                    repeats: common.repeats,
+                    scratch: scratch.as_deref(),
+                    config: &config,
+                    config_file: cli.config.as_deref(),
+                    overrides: &cli.overrides,
+                })?;
+                if common.json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    preprocess::print_text(&report);
+                }
+            }
+        },
         Command::Config => print!("{}", config.to_toml()?),
         Command::Predict {
             paths,
@@ -420,6 +488,24 @@ impl Command {
             Command::Run { .. } | Command::Bench { .. } | Command::Predict { .. }
         )
     }
+}
+
+/// `dfd bench decode|rerun` on a dataset folder.
+fn bench_dataset(
+    target: BenchTarget,
+    dataset: Option<PathBuf>,
+    common: &BenchCommon,
+    config: &Config,
+    workspace: &Workspace,
+) -> Result<()> {
+    let dataset = resolve_dataset(dataset.as_deref(), config)?;
+    let report = bench::bench(target, config, dataset, workspace, common.repeats)?;
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        bench::print_text(&report);
+    }
+    Ok(())
 }
 
 /// Sizes rayon's global pool from `runner.threads` (0: rayon's default, one per core).

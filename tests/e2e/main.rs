@@ -4,6 +4,7 @@
 
 mod bad_config;
 mod bad_input;
+mod bench;
 mod cache;
 mod cli_behaviour;
 mod concurrency;

@@ -3,6 +3,10 @@
 //! - `decode`: the decode stage alone over every video of the dataset (no cache, no Parquet), as
 //!   frames kept per second and videos per second, with the process's peak RSS.
 //! - `rerun`: how long a run takes when every stage is cached (the cost of asking "anything to do?").
+//! - `preprocess CLIP...`: a whole first `dfd run --until ssim` of each clip against FFmpeg's
+//!   decode of the same seconds (see [`preprocess`]).
+
+pub mod preprocess;
 
 use std::time::Instant;
 
