@@ -5,7 +5,7 @@
 use dfd_schemas::{
     DetectionRow, FaceMissRow, FaceRow, FrameRow, SsimMapRow, SsimStatsRow, TableRow,
 };
-use dfd_tests::{Dataset, Dfd};
+use dfd_tests::{ffmpeg, media, Dataset, Dfd};
 
 fn rows<T>(
     dfd: &Dfd,
@@ -168,4 +168,87 @@ fn ssim_pairs_neighbours_in_time_and_nulls_single_frame_videos() {
     let stats = rows(&single, "ssim", "ssim_stats", SsimStatsRow::from_batch);
     let one = stats.iter().find(|s| s.video_id == "talking.mp4").unwrap();
     assert_eq!((one.frames, one.mean, one.variance), (1, None, None));
+}
+
+/// Detections do not depend on how many threads a detector has: one, two, or what the stage gives
+/// a shard of one video by default (every worker thread, here 3), on a 640x360 clip and on a
+/// 1080p one (the downscaled-copy path, more pyramid levels than workers). Same rows, same bytes.
+#[test]
+fn detections_are_the_same_whatever_the_thread_count() {
+    let data = Dataset::new();
+    let big = data.path().join("big.mp4");
+    let source = media("WolfgangLanger_Pexels.mp4");
+    ffmpeg(&[
+        "-i",
+        source.to_str().unwrap(),
+        "-t",
+        "2",
+        "-vf",
+        "scale=1920:1080",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-an",
+        big.to_str().unwrap(),
+    ]);
+    let data = data
+        .clip("talking.mp4", "WolfgangLanger_Pexels.mp4", "REAL")
+        .entry("big.mp4", serde_json::json!({ "label": "REAL" }))
+        .write();
+    let detect = |settings: &[&str]| {
+        let dfd = Dfd::new();
+        let mut args = vec![
+            "--set",
+            "decode.frames_per_video=6",
+            "--set",
+            "runner.videos_per_shard=1",
+        ];
+        args.extend(settings);
+        args.extend([
+            "run",
+            "--dataset",
+            data.path().to_str().unwrap(),
+            "--until",
+            "detect",
+        ]);
+        let out = dfd
+            .command(&args)
+            .env("RUST_LOG", "warn,dfd_stages::detect=debug")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "dfd {args:?} failed:\n{log}");
+        let manifest = dfd.manifest("detect");
+        let rows = format!(
+            "{:?}",
+            rows(&dfd, "detect", "detections", DetectionRow::from_batch)
+        );
+        (manifest, rows, log)
+    };
+    let (one, one_rows, one_log) = detect(&["--set", "detect.intra_op_threads=1"]);
+    assert!(one_log.contains("1 thread(s) per detector"), "{one_log}");
+    assert!(one_rows.contains("big.mp4") && one_rows.contains("talking.mp4"));
+    for settings in [
+        &["--set", "detect.intra_op_threads=2"][..],
+        &["--set", "runner.threads=3"][..],
+    ] {
+        let (other, other_rows, log) = detect(settings);
+        let threads = if settings[1].starts_with("runner") {
+            3
+        } else {
+            2
+        };
+        assert!(
+            log.contains(&format!(
+                "1 video(s) in this call, {threads} thread(s) per detector"
+            )),
+            "{settings:?}: {log}"
+        );
+        assert_eq!(other["fingerprint"], one["fingerprint"], "{settings:?}");
+        assert_eq!(other_rows, one_rows, "{settings:?}");
+        assert_eq!(other["content_hash"], one["content_hash"], "{settings:?}");
+    }
 }

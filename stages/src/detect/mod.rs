@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use mtcnn::Mtcnn;
 pub use networks::ort_environment;
-pub use stage::{Detect, MODEL_FILES, NAME};
+pub use stage::{threads_per_detector, Detect, MODEL_FILES, NAME};
 
 /// The `[detect]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,10 +55,13 @@ pub struct MtcnnParams {
     /// `min_face_size` 20) on the reference's exact path, and divides 1920x1080 and 1280x720 by
     /// whole numbers, which OpenCV downscales fastest.
     pub max_pnet_side: u32,
-    /// Threads one detector uses; 0 means one per core. R-Net and O-Net use them as ONNX Runtime
-    /// intra-op threads. P-Net instead gets this many single-threaded sessions that scan different
-    /// pyramid levels at once (resizing them too), which measured a quarter faster on 2 cores than
-    /// intra-op threads on its small convolutions. Set 1 when running one detector per core.
+    /// Threads one detector uses. R-Net and O-Net use them as ONNX Runtime intra-op threads.
+    /// P-Net instead gets this many single-threaded sessions that scan different pyramid levels at
+    /// once (resizing them too), which measured a quarter faster on 2 cores than intra-op threads
+    /// on its small convolutions. 0 means: in the `detect` stage, which runs one detector per video
+    /// in parallel, the worker threads (`runner.threads`) divided among the videos of the call, at
+    /// least one each (see [`threads_per_detector`]); for a lone [`Mtcnn`], one per core. Speed
+    /// only: detections are the same for any count.
     pub intra_op_threads: usize,
 }
 

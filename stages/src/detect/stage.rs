@@ -19,21 +19,32 @@ pub const NAME: &str = "detect";
 pub const MODEL_FILES: [&str; 3] = ["pnet.onnx", "rnet.onnx", "onet.onnx"];
 
 pub struct Detect {
+    /// As configured: `intra_op_threads` 0 is resolved per call (see [`threads_per_detector`]).
     params: MtcnnParams,
     models: PathBuf,
-    /// Loaded detectors, one per worker thread at most; ONNX sessions cost tens of milliseconds to
-    /// build, so they are reused across videos and shards.
+    /// Loaded detectors, one per worker thread at most, all of the thread count of the latest call;
+    /// ONNX sessions cost tens of milliseconds to build, so they are reused across videos and
+    /// shards.
     pool: Mutex<Vec<Mtcnn>>,
 }
 
+/// Threads one detector gets when `videos` videos share `workers` worker threads: the configured
+/// `intra_op_threads` when set, else the workers divided among the videos (at least one each). The
+/// stage runs one detector per video in parallel, so a shard of one video gets every worker and a
+/// shard of as many videos as workers or more one thread per detector: no core idles while
+/// another has two threads, and none is oversubscribed.
+pub fn threads_per_detector(configured: usize, workers: usize, videos: usize) -> usize {
+    match configured {
+        0 => (workers / videos.max(1)).max(1),
+        n => n,
+    }
+}
+
 impl Detect {
-    /// `models` is the folder holding pnet.onnx, rnet.onnx and onet.onnx. The stage runs one detector
-    /// per worker thread (videos in parallel), so "let ONNX Runtime choose" (0 threads) means one
-    /// thread per detector here; more would oversubscribe the cores.
-    pub fn new(mut params: MtcnnParams, models: PathBuf) -> Self {
-        if params.intra_op_threads == 0 {
-            params.intra_op_threads = 1;
-        }
+    /// `models` is the folder holding pnet.onnx, rnet.onnx and onet.onnx. `intra_op_threads` 0 lets
+    /// each call of the stage share the worker threads among its videos (see
+    /// [`threads_per_detector`]); the count never changes detections.
+    pub fn new(params: MtcnnParams, models: PathBuf) -> Self {
         Detect {
             params,
             models,
@@ -41,11 +52,23 @@ impl Detect {
         }
     }
 
-    /// A detector from the pool, or a newly loaded one.
-    fn take_detector(&self) -> Result<Mtcnn, String> {
-        match self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+    /// A detector of `threads` threads from the pool, or a newly loaded one.
+    fn take_detector(&self, threads: usize) -> Result<Mtcnn, String> {
+        let pooled = self.pool.lock().ok().and_then(|mut pool| {
+            let i = pool
+                .iter()
+                .position(|d| d.params().intra_op_threads == threads)?;
+            Some(pool.swap_remove(i))
+        });
+        match pooled {
             Some(detector) => Ok(detector),
-            None => Mtcnn::load(&self.models, &self.params).map_err(|e| e.to_string()),
+            None => {
+                let params = MtcnnParams {
+                    intra_op_threads: threads,
+                    ..self.params.clone()
+                };
+                Mtcnn::load(&self.models, &params).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -57,16 +80,17 @@ impl Detect {
 
     fn with_detector<T>(
         &self,
+        threads: usize,
         work: impl FnOnce(&mut Mtcnn) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut detector = self.take_detector()?;
+        let mut detector = self.take_detector(threads)?;
         let result = work(&mut detector);
         self.give_back(detector);
         result
     }
 
-    fn video(&self, frames: &[FrameRow]) -> Result<Vec<DetectionRow>, String> {
-        self.with_detector(|detector| {
+    fn video(&self, frames: &[FrameRow], threads: usize) -> Result<Vec<DetectionRow>, String> {
+        self.with_detector(threads, |detector| {
             let mut rows = Vec::new();
             for frame in frames {
                 let rgb = decode_bgr(&frame.image)
@@ -148,13 +172,6 @@ impl Stage for Detect {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        // A detector that cannot be built (no ONNX Runtime, no weights) fails the stage, not each
-        // video: it is the installation that is broken, not the data.
-        let detector = self.take_detector().map_err(|message| StageError::Input {
-            path: self.models.display().to_string(),
-            message,
-        })?;
-        self.give_back(detector);
         // Every video of the shard, so that one whose frames all failed to decode still counts.
         let mut by_video: std::collections::BTreeMap<String, Vec<FrameRow>> = input
             .video_ids()
@@ -167,13 +184,57 @@ impl Stage for Detect {
                 .or_default()
                 .push(frame);
         }
+        // The videos run in parallel on rayon's workers (`runner.threads`), one detector each.
+        let threads = threads_per_detector(
+            self.params.intra_op_threads,
+            rayon::current_num_threads(),
+            by_video.len(),
+        );
+        tracing::debug!(
+            "detect: {} video(s) in this call, {threads} thread(s) per detector",
+            by_video.len()
+        );
+        // Detectors of another thread count (an earlier shard of another size) would only hold
+        // memory now.
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.retain(|d| d.params().intra_op_threads == threads);
+        }
+        // A detector that cannot be built (no ONNX Runtime, no weights) fails the stage, not each
+        // video: it is the installation that is broken, not the data.
+        let detector = self
+            .take_detector(threads)
+            .map_err(|message| StageError::Input {
+                path: self.models.display().to_string(),
+                message,
+            })?;
+        self.give_back(detector);
         let items = by_video.into_iter().collect();
         let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRow>| {
-            self.video(&frames)
+            self.video(&frames, threads)
         });
         let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
         Ok(StageOutput::default()
             .with_rows(&detections)?
             .with_rows(&errors)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_per_detector;
+
+    #[test]
+    fn workers_are_shared_among_the_videos_of_a_call() {
+        // 2 cores: one video gets both, two or more one each.
+        assert_eq!(threads_per_detector(0, 2, 1), 2);
+        assert_eq!(threads_per_detector(0, 2, 2), 1);
+        assert_eq!(threads_per_detector(0, 2, 8), 1);
+        // 16 cores: never more threads in all than workers.
+        assert_eq!(threads_per_detector(0, 16, 3), 5);
+        assert_eq!(threads_per_detector(0, 16, 0), 16);
+        assert_eq!(threads_per_detector(0, 1, 1), 1);
+        // An explicit count wins.
+        assert_eq!(threads_per_detector(3, 2, 8), 3);
+        assert_eq!(threads_per_detector(1, 16, 1), 1);
     }
 }
