@@ -7,8 +7,12 @@
 //! | frame_index | uint64 | index of the frame in the decoded stream (0 = first frame) |
 //! | pts_ms | float64 | presentation time of the frame, in milliseconds |
 //! | width, height | uint32 | frame size in pixels |
-//! | encoding | utf8 | `png` (lossless, the default) or `jpeg` |
-//! | image | binary | the encoded frame; colours in their true order (PNG/JPEG are RGB) |
+//! | encoding | utf8 | `jpeg-preview` (the default on disk), `png`, `jpeg`, or `raw` (in memory) |
+//! | image | binary | the frame; colours in their true order for PNG/JPEG (RGB), BGR for `raw` |
+//!
+//! What `decode` writes is a policy (`decode.keep_frames`): by default a preview (the frame scaled
+//! down, as JPEG) beside the frame's true size, index and time; the full frame (PNG, or JPEG) only
+//! when asked. Between stages of one pass the frame travels uncompressed (`raw`).
 
 use arrow::array::{BinaryArray, UInt32Array};
 use arrow::record_batch::RecordBatch;
@@ -20,8 +24,16 @@ use crate::{SchemaError, TableRow};
 /// How a frame's pixels are stored in the `image` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameEncoding {
+    /// The full frame, lossless.
     Png,
+    /// The full frame, lossy.
     Jpeg,
+    /// A JPEG of the frame scaled down (`width` and `height` stay the frame's own): enough to look
+    /// at, not the pixels a detector saw.
+    Preview,
+    /// Uncompressed BGR8, `height x width x 3` bytes, row-major: how frames travel in memory from
+    /// `decode` to the stages after it.
+    Raw,
 }
 
 impl FrameEncoding {
@@ -29,6 +41,8 @@ impl FrameEncoding {
         match self {
             FrameEncoding::Png => "png",
             FrameEncoding::Jpeg => "jpeg",
+            FrameEncoding::Preview => "jpeg-preview",
+            FrameEncoding::Raw => "raw",
         }
     }
 
@@ -36,14 +50,21 @@ impl FrameEncoding {
         match text {
             "png" => Some(FrameEncoding::Png),
             "jpeg" => Some(FrameEncoding::Jpeg),
+            "jpeg-preview" => Some(FrameEncoding::Preview),
+            "raw" => Some(FrameEncoding::Raw),
             _ => None,
         }
+    }
+
+    /// Whether the image holds the frame's full pixels (everything but a preview).
+    pub fn is_full_frame(self) -> bool {
+        self != FrameEncoding::Preview
     }
 }
 
 /// Stored by name in the `encoding` column.
 impl TextEnum for FrameEncoding {
-    const NAMES: &'static str = "png, jpeg";
+    const NAMES: &'static str = "png, jpeg, jpeg-preview, raw";
     fn as_str(self) -> &'static str {
         FrameEncoding::as_str(self)
     }
@@ -86,7 +107,14 @@ fn validate_frames(batch: &RecordBatch) -> Result<(), SchemaError> {
         if image.value(row).is_empty() {
             return Err(bad("image", "empty image"));
         }
-        read_cell::<FrameEncoding>(t, batch, "encoding", row)?;
+        let encoding = read_cell::<FrameEncoding>(t, batch, "encoding", row)?;
+        let pixels = width.value(row) as usize * height.value(row) as usize * 3;
+        if encoding == FrameEncoding::Raw && image.value(row).len() != pixels {
+            return Err(bad(
+                "image",
+                "raw frame whose length is not width x height x 3",
+            ));
+        }
     }
     Ok(())
 }

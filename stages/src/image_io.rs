@@ -24,6 +24,37 @@ pub fn decode_bgr(bytes: &[u8]) -> Result<Mat, String> {
     Ok(mat)
 }
 
+/// The full frame of a `frames` row as a BGR `Mat`: decoded from PNG/JPEG, or wrapped (copied) from
+/// raw bytes. A preview is refused: it is not the frame's pixels.
+pub fn frame_bgr(frame: &dfd_schemas::FrameRow) -> Result<Mat, String> {
+    use dfd_schemas::FrameEncoding;
+    match frame.encoding {
+        FrameEncoding::Png | FrameEncoding::Jpeg => decode_bgr(&frame.image),
+        FrameEncoding::Raw => {
+            let (rows, cols) = (frame.height as i32, frame.width as i32);
+            if frame.image.len() != frame.height as usize * frame.width as usize * 3 {
+                return Err(format!(
+                    "raw frame of {} bytes is not {}x{}x3",
+                    frame.image.len(),
+                    frame.height,
+                    frame.width
+                ));
+            }
+            let wrapped =
+                Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(rows, cols, &frame.image)
+                    .map_err(|e| format!("cannot wrap a raw frame: {e}"))?;
+            wrapped
+                .try_clone()
+                .map_err(|e| format!("cannot copy a raw frame: {e}"))
+        }
+        FrameEncoding::Preview => Err(
+            "the frame is stored as a preview only (decode.keep_frames = \"preview\"); its \
+             pixels must be decoded from the video again"
+                .into(),
+        ),
+    }
+}
+
 /// Encodes a `Mat` (BGR or gray) as PNG with zlib level `compression`.
 pub fn encode_png(mat: &Mat, compression: i32) -> Result<Vec<u8>, String> {
     let mut out = Vector::<u8>::new();

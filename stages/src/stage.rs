@@ -209,6 +209,11 @@ pub struct StageSpec {
     /// The tables written.
     pub outputs: &'static [TableDef],
     pub sharding: Sharding,
+    /// Per-video work that needs nothing from other videos and no per-call set-up worth sharing
+    /// (sessions are built once per stage object): the runner may hand it a few videos at a time,
+    /// straight from the stage before in memory, so that decode, detect, crop and ssim make one
+    /// pass per video instead of storing and re-reading full frames between them.
+    pub streams: bool,
 }
 
 /// A pipeline stage: a named, versioned, parameterised function from tables to tables.
@@ -243,6 +248,17 @@ pub trait Stage: Send + Sync {
         Ok(None)
     }
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError>;
+    /// What is written to disk of a batch of `table` that `run` produced: the batch itself unless
+    /// the stage keeps a reduced form (decode's frame previews). The runner hands `run`'s own
+    /// batches to the stages after it when it streams them.
+    fn stored(&self, _table: &TableDef, batch: RecordBatch) -> Result<RecordBatch, StageError> {
+        Ok(batch)
+    }
+    /// False when [`Stage::stored`] keeps less than `run` produced, so that a stage reading
+    /// `table` later must have it computed again, in memory, rather than read from disk.
+    fn stored_in_full(&self, _table: &TableDef) -> bool {
+        true
+    }
 }
 
 /// Runs `work` on every video in parallel, advancing the progress bar once per video, and splits the

@@ -4,9 +4,11 @@
 use dfd_schemas::{DecodedVideoRow, FrameRow, TableRow};
 use dfd_tests::{ffmpeg, media, Dataset, Dfd};
 
+/// A run that keeps the full frames (lossless PNG), whose pixels the tests check.
 fn decode(data: &Dataset, extra: &[&str]) -> (Vec<FrameRow>, Vec<DecodedVideoRow>) {
     let dfd = Dfd::new();
-    let mut args: Vec<&str> = extra.to_vec();
+    let mut args: Vec<&str> = vec!["--set", "decode.keep_frames=full"];
+    args.extend_from_slice(extra);
     args.extend(["run", "--dataset", data.path().to_str().unwrap()]);
     dfd.ok(&args);
     let frames = dfd.rows("decode", "frames", FrameRow::from_batch);

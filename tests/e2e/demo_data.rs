@@ -161,7 +161,14 @@ fn demo_dataset_is_valid_deterministic_cached_and_swaps_only_the_face() {
     assert_no_staging_left(root.path());
 
     // The whole DAG runs on the seed-7 set: every file decodes, ingest reads what was written.
-    dfd.ok(&["run", "--dataset", other.to_str().unwrap()]);
+    // (Full frames kept, for the pixel check.)
+    dfd.ok(&[
+        "--set",
+        "decode.keep_frames=full",
+        "run",
+        "--dataset",
+        other.to_str().unwrap(),
+    ]);
     check_dag_outputs(&dfd, &meta);
 }
 

@@ -91,7 +91,12 @@ fn faces_in_every_frame_of_a_talking_head_and_none_in_an_empty_room() {
 
 #[test]
 fn crops_are_224_pngs_in_true_colour_order() {
-    let (_data, dfd) = run(&["--set", "decode.frames_per_video=3"]);
+    let (_data, dfd) = run(&[
+        "--set",
+        "decode.frames_per_video=3",
+        "--set",
+        "decode.keep_frames=full",
+    ]);
     let frames = rows(&dfd, "decode", "frames", FrameRow::from_batch);
     let faces = rows(&dfd, "crop", "faces", FaceRow::from_batch);
     let face = faces.iter().find(|f| f.video_id == "talking.mp4").unwrap();

@@ -23,4 +23,5 @@ mod predict;
 mod report;
 mod report_html;
 mod shard_store;
+mod stream;
 mod workspace_safety;

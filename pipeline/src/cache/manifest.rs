@@ -83,6 +83,10 @@ pub struct Manifest {
     pub created_at: String,
     /// Seconds spent computing (all shards, including those of interrupted earlier runs).
     pub seconds: f64,
+    /// Tables kept on disk in a reduced form (decode's frame previews): a stage that reads one
+    /// gets it recomputed in memory, not read from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reduced: Vec<String>,
 }
 
 /// sha256 over the sorted lines `path sha256` of `files`.
@@ -125,6 +129,23 @@ impl Manifest {
         self.shards
             .iter()
             .flat_map(move |s| s.files.iter().filter(move |f| f.table() == table))
+    }
+
+    /// How a reader's key names `table` of this output: its content hash, or, for a table kept in
+    /// reduced form (decode's frame previews), this output's fingerprint with it, since what the
+    /// reader gets is recomputed from the recipe and a preview does not pin the pixels.
+    pub fn input_hash(&self, table: &str) -> String {
+        let content = self.table_hash(table);
+        if self.is_reduced(table) {
+            format!("{}:{content}", self.fingerprint)
+        } else {
+            content
+        }
+    }
+
+    /// Whether `table` is kept in a reduced form (see [`Manifest::reduced`]).
+    pub fn is_reduced(&self, table: &str) -> bool {
+        self.reduced.iter().any(|t| t == table)
     }
 
     /// Totals per table, in name order.

@@ -138,26 +138,43 @@ impl ShardStore {
         let Some(key) = record.key.as_deref() else {
             return Ok(());
         };
-        let target = self.entry_dir(key);
-        if fs::symlink_metadata(&target).is_ok() {
+        if fs::symlink_metadata(self.entry_dir(key)).is_ok() {
             return Ok(());
         }
+        let building = self.building_dir(key)?;
+        let files = link_files(from, &record.files, &building, record.index)?;
+        self.finish_building(
+            &building,
+            &ShardRecord {
+                files,
+                ..record.clone()
+            },
+        )
+    }
+
+    /// An empty folder in which to write the files of a new entry for `key` (then
+    /// [`ShardStore::finish_building`]).
+    pub fn building_dir(&self, key: &str) -> Result<PathBuf, CacheError> {
         fs::create_dir_all(&self.dir).map_err(|e| CacheError::io(&self.dir, e))?;
         let building = self.dir.join(format!("{key}.tmp-{}", std::process::id()));
         if fs::symlink_metadata(&building).is_ok() {
             trash::discard(&self.workspace, &building)?;
         }
-        let files = link_files(from, &record.files, &building, record.index)?;
-        let stored = ShardRecord {
-            files,
-            ..record.clone()
-        };
-        stored.write(&building.join(RECORD))?;
-        match fs::rename(&building, &target) {
+        fs::create_dir_all(&building).map_err(|e| CacheError::io(&building, e))?;
+        Ok(building)
+    }
+
+    /// Writes `record` (whose files are in `building`, from [`ShardStore::building_dir`]) and
+    /// files the folder under the record's key by one rename. If another writer filed the key
+    /// first, theirs stays.
+    pub fn finish_building(&self, building: &Path, record: &ShardRecord) -> Result<(), CacheError> {
+        let key = record.key.as_deref().unwrap_or_default();
+        record.write(&building.join(RECORD))?;
+        let target = self.entry_dir(key);
+        match fs::rename(building, &target) {
             Ok(()) => fsync_dir(&self.dir).map_err(|e| CacheError::io(&self.dir, e)),
-            // Another writer filed the same key first: theirs stays.
             Err(_) if fs::symlink_metadata(&target).is_ok() => {
-                trash::discard(&self.workspace, &building)
+                trash::discard(&self.workspace, building)
             }
             Err(e) => Err(CacheError::io(&target, e)),
         }

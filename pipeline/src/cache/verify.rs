@@ -220,6 +220,7 @@ mod tests {
             content_hash: String::new(),
             created_at: String::new(),
             seconds: 0.0,
+            reduced: Vec::new(),
         }
     }
 

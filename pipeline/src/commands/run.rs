@@ -17,7 +17,9 @@ use crate::cache::parquet_io::read_parquet;
 use crate::cache::shard_store;
 use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
-use crate::runner::{run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport};
+use crate::runner::{
+    run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport, StreamPlan,
+};
 use crate::runs::{new_run_id, RunJournal, RunRecord};
 
 /// Passes of the DAG in one run: the first, and one more per round of damaged inputs found.
@@ -69,6 +71,7 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         .context("cannot start the async runtime")?;
     let mut by_index = BTreeMap::new();
     for pass in 1..=MAX_PASSES {
+        executor.plan_streams(StreamPlan::new(&pipeline, &modes));
         let reports = runtime.block_on(run_dag(pipeline.clone(), executor.clone(), &modes))?;
         merge_pass(&mut by_index, reports);
         let damaged = executor.take_damaged();

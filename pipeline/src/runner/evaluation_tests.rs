@@ -34,6 +34,7 @@ impl Fixed {
             inputs: &[],
             outputs,
             sharding: Sharding::Whole,
+            streams: false,
         };
         Fixed { spec, tables }
     }

@@ -13,15 +13,23 @@ use dfd_schemas::{ErrorRow, TableRow};
 use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
+use super::shard::{
+    check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
+    write_tables, Recipe,
+};
+use super::stream::{Chain, StreamPlan};
 use crate::cache::atomic::fsync_dir;
-use crate::cache::parquet_io::{digest_of_rows, filter_videos, read_parquet, write_parquet};
-use crate::cache::shard_store::{shard_key, ShardKeyInput, ShardStore};
+use crate::cache::parquet_io::{filter_videos, read_parquet};
+use crate::cache::shard_store::ShardStore;
 use crate::cache::verify::{self, Damage};
 use crate::cache::{
     fingerprint, partial, trash, FileRecord, FingerprintInput, Manifest, ShardRecord, Workspace,
 };
 use crate::progress::StageBar;
 use crate::runs::RunJournal;
+
+/// Input tables already read, keyed `<stage>/<table>`.
+pub(super) type LoadedInputs = BTreeMap<String, Vec<RecordBatch>>;
 
 /// How a run treats one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +57,17 @@ pub struct Resolved {
     pub output_schemas: Vec<String>,
 }
 
+impl Resolved {
+    /// The recipe part of the key (a copy: shard keys are made from it).
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            params: self.params.clone(),
+            external: self.external.clone(),
+            output_schemas: self.output_schemas.clone(),
+        }
+    }
+}
+
 pub struct Executor {
     pub workspace: Workspace,
     pub videos_per_shard: usize,
@@ -63,6 +82,10 @@ pub struct Executor {
     /// Input files whose sha256 was checked in this run (each is hashed once however many shards
     /// read it).
     verified: Mutex<HashSet<PathBuf>>,
+    /// Which stages the current pass executes and how (see [`StreamPlan`]); none outside `run`.
+    plan: Mutex<Option<Arc<StreamPlan>>>,
+    /// Shards (stage, key) that a streamed pass of this run computed and filed in the store.
+    streamed: Mutex<HashSet<(String, String)>>,
 }
 
 impl Executor {
@@ -74,6 +97,8 @@ impl Executor {
             journal: None,
             damaged: Mutex::new(BTreeSet::new()),
             verified: Mutex::new(HashSet::new()),
+            plan: Mutex::new(None),
+            streamed: Mutex::new(HashSet::new()),
         }
     }
 
@@ -120,21 +145,15 @@ impl Executor {
             let manifest = upstream.get(input.stage).with_context(|| {
                 format!("stage {} needs the output of {}", stage.name(), input.stage)
             })?;
-            inputs.insert(
-                format!("{}/{}", input.stage, input.table.name),
-                manifest.table_hash(input.table.name),
-            );
+            inputs.insert(input_name(input), manifest.input_hash(input.table.name));
         }
-        let external = stage.external_state()?;
         let videos_per_shard =
             (stage.sharding() == Sharding::PerVideo).then_some(self.videos_per_shard);
-        let params = stage.params()?;
-        let output_schemas = stage
-            .outputs()
-            .iter()
-            .map(|t| t.stable_description())
-            .collect::<Result<Vec<String>, _>>()
-            .with_context(|| format!("the output schemas of stage {}", stage.name()))?;
+        let Recipe {
+            params,
+            external,
+            output_schemas,
+        } = Recipe::of(stage)?;
         let fingerprint = fingerprint(&FingerprintInput {
             stage: stage.name(),
             version: stage.version(),
@@ -217,6 +236,19 @@ impl Executor {
         let (mut computed, mut reused, mut adopted) = (0, 0, 0);
         // A forced run computes every shard: taking them from the store would defeat `--force`.
         let store = (mode != Mode::Force).then(|| ShardStore::new(&self.workspace, name));
+        // Per-video stages that stream go a few videos at a time, carrying the stages after them
+        // that this run would compute anyway, and recomputing inputs kept reduced on disk.
+        let stream_plan = self.plan.lock().ok().and_then(|p| p.clone());
+        let chain = if stage.spec().streams && stage.sharding() == Sharding::PerVideo {
+            let finished = self.finished.lock().map(|f| f.clone()).unwrap_or_default();
+            let lookup = |name: &str| upstream.get(name).or_else(|| finished.get(name)).cloned();
+            Some(match &stream_plan {
+                Some(stream_plan) => stream_plan.chain(stage, mode, &lookup)?,
+                None => Chain::alone(stage, &lookup)?,
+            })
+        } else {
+            None
+        };
         for (index, video_ids) in plan.into_iter().enumerate() {
             if let Some(record) = done.remove(&index) {
                 let units = if stage.sharding() == Sharding::PerVideo {
@@ -229,21 +261,37 @@ impl Executor {
                 reused += 1;
                 continue;
             }
-            let (record, origin) = self
-                .compute_shard(
+            let at = (partial.as_path(), index);
+            let (record, origin) = match &chain {
+                Some(chain) => self.stream_shard(
+                    chain,
+                    upstream,
+                    &resolved,
+                    store.as_ref(),
+                    at,
+                    video_ids,
+                    &bar,
+                ),
+                None => self.compute_shard(
                     stage,
                     upstream,
                     &resolved,
                     store.as_ref(),
-                    (&partial, index),
+                    at,
                     video_ids,
                     &bar,
-                )
-                .with_context(|| format!("stage {name}, shard {index}"))?;
+                ),
+            }
+            .with_context(|| format!("stage {name}, shard {index}"))?;
             record.write(&shards_dir.join(format!("{index:05}.json")))?;
+            // A shard a streamed pass of this run filed for this stage was computed by the run.
+            let streamed = record
+                .key
+                .as_ref()
+                .is_some_and(|k| self.was_streamed(name, k));
             match origin {
-                ShardOrigin::Computed => computed += 1,
-                ShardOrigin::Store => adopted += 1,
+                ShardOrigin::Store if !streamed => adopted += 1,
+                ShardOrigin::Computed | ShardOrigin::Store => computed += 1,
             }
             shards.push(record);
         }
@@ -283,6 +331,12 @@ impl Executor {
             seconds: shards.iter().map(|s| s.seconds).sum(),
             shards,
             created_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            reduced: stage
+                .outputs()
+                .iter()
+                .filter(|t| !stage.stored_in_full(t))
+                .map(|t| t.name.to_string())
+                .collect(),
         };
         manifest.write(&partial)?;
         self.commit(name, &resolved.fingerprint, &partial)?;
@@ -354,7 +408,7 @@ impl Executor {
     }
 
     /// Reads table `table` of a finished output: the whole table, or only shard `shard`.
-    fn read_table(
+    pub(super) fn read_table(
         &self,
         manifest: &Manifest,
         table: &str,
@@ -435,60 +489,31 @@ impl Executor {
         // What the shard reads of each input: loaded now where the key needs the rows (a
         // whole-table input restricted to the shard's videos), else only named until the key has
         // been looked up (a per-video input's own shard, whose digest its manifest records).
-        let mut tables = Vec::new();
-        let mut digests = BTreeMap::new();
-        for input in stage.inputs() {
-            let manifest = &upstream[input.stage];
-            let table = input.table.name;
-            let (batches, digest) = match (per_video, manifest.videos_per_shard.is_some()) {
-                (true, true) => {
-                    let shard = manifest.shards.get(index).with_context(|| {
-                        format!(
-                            "{} has no shard {index} (sharded differently?)",
-                            input.stage
-                        )
-                    })?;
-                    (None, shard.table_digest(table))
-                }
-                (true, false) => {
-                    let rows = filter_videos(self.read_table(manifest, table, None)?, &keep)?;
-                    let digest = if input.table.schema_ref().field_with_name("video_id").is_ok() {
-                        digest_of_rows(input.table.schema_ref(), &rows)?
-                    } else {
-                        manifest.table_hash(table)
-                    };
-                    (Some(rows), digest)
-                }
-                (false, _) => (Some(self.read_table(manifest, table, None)?), String::new()),
-            };
-            digests.insert(format!("{}/{table}", input.stage), digest);
-            tables.push((input, batches));
-        }
+        let (digests, mut tables) = self.input_digests(stage, upstream, index, &keep)?;
         drop(keep);
-        let key = per_video.then(|| {
-            shard_key(&ShardKeyInput {
-                stage: stage.name(),
-                version: stage.version(),
-                params: &resolved.params,
-                external: resolved.external.as_deref(),
-                output_schemas: &resolved.output_schemas,
-                videos: &video_ids,
-                inputs: &digests,
-            })
-        });
+        let key = per_video.then(|| key_of(stage, &resolved.recipe(), &video_ids, &digests));
         let videos = video_ids.len();
-        if let (Some(store), Some(key)) = (store, &key) {
-            if let Some(found) = store.lookup(key, videos) {
-                let record = store.take(&found, index, partial)?;
-                dfd_stages::Progress::advance(bar, videos as u64);
-                return Ok((record, ShardOrigin::Store));
-            }
+        if let Some(record) = take_from_store(store, key.as_deref(), videos, (partial, index))? {
+            dfd_stages::Progress::advance(bar, videos as u64);
+            return Ok((record, ShardOrigin::Store));
         }
         let mut input = StageInput::new(video_ids);
-        for (def, batches) in tables {
-            let batches = match batches {
+        for def in stage.inputs() {
+            let batches = match tables.remove(&input_name(def)) {
                 Some(batches) => batches,
-                None => self.read_table(&upstream[def.stage], def.table.name, Some(index))?,
+                None => {
+                    let manifest = &upstream[def.stage];
+                    if manifest.is_reduced(def.table.name) {
+                        bail!(
+                            "stage {} reads {}, which {} keeps on disk in reduced form; only a \
+                             stage that streams can have it recomputed",
+                            stage.name(),
+                            input_name(def),
+                            def.stage
+                        );
+                    }
+                    self.read_table(manifest, def.table.name, Some(index))?
+                }
             };
             input = input.with_table(&def.table, batches);
         }
@@ -501,26 +526,12 @@ impl Executor {
                 scratch: Some(&scratch),
             },
         )?;
-        if let Some(extra) = output
-            .table_names()
-            .find(|n| !stage.outputs().iter().any(|t| t.name == **n))
-        {
-            bail!("stage {} produced undeclared table `{extra}`", stage.name());
-        }
-        let mut files = Vec::new();
+        check_declared(stage, &output)?;
+        let mut tables = BTreeMap::new();
         for table in stage.outputs() {
-            let batches = output.take(table);
-            for batch in &batches {
-                table.validate(batch)?;
-            }
-            let relative = format!("{}/part-{index:05}.parquet", table.name);
-            files.push(write_parquet(
-                partial,
-                &relative,
-                table.schema_ref(),
-                &batches,
-            )?);
+            tables.insert(table.name, stored_form(stage, table, output.take(table))?);
         }
+        let files = write_tables(stage, partial, index, tables)?;
         let record = ShardRecord {
             index,
             videos,
@@ -530,16 +541,95 @@ impl Executor {
         };
         // The store is a second way to the same bytes: failing to file a shard there costs a
         // later recompute, never this run.
-        if record.key.is_some() {
-            let store = ShardStore::new(&self.workspace, stage.name());
-            if let Err(e) = store.deposit(partial, &record) {
-                tracing::warn!(
-                    "{}: shard {index} not filed in the shard store: {e:#}",
-                    stage.name()
-                );
+        self.file_in_store(stage.name(), partial, &record);
+        Ok((record, ShardOrigin::Computed))
+    }
+
+    /// Files a computed shard in the shard store. The store is a second way to the same bytes:
+    /// failing to file a shard there costs a later recompute, never this run.
+    pub(super) fn file_in_store(&self, stage: &str, dir: &Path, record: &ShardRecord) {
+        if record.key.is_none() {
+            return;
+        }
+        if let Err(e) = ShardStore::new(&self.workspace, stage).deposit(dir, record) {
+            tracing::warn!(
+                "{stage}: shard {} not filed in the shard store: {e:#}",
+                record.index
+            );
+        }
+    }
+
+    /// The digest of every input of `stage` as shard `index` reads it (keyed `<stage>/<table>`),
+    /// and the inputs that had to be loaded to know it: a whole-table input restricted to the
+    /// shard's videos `keep`. A per-video input's own shard is only named: its digest is in its
+    /// manifest, and it is read once the key has been looked up. Whole-table stages read
+    /// everything and have no shard key.
+    pub(super) fn input_digests(
+        &self,
+        stage: &dyn Stage,
+        upstream: &Upstream,
+        index: usize,
+        keep: &HashSet<&str>,
+    ) -> Result<(BTreeMap<String, String>, LoadedInputs)> {
+        let per_video = stage.sharding() == Sharding::PerVideo;
+        let mut digests = BTreeMap::new();
+        let mut loaded = BTreeMap::new();
+        for input in stage.inputs() {
+            let manifest = upstream.get(input.stage).with_context(|| {
+                format!("stage {} needs the output of {}", stage.name(), input.stage)
+            })?;
+            let table = input.table.name;
+            let name = input_name(input);
+            match (per_video, manifest.videos_per_shard.is_some()) {
+                (true, true) => {
+                    let shard = manifest.shards.get(index).with_context(|| {
+                        format!(
+                            "{} has no shard {index} (sharded differently?)",
+                            input.stage
+                        )
+                    })?;
+                    digests.insert(
+                        name,
+                        shard_input_digest(shard, table, manifest.is_reduced(table)),
+                    );
+                }
+                (true, false) => {
+                    let rows = filter_videos(self.read_table(manifest, table, None)?, keep)?;
+                    digests.insert(name.clone(), filtered_input_digest(input, &rows, manifest)?);
+                    loaded.insert(name, rows);
+                }
+                (false, _) => {
+                    loaded.insert(name, self.read_table(manifest, table, None)?);
+                }
             }
         }
-        Ok((record, ShardOrigin::Computed))
+        Ok((digests, loaded))
+    }
+
+    /// The output of `stage` finished in this run, if any.
+    pub(super) fn finished_output(&self, stage: &str) -> Option<Arc<Manifest>> {
+        self.finished.lock().ok()?.get(stage).cloned()
+    }
+
+    /// Whether a streamed pass of this run filed shard `key` of `stage`.
+    fn was_streamed(&self, stage: &str, key: &str) -> bool {
+        self.streamed
+            .lock()
+            .is_ok_and(|s| s.contains(&(stage.to_string(), key.to_string())))
+    }
+
+    /// Remembers that a streamed pass of this run filed shard `key` of `stage`.
+    pub(super) fn note_streamed(&self, stage: &str, key: &str) {
+        if let Ok(mut streamed) = self.streamed.lock() {
+            streamed.insert((stage.to_string(), key.to_string()));
+        }
+    }
+
+    /// Sets which stages this pass of the run executes and how, for streamed passes.
+    pub fn plan_streams(&self, plan: StreamPlan) {
+        if let Ok(mut slot) = self.plan.lock() {
+            *slot = Some(Arc::new(plan));
+        }
     }
 
     /// Renames the computed folder into place. An older copy (on `--force`) first leaves the
@@ -567,8 +657,25 @@ impl Executor {
     }
 }
 
+/// The shard filed under `key` in `store`, put in place as shard `index` of the output folder
+/// `partial`; none without a store (a forced stage), a key, or an entry.
+pub(super) fn take_from_store(
+    store: Option<&ShardStore>,
+    key: Option<&str>,
+    videos: usize,
+    (partial, index): (&Path, usize),
+) -> Result<Option<ShardRecord>> {
+    let (Some(store), Some(key)) = (store, key) else {
+        return Ok(None);
+    };
+    match store.lookup(key, videos) {
+        Some(found) => Ok(Some(store.take(&found, index, partial)?)),
+        None => Ok(None),
+    }
+}
+
 /// Where a finished shard came from.
-enum ShardOrigin {
+pub(super) enum ShardOrigin {
     Computed,
     /// The shard store (another output of the stage computed a shard with the same key).
     Store,

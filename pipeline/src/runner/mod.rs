@@ -5,6 +5,8 @@ mod dag;
 mod evaluation_tests;
 pub mod executor;
 pub mod report;
+mod shard;
+pub mod stream;
 mod wiring;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +30,7 @@ use dfd_stages::Stage;
 pub use dag::run_dag;
 pub use executor::{Executor, Mode, Upstream};
 pub use report::{Outcome, StageReport};
+pub use stream::StreamPlan;
 pub use wiring::WiringError;
 
 use crate::config::Config;

@@ -128,6 +128,7 @@ mod tests {
             inputs,
             outputs,
             sharding: Sharding::Whole,
+            streams: false,
         }))
     }
 

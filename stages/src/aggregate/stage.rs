@@ -290,6 +290,7 @@ impl Stage for Aggregate {
                 dfd_schemas::MetricsRow::TABLE,
             ],
             sharding: Sharding::Whole,
+            streams: false,
         };
         &SPEC
     }

@@ -69,6 +69,7 @@ impl Stage for Augment {
             ],
             outputs: &[dfd_schemas::AugmentationRow::TABLE],
             sharding: Sharding::PerVideo,
+            streams: false,
         };
         &SPEC
     }

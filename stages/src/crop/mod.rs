@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use choose::{choose_face, Region};
 
-use crate::image_io::{decode_bgr, encode_png};
+use crate::image_io::{encode_png, frame_bgr};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
     StageSpec,
@@ -172,7 +172,7 @@ impl Crop {
             };
             previous = Some(candidates[chosen].0);
             let image = self
-                .cut(&frame.image, x, y, width, height)
+                .cut(frame, x, y, width, height)
                 .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
             faces.push(FaceRow {
                 video_id: frame.video_id.clone(),
@@ -195,14 +195,13 @@ impl Crop {
 
     fn cut(
         &self,
-        encoded: &[u8],
+        frame: &FrameRow,
         x: u32,
         y: u32,
         width: u32,
         height: u32,
     ) -> Result<Vec<u8>, String> {
-        self.params
-            .cut(&decode_bgr(encoded)?, (x, y, width, height))
+        self.params.cut(&frame_bgr(frame)?, (x, y, width, height))
     }
 }
 
@@ -221,6 +220,7 @@ impl Stage for Crop {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::PerVideo,
+            streams: true,
         };
         &SPEC
     }

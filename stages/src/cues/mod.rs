@@ -94,6 +94,7 @@ impl Stage for Cues {
             ],
             outputs: &[VideoCueRow::TABLE, ErrorRow::TABLE],
             sharding: Sharding::PerVideo,
+            streams: false,
         };
         &SPEC
     }

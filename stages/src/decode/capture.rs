@@ -1,15 +1,16 @@
 //! Reading the sampled frames of one video with OpenCV's `VideoCapture`.
 //!
 //! Frames are read with `grab()` (demux + decode, no colour conversion) and only the kept ones are
-//! `retrieve()`d and encoded: for frames 0.5 s apart that is several times faster than seeking, which
-//! decodes from the previous keyframe on every seek.
+//! `retrieve()`d: for frames 0.5 s apart that is several times faster than seeking, which decodes
+//! from the previous keyframe on every seek. Kept frames leave here uncompressed (`raw`, BGR);
+//! what is written to disk is decided later ([`super::stored`]).
 
 use std::path::Path;
 
 use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
-use opencv::core::{Mat, Vector};
+use opencv::core::Mat;
 use opencv::prelude::*;
-use opencv::{imgcodecs, videoio};
+use opencv::videoio;
 
 use super::sampler::FrameSampler;
 use super::DecodeParams;
@@ -59,7 +60,6 @@ pub fn decode_video(
         params.interval_s * 1000.0,
         fps,
     );
-    let encode_params = encode_params(params);
     let mut frames = Vec::new();
     let mut mat = Mat::default();
     let mut decoded: u64 = 0;
@@ -102,16 +102,18 @@ pub fn decode_video(
                 "frame {index} was grabbed but could not be decoded"
             ));
         }
+        if mat.typ() != opencv::core::CV_8UC3 {
+            return Err(format!(
+                "frame {index} decoded to OpenCV type {}, not 8-bit BGR",
+                mat.typ()
+            ));
+        }
         width = mat.cols() as u32;
         height = mat.rows() as u32;
-        let mut encoded = Vector::<u8>::new();
-        imgcodecs::imencode(
-            params.encoding.extension(),
-            &mat,
-            &mut encoded,
-            &encode_params,
-        )
-        .map_err(|e| cv("cannot encode frame", e))?;
+        let pixels = mat
+            .data_bytes()
+            .map_err(|e| cv("cannot read frame pixels", e))?
+            .to_vec();
         frames.push(FrameRow {
             video_id: video_id.to_string(),
             sample_index: frames.len() as u32,
@@ -119,8 +121,8 @@ pub fn decode_video(
             pts_ms,
             width,
             height,
-            encoding: params.encoding.schema_encoding(),
-            image: encoded.to_vec(),
+            encoding: FrameEncoding::Raw,
+            image: pixels,
         });
     }
     if frames.is_empty() {
@@ -172,16 +174,4 @@ fn stream_note(
         ));
     }
     None
-}
-
-fn encode_params(params: &DecodeParams) -> Vector<i32> {
-    match params.encoding.schema_encoding() {
-        FrameEncoding::Png => Vector::from_slice(&[
-            imgcodecs::IMWRITE_PNG_COMPRESSION,
-            params.png_compression as i32,
-        ]),
-        FrameEncoding::Jpeg => {
-            Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, params.jpeg_quality as i32])
-        }
-    }
 }

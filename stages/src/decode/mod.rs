@@ -6,8 +6,10 @@
 
 mod capture;
 mod sampler;
+pub mod stored;
 
-use dfd_schemas::{FrameEncoding, TableRow, VideoRow};
+use arrow::record_batch::RecordBatch;
+use dfd_schemas::{FrameEncoding, FrameRow, TableDef, TableRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
 pub use capture::{decode_video, DecodedVideo};
@@ -19,7 +21,20 @@ use crate::{
 
 pub const NAME: &str = "decode";
 
-/// How frames are stored in the `frames` table.
+/// What the `frames` table keeps on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepFrames {
+    /// The frame's index, time and size, and a JPEG preview at most
+    /// [`stored::PREVIEW_SIDE`] pixels on its longer side (the default): full frames are
+    /// several times the size of the video they came from, and every later stage gets them in
+    /// memory in the same pass. A stage run later on its own decodes them again from the video.
+    Preview,
+    /// The full frames, as `decode.encoding` says.
+    Full,
+}
+
+/// How full frames are stored in the `frames` table (`keep_frames = "full"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingParam {
@@ -30,13 +45,6 @@ pub enum EncodingParam {
 }
 
 impl EncodingParam {
-    fn extension(self) -> &'static str {
-        match self {
-            EncodingParam::Png => ".png",
-            EncodingParam::Jpeg => ".jpg",
-        }
-    }
-
     fn schema_encoding(self) -> FrameEncoding {
         match self {
             EncodingParam::Png => FrameEncoding::Png,
@@ -55,7 +63,9 @@ pub struct DecodeParams {
     pub interval_s: f64,
     /// Time of the first sampled frame, in seconds.
     pub start_s: f64,
-    /// `png` (lossless) or `jpeg`.
+    /// `preview` (the default) or `full`: what the `frames` table keeps on disk.
+    pub keep_frames: KeepFrames,
+    /// `png` (lossless) or `jpeg`, for full frames.
     pub encoding: EncodingParam,
     /// zlib level 0-9 for PNG; 1 is 3-4x faster to write than 6 and about 10% larger.
     pub png_compression: u8,
@@ -69,6 +79,7 @@ impl Default for DecodeParams {
             frames_per_video: 20,
             interval_s: 0.5,
             start_s: 0.0,
+            keep_frames: KeepFrames::Preview,
             encoding: EncodingParam::Png,
             png_compression: 1,
             jpeg_quality: 95,
@@ -126,7 +137,7 @@ impl Stage for Decode {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 2,
+            version: 3,
             inputs: &[crate::PARTITION_TABLE],
             outputs: &[
                 dfd_schemas::FrameRow::TABLE,
@@ -134,12 +145,26 @@ impl Stage for Decode {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::PerVideo,
+            streams: true,
         };
         &SPEC
     }
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
         crate::key_params(self.name(), &self.params, &[])
+    }
+
+    fn stored(&self, table: &TableDef, batch: RecordBatch) -> Result<RecordBatch, StageError> {
+        if table.name != FrameRow::TABLE.name {
+            return Ok(batch);
+        }
+        stored::frames_for_disk(&self.params, batch)
+    }
+
+    fn stored_in_full(&self, table: &TableDef) -> bool {
+        table.name != FrameRow::TABLE.name
+            || (self.params.keep_frames == KeepFrames::Full
+                && self.params.encoding == EncodingParam::Png)
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {

@@ -7,7 +7,7 @@ use dfd_schemas::{DetectionRow, FrameRow, TableRow};
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
-use crate::image_io::{bgr_to_rgb_array, decode_bgr};
+use crate::image_io::{bgr_to_rgb_array, frame_bgr};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
     StageSpec,
@@ -93,7 +93,7 @@ impl Detect {
         self.with_detector(threads, |detector| {
             let mut rows = Vec::new();
             for frame in frames {
-                let rgb = decode_bgr(&frame.image)
+                let rgb = frame_bgr(frame)
                     .and_then(|bgr| bgr_to_rgb_array(&bgr))
                     .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
                 let mut faces = detector
@@ -148,6 +148,7 @@ impl Stage for Detect {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::PerVideo,
+            streams: true,
         };
         &SPEC
     }

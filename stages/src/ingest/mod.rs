@@ -126,6 +126,7 @@ impl Stage for Ingest {
             inputs: &[],
             outputs: &[dfd_schemas::VideoRow::TABLE, dfd_schemas::ErrorRow::TABLE],
             sharding: Sharding::Whole,
+            streams: false,
         };
         &SPEC
     }

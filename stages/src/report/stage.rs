@@ -223,6 +223,7 @@ impl Stage for Report {
             ],
             outputs: &[dfd_schemas::ReportFileRow::TABLE],
             sharding: Sharding::Whole,
+            streams: false,
         };
         &SPEC
     }

@@ -116,6 +116,7 @@ impl Stage for Score {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::PerVideo,
+            streams: false,
         };
         &SPEC
     }

@@ -132,6 +132,7 @@ impl Stage for SsimStage {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::PerVideo,
+            streams: true,
         };
         &SPEC
     }

@@ -305,6 +305,7 @@ impl Stage for Train {
                 dfd_schemas::ErrorRow::TABLE,
             ],
             sharding: Sharding::Whole,
+            streams: false,
         };
         &SPEC
     }

@@ -122,7 +122,7 @@ fn made_from(
 /// dfd versions keyed it `<stage>` with the whole output's hash.
 fn read(downstream: &Manifest, stage: &str, table: &str, upstream: &Manifest) -> bool {
     match downstream.inputs.get(&format!("{stage}/{table}")) {
-        Some(hash) => *hash == upstream.table_hash(table),
+        Some(hash) => *hash == upstream.input_hash(table),
         None => downstream.inputs.get(stage) == Some(&upstream.content_hash),
     }
 }

@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{ErrorRow, FaceRow, FrameScoreRow, TableRow, TrainedModelRow, VideoRow};
+use dfd_schemas::{
+    ErrorRow, FaceRow, FrameRow, FrameScoreRow, TableRow, TrainedModelRow, VideoRow,
+};
 use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
@@ -35,9 +37,9 @@ pub use csv::{check_target as check_csv_target, write as write_csv};
 /// `train` by the stored model.
 const STAGES: [&str; 5] = ["decode", "detect", "crop", "ssim", "score"];
 
-/// Videos per trip through the stages. Every table of a chunk is in memory at once (the bulk is
-/// each video's sampled frames, lossless PNG by default), so memory grows with the chunk, not
-/// with the folder. 8 is the default `runner.videos_per_shard`, the unit `dfd run` holds in
+/// Videos per trip through the stages. The tables of a chunk are in memory at once, except its
+/// frames, which exist only for a few videos at a time (as many as there are worker threads), so
+/// memory grows with the chunk, not with the folder. 8 is the default `runner.videos_per_shard`, the unit `dfd run` holds in
 /// memory: a chunk costs what a shard of the DAG costs, and still keeps up to 8 cores busy (the
 /// stages work on a chunk's videos in parallel).
 pub const CHUNK_VIDEOS: usize = 8;
@@ -154,18 +156,44 @@ fn predict_chunk(
     tables.insert(TrainedModelRow::TABLE.name, vec![model.clone()]);
     tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(rows)?]);
     let mut errors: Vec<ErrorRow> = Vec::new();
+    let mut stages = Vec::new();
     for name in STAGES {
-        let stage = &pipeline.stages()[pipeline.index_of(name)?];
-        let output = run_in_memory(stage.as_ref(), &tables, &names)
-            .with_context(|| format!("stage {name}"))?;
-        for (table, batches) in output {
-            if table == ErrorRow::TABLE.name {
-                for batch in &batches {
-                    errors.extend(ErrorRow::from_batch(batch)?);
+        stages.push(pipeline.stages()[pipeline.index_of(name)?].as_ref());
+    }
+    // The stages that stream take the videos a few at a time (a video's frames travel raw
+    // between them, several megabytes each at 1080p); their tables but the frames join the
+    // chunk's, for the stages after them.
+    let streaming = stages.iter().take_while(|s| s.spec().streams).count();
+    let group = rayon::current_num_threads().max(1);
+    for ids in rows.chunks(group) {
+        let ids_names: Vec<String> = ids.iter().map(|r| r.video_id.clone()).collect();
+        let mut group_tables = tables.clone();
+        group_tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(ids)?]);
+        let mut made = Vec::new();
+        for stage in &stages[..streaming] {
+            let output = run_in_memory(*stage, &group_tables, &ids_names)
+                .with_context(|| format!("stage {}", stage.name()))?;
+            for (table, batches) in output {
+                if table == ErrorRow::TABLE.name {
+                    collect(&mut tables, &mut errors, table, batches)?;
+                } else {
+                    group_tables.insert(table, batches);
+                    made.push(table);
                 }
-            } else {
-                tables.insert(table, batches);
             }
+        }
+        for table in made {
+            if table != FrameRow::TABLE.name {
+                let batches = group_tables.remove(table).unwrap_or_default();
+                collect(&mut tables, &mut errors, table, batches)?;
+            }
+        }
+    }
+    for stage in &stages[streaming..] {
+        let output = run_in_memory(*stage, &tables, &names)
+            .with_context(|| format!("stage {}", stage.name()))?;
+        for (table, batches) in output {
+            collect(&mut tables, &mut errors, table, batches)?;
         }
     }
     let faces = rows_of::<FaceRow>(&tables)?;
@@ -174,6 +202,23 @@ fn predict_chunk(
         .iter()
         .map(|name| verdict(name, config, &faces, &scores, &errors))
         .collect())
+}
+
+/// Adds a stage's output table to the chunk's tables, or its rows to `errors`.
+fn collect(
+    tables: &mut BTreeMap<&'static str, Vec<RecordBatch>>,
+    errors: &mut Vec<ErrorRow>,
+    table: &'static str,
+    batches: Vec<RecordBatch>,
+) -> Result<()> {
+    if table == ErrorRow::TABLE.name {
+        for batch in &batches {
+            errors.extend(ErrorRow::from_batch(batch)?);
+        }
+    } else {
+        tables.entry(table).or_default().extend(batches);
+    }
+    Ok(())
 }
 
 /// The model `name` (default: the first trained) of the newest finished `train` output.

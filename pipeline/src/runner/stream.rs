@@ -1,0 +1,387 @@
+//! One pass per video through the stages that stream (decode, detect, crop, ssim).
+//!
+//! Stage by stage, `decode` would write every sampled full frame and `detect` and `crop` would read
+//! them back: at 1080p most of the preprocessing time went to encoding and decoding those PNGs,
+//! and the frames took several times the disk of the videos. Instead, when the runner computes a
+//! shard of a stage that streams (the chain's *root*), it hands the shard's videos a few at a time
+//! (as many as there are worker threads, so memory stays bounded by a few videos' frames whatever
+//! the shard size) through the root and the stages after it that this pass would compute anyway
+//! (its *members*), passing each stage's output to the next in memory. Each stage still writes its
+//! own table in its stored form (decode: frame previews by default), under its own key:
+//!
+//! - the root's shard goes to its output folder, as any shard;
+//! - each member's shard goes to the shard store under its shard key, computed from the root's
+//!   shard just written exactly as the member's own executor will compute it from the root's
+//!   committed manifest; when the member's turn comes, it finds every shard there and takes it.
+//!
+//! A table a finished stage keeps reduced on disk (frame previews) is recomputed in memory by
+//! running that stage again on the same videos (a *source*): `dfd run --only crop` decodes the
+//! frames it needs from the videos, as the issue of bounded disk asks.
+//!
+//! Stage fingerprints, shard keys and table bytes are what the stage-by-stage path gives; the
+//! end-to-end tests compare them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use arrow::record_batch::RecordBatch;
+use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
+
+use super::executor::{take_from_store, Executor, Mode, Resolved, ShardOrigin, Upstream};
+use super::shard::{
+    check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
+    write_tables, Recipe,
+};
+use super::Pipeline;
+use crate::cache::parquet_io::filter_videos;
+use crate::cache::shard_store::ShardStore;
+use crate::cache::{Manifest, ShardRecord};
+use crate::progress::StageBar;
+
+/// The stages of one pass of a run and how the run treats each: what a chain may carry along.
+#[derive(Default)]
+pub struct StreamPlan {
+    /// In the pipeline's (topological) order.
+    stages: Vec<Arc<dyn Stage>>,
+    modes: BTreeMap<String, Mode>,
+}
+
+impl StreamPlan {
+    pub fn new(pipeline: &Pipeline, modes: &BTreeMap<usize, Mode>) -> StreamPlan {
+        StreamPlan {
+            stages: pipeline.stages().to_vec(),
+            modes: modes
+                .iter()
+                .map(|(&i, &mode)| (pipeline.stages()[i].name().to_string(), mode))
+                .collect(),
+        }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name() == name)
+    }
+
+    /// The chain rooted at `root` (computed in `mode`): the streaming stages after it that this
+    /// pass computes normally and that read only the chain's tables and finished outputs, and
+    /// the stages whose reduced tables the chain needs recomputed.
+    pub fn chain<'a>(
+        &'a self,
+        root: &'a dyn Stage,
+        mode: Mode,
+        lookup: &dyn Fn(&str) -> Option<Arc<Manifest>>,
+    ) -> Result<Chain<'a>> {
+        let mut steps = vec![Step {
+            stage: root,
+            role: Role::Root,
+        }];
+        let start = self
+            .position(root.name())
+            .map_or(self.stages.len(), |i| i + 1);
+        if mode == Mode::Normal {
+            for stage in &self.stages[start.min(self.stages.len())..] {
+                let in_chain = |name: &str| steps.iter().any(|s| s.stage.name() == name);
+                let carried = stage.spec().streams
+                    && stage.sharding() == Sharding::PerVideo
+                    && self.modes.get(stage.name()) == Some(&Mode::Normal)
+                    && stage.inputs().iter().any(|i| in_chain(i.stage))
+                    && stage
+                        .inputs()
+                        .iter()
+                        .all(|i| in_chain(i.stage) || lookup(i.stage).is_some());
+                if carried {
+                    steps.push(Step {
+                        stage: stage.as_ref(),
+                        role: Role::Member,
+                    });
+                }
+            }
+        }
+        let mut chain = Chain { steps };
+        chain.add_sources(lookup, &|name| {
+            self.position(name).map(|i| self.stages[i].as_ref())
+        })?;
+        chain.order_by(|name| self.position(name).unwrap_or(usize::MAX));
+        Ok(chain)
+    }
+}
+
+/// What a stage is in a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Recomputed in memory for a table it keeps reduced on disk; nothing written.
+    Source,
+    /// The stage whose shards are being computed.
+    Root,
+    /// Carried along: its shards go to the shard store.
+    Member,
+}
+
+struct Step<'a> {
+    stage: &'a dyn Stage,
+    role: Role,
+}
+
+/// The stages one streamed pass runs, sources first, in an order where every stage comes after
+/// the stages it reads.
+pub struct Chain<'a> {
+    steps: Vec<Step<'a>>,
+}
+
+impl<'a> Chain<'a> {
+    /// A chain of `root` alone, plus the sources it needs (outside a run's plan, where no other
+    /// stage object is at hand: a reduced input is then an error naming it).
+    pub fn alone(
+        root: &'a dyn Stage,
+        lookup: &dyn Fn(&str) -> Option<Arc<Manifest>>,
+    ) -> Result<Chain<'a>> {
+        let mut chain = Chain {
+            steps: vec![Step {
+                stage: root,
+                role: Role::Root,
+            }],
+        };
+        chain.add_sources(lookup, &|_| None)?;
+        Ok(chain)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.steps.iter().any(|s| s.stage.name() == name)
+    }
+
+    /// Adds, recursively, every finished stage whose table a step reads and that keeps that
+    /// table reduced on disk.
+    fn add_sources(
+        &mut self,
+        lookup: &dyn Fn(&str) -> Option<Arc<Manifest>>,
+        stage_named: &dyn Fn(&str) -> Option<&'a dyn Stage>,
+    ) -> Result<()> {
+        let mut next = 0;
+        while next < self.steps.len() {
+            let reader = self.steps[next].stage;
+            next += 1;
+            for input in reader.inputs() {
+                if self.contains(input.stage) {
+                    continue;
+                }
+                let Some(manifest) = lookup(input.stage) else {
+                    continue;
+                };
+                if !manifest.is_reduced(input.table.name) {
+                    continue;
+                }
+                let Some(source) = stage_named(input.stage).filter(|s| s.spec().streams) else {
+                    bail!(
+                        "stage {} reads {}, which is kept on disk in reduced form \
+                         (decode.keep_frames = \"preview\") and cannot be recomputed here",
+                        reader.name(),
+                        input_name(input)
+                    );
+                };
+                self.steps.push(Step {
+                    stage: source,
+                    role: Role::Source,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn order_by(&mut self, position: impl Fn(&str) -> usize) {
+        self.steps.sort_by_key(|s| position(s.stage.name()));
+    }
+
+    fn root(&self) -> &'a dyn Stage {
+        self.steps
+            .iter()
+            .find(|s| s.role == Role::Root)
+            .map(|s| s.stage)
+            .expect("a chain has its root")
+    }
+}
+
+/// Batches by table name.
+type Tables = BTreeMap<&'static str, Vec<RecordBatch>>;
+
+impl Executor {
+    /// Computes shard `index` of the chain's root (or takes it from the store), carrying the
+    /// chain's members along; see the module documentation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stream_shard(
+        &self,
+        chain: &Chain,
+        upstream: &Upstream,
+        resolved: &Resolved,
+        store: Option<&ShardStore>,
+        (partial, index): (&Path, usize),
+        video_ids: Vec<String>,
+        bar: &StageBar,
+    ) -> Result<(ShardRecord, ShardOrigin)> {
+        let root = chain.root();
+        let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
+        let (digests, _) = self.input_digests(root, upstream, index, &keep)?;
+        let key = key_of(root, &resolved.recipe(), &video_ids, &digests);
+        let videos = video_ids.len();
+        if let Some(record) = take_from_store(store, Some(&key), videos, (partial, index))? {
+            dfd_stages::Progress::advance(bar, videos as u64);
+            return Ok((record, ShardOrigin::Store));
+        }
+
+        // What the chain reads from outside itself, loaded once for the shard.
+        let finished = |name: &str| -> Result<Arc<Manifest>> {
+            upstream
+                .get(name)
+                .cloned()
+                .or_else(|| self.finished_output(name))
+                .with_context(|| format!("the output of {name} is not available"))
+        };
+        let mut outside: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        for step in &chain.steps {
+            for input in step.stage.inputs() {
+                let name = input_name(input);
+                if chain.contains(input.stage) || outside.contains_key(&name) {
+                    continue;
+                }
+                let manifest = finished(input.stage)?;
+                let table = input.table.name;
+                let batches = if manifest.videos_per_shard.is_some() {
+                    self.read_table(&manifest, table, Some(index))?
+                } else {
+                    filter_videos(self.read_table(&manifest, table, None)?, &keep)?
+                };
+                outside.insert(name, batches);
+            }
+        }
+
+        // The videos a few at a time through every step; what each writes is kept in its
+        // stored form, what it hands on only until the next group.
+        let group = rayon::current_num_threads().max(1);
+        let mut written: BTreeMap<&str, Tables> = BTreeMap::new();
+        let mut seconds: BTreeMap<&str, Duration> = BTreeMap::new();
+        for ids in video_ids.chunks(group) {
+            let members: HashSet<&str> = ids.iter().map(String::as_str).collect();
+            let mut in_memory: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+            for step in &chain.steps {
+                let stage = step.stage;
+                let mut input = StageInput::new(ids.to_vec());
+                for def in stage.inputs() {
+                    let name = input_name(def);
+                    let batches = match in_memory.get(&name) {
+                        Some(batches) => batches.clone(),
+                        None => filter_videos(outside[&name].clone(), &members)?,
+                    };
+                    input = input.with_table(&def.table, batches);
+                }
+                let progress: &dyn dfd_stages::Progress = match step.role {
+                    Role::Root => bar,
+                    _ => &NoProgress,
+                };
+                let started = Instant::now();
+                let mut output = stage
+                    .run(
+                        &input,
+                        &StageContext {
+                            progress,
+                            scratch: None,
+                        },
+                    )
+                    .with_context(|| format!("stage {}", stage.name()))?;
+                *seconds.entry(stage.name()).or_default() += started.elapsed();
+                check_declared(stage, &output)?;
+                for table in stage.outputs() {
+                    let batches = output.take(table);
+                    if step.role != Role::Source {
+                        let stored = stored_form(stage, table, batches.clone())?;
+                        written
+                            .entry(stage.name())
+                            .or_default()
+                            .entry(table.name)
+                            .or_default()
+                            .extend(stored);
+                    }
+                    in_memory.insert(format!("{}/{}", stage.name(), table.name), batches);
+                }
+            }
+        }
+        drop(outside);
+
+        // The root's shard, as any computed shard.
+        let files = write_tables(
+            root,
+            partial,
+            index,
+            written.remove(root.name()).unwrap_or_default(),
+        )?;
+        let record = ShardRecord {
+            index,
+            videos,
+            files,
+            seconds: seconds.get(root.name()).map_or(0.0, Duration::as_secs_f64),
+            key: Some(key),
+        };
+        self.file_in_store(root.name(), partial, &record);
+
+        // Each member's shard, keyed from the shards before it, into the store.
+        let mut shards: BTreeMap<&str, ShardRecord> = BTreeMap::new();
+        shards.insert(root.name(), record.clone());
+        for step in chain.steps.iter().filter(|s| s.role == Role::Member) {
+            let stage = step.stage;
+            let mut digests = BTreeMap::new();
+            for input in stage.inputs() {
+                let table = input.table.name;
+                let digest = match shards.get(input.stage) {
+                    Some(shard) => {
+                        let writer = chain
+                            .steps
+                            .iter()
+                            .find(|s| s.stage.name() == input.stage)
+                            .map(|s| s.stage)
+                            .unwrap_or(root);
+                        shard_input_digest(shard, table, !writer.stored_in_full(&input.table))
+                    }
+                    None => {
+                        let manifest = finished(input.stage)?;
+                        if manifest.videos_per_shard.is_some() {
+                            let shard = manifest
+                                .shards
+                                .get(index)
+                                .with_context(|| format!("{} has no shard {index}", input.stage))?;
+                            shard_input_digest(shard, table, manifest.is_reduced(table))
+                        } else {
+                            let rows =
+                                filter_videos(self.read_table(&manifest, table, None)?, &keep)?;
+                            filtered_input_digest(input, &rows, &manifest)?
+                        }
+                    }
+                };
+                digests.insert(input_name(input), digest);
+            }
+            let key = key_of(stage, &Recipe::of(stage)?, &video_ids, &digests);
+            let tables = written.remove(stage.name()).unwrap_or_default();
+            let store = ShardStore::new(&self.workspace, stage.name());
+            let record = match store.lookup(&key, videos) {
+                // Filed before (the same recipe and inputs in an earlier run): the computed copy
+                // is the same bytes.
+                Some(record) => record,
+                None => {
+                    let building = store.building_dir(&key)?;
+                    let files = write_tables(stage, &building, index, tables)?;
+                    let record = ShardRecord {
+                        index,
+                        videos,
+                        files,
+                        seconds: seconds.get(stage.name()).map_or(0.0, Duration::as_secs_f64),
+                        key: Some(key.clone()),
+                    };
+                    store.finish_building(&building, &record)?;
+                    record
+                }
+            };
+            self.note_streamed(stage.name(), &key);
+            shards.insert(stage.name(), record);
+        }
+        Ok((record, ShardOrigin::Computed))
+    }
+}

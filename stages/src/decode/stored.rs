@@ -1,0 +1,204 @@
+//! What the `frames` table keeps on disk (`decode.keep_frames`): a preview by default, the full
+//! frame when asked. Frames leave [`super::decode_video`] uncompressed; this turns them into the
+//! stored form when the runner writes the table.
+//!
+//! Why a preview by default: a sampled 1080p frame is about 2 MB as PNG, so full frames cost
+//! several times the video they came from (the demo's 36 MB of video made 245 MB of frames),
+//! while the stages after `decode` get them in memory in the same pass. The preview keeps the
+//! table worth opening (which frame, when, what it showed) at a few kilobytes a frame.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryArray, StringArray, UInt32Array};
+use arrow::record_batch::RecordBatch;
+use dfd_schemas::{typed_column, FrameEncoding, FrameRow, TableRow};
+use opencv::core::{Mat, Size, ToInputArray, Vec3b, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, imgproc};
+use rayon::prelude::*;
+
+use super::{DecodeParams, EncodingParam, KeepFrames};
+use crate::StageError;
+
+/// The longer side of a preview, in pixels (frames smaller than this keep their size).
+pub const PREVIEW_SIDE: u32 = 256;
+/// JPEG quality of a preview.
+pub const PREVIEW_QUALITY: i32 = 80;
+
+/// The stored form of a batch of `frames` rows: raw frames encoded as `params` says; rows that are
+/// already encoded pass unchanged. Works on the batch's columns, so that a shard's raw frames are
+/// not copied once more on the way (they are the bulk of the memory a streamed pass holds).
+pub fn frames_for_disk(
+    params: &DecodeParams,
+    batch: RecordBatch,
+) -> Result<RecordBatch, StageError> {
+    let table = FrameRow::TABLE.name;
+    let images = typed_column::<BinaryArray>(table, &batch, "image", "binary")?;
+    let encodings = typed_column::<StringArray>(table, &batch, "encoding", "utf8")?;
+    let widths = typed_column::<UInt32Array>(table, &batch, "width", "uint32")?;
+    let heights = typed_column::<UInt32Array>(table, &batch, "height", "uint32")?;
+    let ids = typed_column::<StringArray>(table, &batch, "video_id", "utf8")?;
+    let raw = FrameEncoding::Raw.as_str();
+    if (0..batch.num_rows()).all(|i| encodings.value(i) != raw) {
+        return Ok(batch);
+    }
+    let stored = (0..batch.num_rows())
+        .into_par_iter()
+        .map(|i| {
+            if encodings.value(i) != raw {
+                return Ok((images.value(i).to_vec(), encodings.value(i).to_string()));
+            }
+            let frame = RawFrame {
+                pixels: images.value(i),
+                width: widths.value(i),
+                height: heights.value(i),
+            };
+            stored_frame(params, &frame)
+                .map(|(bytes, encoding)| (bytes, encoding.as_str().to_string()))
+                .map_err(|e| format!("{} frame {i}: {e}", ids.value(i)))
+        })
+        .collect::<Result<Vec<(Vec<u8>, String)>, String>>()
+        .map_err(StageError::Other)?;
+    let image: BinaryArray = stored
+        .iter()
+        .map(|(bytes, _)| Some(bytes.as_slice()))
+        .collect();
+    let encoding: StringArray = stored.iter().map(|(_, e)| Some(e.as_str())).collect();
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| -> ArrayRef {
+            match field.name().as_str() {
+                "image" => Arc::new(image.clone()),
+                "encoding" => Arc::new(encoding.clone()),
+                _ => column.clone(),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| StageError::Other(format!("{table}: {e}")))
+}
+
+/// One raw frame, borrowed from its batch.
+struct RawFrame<'a> {
+    pixels: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+fn stored_frame(params: &DecodeParams, raw: &RawFrame) -> Result<(Vec<u8>, FrameEncoding), String> {
+    let context = |what: &str, e: opencv::Error| format!("{what}: {e}");
+    let frame =
+        Mat::new_rows_cols_with_bytes::<Vec3b>(raw.height as i32, raw.width as i32, raw.pixels)
+            .map_err(|e| context("not a raw frame of its size", e))?;
+    match params.keep_frames {
+        KeepFrames::Full => {
+            let (extension, flags) = match params.encoding {
+                // The flags the full frames were always written with: same pixels, same bytes.
+                EncodingParam::Png => (
+                    ".png",
+                    [
+                        imgcodecs::IMWRITE_PNG_COMPRESSION,
+                        params.png_compression as i32,
+                    ],
+                ),
+                EncodingParam::Jpeg => (
+                    ".jpg",
+                    [imgcodecs::IMWRITE_JPEG_QUALITY, params.jpeg_quality as i32],
+                ),
+            };
+            let bytes =
+                encode(&frame, extension, &flags).map_err(|e| context("cannot encode", e))?;
+            Ok((bytes, params.encoding.schema_encoding()))
+        }
+        KeepFrames::Preview => {
+            let (width, height) = preview_size(raw.width, raw.height);
+            let quality = [imgcodecs::IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY];
+            let bytes = if (width, height) == (raw.width, raw.height) {
+                encode(&frame, ".jpg", &quality)
+            } else {
+                let mut small = Mat::default();
+                imgproc::resize(
+                    &frame,
+                    &mut small,
+                    Size::new(width as i32, height as i32),
+                    0.0,
+                    0.0,
+                    imgproc::INTER_AREA,
+                )
+                .and_then(|()| encode(&small, ".jpg", &quality))
+            }
+            .map_err(|e| context("cannot make a preview", e))?;
+            Ok((bytes, FrameEncoding::Preview))
+        }
+    }
+}
+
+fn encode(mat: &impl ToInputArray, extension: &str, flags: &[i32]) -> opencv::Result<Vec<u8>> {
+    let mut out = Vector::<u8>::new();
+    imgcodecs::imencode(extension, mat, &mut out, &Vector::from_slice(flags))?;
+    Ok(out.to_vec())
+}
+
+/// The preview's size: the frame scaled so that its longer side is at most [`PREVIEW_SIDE`].
+pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
+    let longer = width.max(height);
+    if longer <= PREVIEW_SIDE {
+        return (width, height);
+    }
+    let scale = |side: u32| {
+        ((side as u64 * PREVIEW_SIDE as u64 + longer as u64 / 2) / longer as u64).max(1) as u32
+    };
+    (scale(width), scale(height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_frame(width: u32, height: u32) -> FrameRow {
+        let image = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
+        FrameRow {
+            video_id: "v.mp4".into(),
+            sample_index: 0,
+            frame_index: 0,
+            pts_ms: 0.0,
+            width,
+            height,
+            encoding: FrameEncoding::Raw,
+            image,
+        }
+    }
+
+    #[test]
+    fn previews_keep_the_aspect_and_never_grow() {
+        assert_eq!(preview_size(1920, 1080), (256, 144));
+        assert_eq!(preview_size(360, 640), (144, 256));
+        assert_eq!(preview_size(200, 100), (200, 100));
+    }
+
+    #[test]
+    fn a_full_png_frame_decodes_to_the_raw_pixels_and_a_preview_is_small() {
+        let raw = raw_frame(640, 360);
+        let batch = FrameRow::to_batch(std::slice::from_ref(&raw)).unwrap();
+        let full = DecodeParams {
+            keep_frames: KeepFrames::Full,
+            ..DecodeParams::default()
+        };
+        let stored = FrameRow::from_batch(&frames_for_disk(&full, batch.clone()).unwrap()).unwrap();
+        assert_eq!(stored[0].encoding, FrameEncoding::Png);
+        let decoded = crate::image_io::frame_bgr(&stored[0]).unwrap();
+        assert_eq!(decoded.data_bytes().unwrap(), &raw.image[..]);
+
+        let preview =
+            FrameRow::from_batch(&frames_for_disk(&DecodeParams::default(), batch).unwrap())
+                .unwrap();
+        assert_eq!(preview[0].encoding, FrameEncoding::Preview);
+        assert_eq!((preview[0].width, preview[0].height), (640, 360));
+        let shown = crate::image_io::decode_bgr(&preview[0].image).unwrap();
+        assert_eq!((shown.cols(), shown.rows()), (256, 144));
+        assert!(crate::image_io::frame_bgr(&preview[0]).is_err());
+    }
+}
