@@ -14,7 +14,11 @@
 //! down, as JPEG) beside the frame's true size, index and time; the full frame (PNG, or JPEG) only
 //! when asked. Between stages of one pass the frame travels uncompressed (`raw`).
 
-use arrow::array::{BinaryArray, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BinaryBuilder, Float64Array, StringArray, UInt32Array, UInt64Array,
+};
 use arrow::record_batch::RecordBatch;
 
 use crate::cell::{read_cell, TextEnum};
@@ -85,6 +89,85 @@ crate::table! {
         image: Vec<u8>,
     }
     validate = validate_frames;
+}
+
+/// A `frames` row borrowed from its batch: the image is not copied. Frames are the bulk of what a
+/// streamed pass holds (a raw 1080p frame is 6 MB), so the stages that read them (detect, crop)
+/// look at them in place rather than through [`FrameRow`], whose rows own their bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameRef<'a> {
+    pub video_id: &'a str,
+    pub sample_index: u32,
+    pub frame_index: u64,
+    pub pts_ms: f64,
+    pub width: u32,
+    pub height: u32,
+    pub encoding: FrameEncoding,
+    pub image: &'a [u8],
+}
+
+impl FrameRow {
+    /// The rows of `batch` (checked as [`FrameRow::from_batch`] checks them), borrowing their
+    /// images.
+    pub fn refs(batch: &RecordBatch) -> Result<Vec<FrameRef<'_>>, SchemaError> {
+        let t = FrameRow::TABLE.name;
+        FrameRow::TABLE.validate(batch)?;
+        let ids = column::<StringArray>(t, batch, "video_id", "utf8")?;
+        let samples = column::<UInt32Array>(t, batch, "sample_index", "uint32")?;
+        let indices = column::<UInt64Array>(t, batch, "frame_index", "uint64")?;
+        let pts = column::<Float64Array>(t, batch, "pts_ms", "float64")?;
+        let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
+        let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
+        let image = column::<BinaryArray>(t, batch, "image", "binary")?;
+        (0..batch.num_rows())
+            .map(|row| {
+                Ok(FrameRef {
+                    video_id: ids.value(row),
+                    sample_index: samples.value(row),
+                    frame_index: indices.value(row),
+                    pts_ms: pts.value(row),
+                    width: width.value(row),
+                    height: height.value(row),
+                    encoding: read_cell::<FrameEncoding>(t, batch, "encoding", row)?,
+                    image: image.value(row),
+                })
+            })
+            .collect()
+    }
+
+    /// A batch of `rows`, consuming them: each image is freed as soon as it is copied into the
+    /// batch, so that a video's raw frames are not held twice.
+    pub fn into_batch(mut rows: Vec<FrameRow>) -> Result<RecordBatch, SchemaError> {
+        let images: Vec<Vec<u8>> = rows
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.image))
+            .collect();
+        let skeleton = FrameRow::to_batch(&rows)?;
+        drop(rows);
+        let bytes = images.iter().map(Vec::len).sum();
+        let mut builder = BinaryBuilder::with_capacity(images.len(), bytes);
+        for image in images {
+            builder.append_value(&image);
+        }
+        let image: ArrayRef = Arc::new(builder.finish());
+        let schema = skeleton.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(skeleton.columns())
+            .map(|(field, column)| {
+                if field.name() == "image" {
+                    image.clone()
+                } else {
+                    column.clone()
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema.clone(), columns).map_err(|source| SchemaError::Build {
+            table: FrameRow::TABLE.name,
+            source,
+        })
+    }
 }
 
 /// Every frame has a size, an image and a known encoding. Checked column by column rather than by
@@ -172,6 +255,25 @@ mod tests {
         let empty = FrameRow::to_batch(&[frame(FrameEncoding::Png, 4, vec![])]).unwrap();
         let err = FrameRow::TABLE.validate(&empty).unwrap_err().to_string();
         assert!(err.contains("empty image"), "{err}");
+    }
+
+    #[test]
+    fn a_consumed_batch_equals_the_copied_one_and_refs_borrow_it() {
+        let rows = vec![
+            frame(FrameEncoding::Raw, 1, vec![1, 2, 3, 4, 5, 6]),
+            frame(FrameEncoding::Preview, 4, vec![7]),
+        ];
+        let copied = FrameRow::to_batch(&rows).unwrap();
+        let consumed = FrameRow::into_batch(rows.clone()).unwrap();
+        assert_eq!(copied, consumed);
+        let refs = FrameRow::refs(&consumed).unwrap();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].image, &rows[0].image[..]);
+        assert_eq!(refs[1].encoding, FrameEncoding::Preview);
+        assert_eq!((refs[1].width, refs[1].video_id), (4, "a.mp4"));
+        // A raw frame must hold width x height x 3 bytes.
+        let short = FrameRow::to_batch(&[frame(FrameEncoding::Raw, 2, vec![1, 2, 3])]).unwrap();
+        assert!(FrameRow::refs(&short).is_err());
     }
 
     #[test]

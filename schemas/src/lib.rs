@@ -37,7 +37,7 @@ pub use detections::DetectionRow;
 pub use errors::ErrorRow;
 pub use faces::crops::FaceRow;
 pub use faces::misses::FaceMissRow;
-pub use frames::{FrameEncoding, FrameRow};
+pub use frames::{FrameEncoding, FrameRef, FrameRow};
 pub use metrics::MetricsRow;
 pub use report_files::ReportFileRow;
 pub use scores::FrameScoreRow;

@@ -26,10 +26,10 @@ pub fn decode_bgr(bytes: &[u8]) -> Result<Mat, String> {
 
 /// The full frame of a `frames` row as a BGR `Mat`: decoded from PNG/JPEG, or wrapped (copied) from
 /// raw bytes. A preview is refused: it is not the frame's pixels.
-pub fn frame_bgr(frame: &dfd_schemas::FrameRow) -> Result<Mat, String> {
+pub fn frame_bgr(frame: &dfd_schemas::FrameRef) -> Result<Mat, String> {
     use dfd_schemas::FrameEncoding;
     match frame.encoding {
-        FrameEncoding::Png | FrameEncoding::Jpeg => decode_bgr(&frame.image),
+        FrameEncoding::Png | FrameEncoding::Jpeg => decode_bgr(frame.image),
         FrameEncoding::Raw => {
             let (rows, cols) = (frame.height as i32, frame.width as i32);
             if frame.image.len() != frame.height as usize * frame.width as usize * 3 {
@@ -41,7 +41,7 @@ pub fn frame_bgr(frame: &dfd_schemas::FrameRow) -> Result<Mat, String> {
                 ));
             }
             let wrapped =
-                Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(rows, cols, &frame.image)
+                Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(rows, cols, frame.image)
                     .map_err(|e| format!("cannot wrap a raw frame: {e}"))?;
             wrapped
                 .try_clone()

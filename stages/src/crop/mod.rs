@@ -7,7 +7,7 @@ mod choose;
 
 use std::collections::BTreeMap;
 
-use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRow, TableRow};
+use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRef, FrameRow, TableRow};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
@@ -116,7 +116,7 @@ impl CropParams {
 }
 
 /// One video's frames and, by sample index, the faces detected in them.
-type VideoInput<'a> = (Vec<&'a FrameRow>, BTreeMap<u32, Vec<&'a DetectionRow>>);
+type VideoInput<'a> = (Vec<FrameRef<'a>>, BTreeMap<u32, Vec<&'a DetectionRow>>);
 
 pub struct Crop {
     params: CropParams,
@@ -130,7 +130,7 @@ impl Crop {
     /// The crops of one video's frames, in time order.
     fn crop_video(
         &self,
-        frames: &[&FrameRow],
+        frames: &[FrameRef],
         detections: &BTreeMap<u32, Vec<&DetectionRow>>,
     ) -> Result<(Vec<FaceRow>, Vec<FaceMissRow>), String> {
         let mut faces = Vec::new();
@@ -154,7 +154,7 @@ impl Crop {
                 })
                 .collect();
             let miss = |reason: &str| FaceMissRow {
-                video_id: frame.video_id.clone(),
+                video_id: frame.video_id.to_string(),
                 sample_index: frame.sample_index,
                 frame_index: frame.frame_index,
                 reason: reason.to_string(),
@@ -175,7 +175,7 @@ impl Crop {
                 .cut(frame, x, y, width, height)
                 .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
             faces.push(FaceRow {
-                video_id: frame.video_id.clone(),
+                video_id: frame.video_id.to_string(),
                 sample_index: frame.sample_index,
                 frame_index: frame.frame_index,
                 pts_ms: frame.pts_ms,
@@ -195,7 +195,7 @@ impl Crop {
 
     fn cut(
         &self,
-        frame: &FrameRow,
+        frame: &FrameRef,
         x: u32,
         y: u32,
         width: u32,
@@ -230,15 +230,19 @@ impl Stage for Crop {
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
-        let frames = input.rows::<FrameRow>()?;
+        // Frames are looked at in place (a raw 1080p frame is 6 MB; see `FrameRef`).
+        let mut frames = Vec::new();
+        for batch in input.table(&FrameRow::TABLE)? {
+            frames.extend(FrameRow::refs(batch)?);
+        }
         let detections = input.rows::<DetectionRow>()?;
         let mut by_video: BTreeMap<&str, VideoInput> = input
             .video_ids()
             .iter()
             .map(|id| (id.as_str(), Default::default()))
             .collect();
-        for frame in &frames {
-            by_video.entry(&frame.video_id).or_default().0.push(frame);
+        for frame in frames {
+            by_video.entry(frame.video_id).or_default().0.push(frame);
         }
         for d in &detections {
             by_video

@@ -183,8 +183,10 @@ impl Stage for Decode {
             frames.extend(video.frames);
             summaries.push(video.summary);
         }
+        // Consumed into the batch frame by frame: raw frames are not held twice.
+        let frames = FrameRow::into_batch(frames)?;
         Ok(StageOutput::default()
-            .with_rows(&frames)?
+            .with_table(&FrameRow::TABLE, frames)
             .with_rows(&summaries)?
             .with_rows(&errors)?)
     }

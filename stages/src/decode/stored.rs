@@ -187,17 +187,17 @@ mod tests {
             keep_frames: KeepFrames::Full,
             ..DecodeParams::default()
         };
-        let stored = FrameRow::from_batch(&frames_for_disk(&full, batch.clone()).unwrap()).unwrap();
+        let stored_batch = frames_for_disk(&full, batch.clone()).unwrap();
+        let stored = FrameRow::refs(&stored_batch).unwrap();
         assert_eq!(stored[0].encoding, FrameEncoding::Png);
         let decoded = crate::image_io::frame_bgr(&stored[0]).unwrap();
         assert_eq!(decoded.data_bytes().unwrap(), &raw.image[..]);
 
-        let preview =
-            FrameRow::from_batch(&frames_for_disk(&DecodeParams::default(), batch).unwrap())
-                .unwrap();
+        let preview_batch = frames_for_disk(&DecodeParams::default(), batch).unwrap();
+        let preview = FrameRow::refs(&preview_batch).unwrap();
         assert_eq!(preview[0].encoding, FrameEncoding::Preview);
         assert_eq!((preview[0].width, preview[0].height), (640, 360));
-        let shown = crate::image_io::decode_bgr(&preview[0].image).unwrap();
+        let shown = crate::image_io::decode_bgr(preview[0].image).unwrap();
         assert_eq!((shown.cols(), shown.rows()), (256, 144));
         assert!(crate::image_io::frame_bgr(&preview[0]).is_err());
     }

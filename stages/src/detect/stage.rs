@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use dfd_schemas::{DetectionRow, FrameRow, TableRow};
+use dfd_schemas::{DetectionRow, FrameRef, FrameRow, TableRow};
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
@@ -89,7 +89,7 @@ impl Detect {
         result
     }
 
-    fn video(&self, frames: &[FrameRow], threads: usize) -> Result<Vec<DetectionRow>, String> {
+    fn video(&self, frames: &[FrameRef], threads: usize) -> Result<Vec<DetectionRow>, String> {
         self.with_detector(threads, |detector| {
             let mut rows = Vec::new();
             for frame in frames {
@@ -112,10 +112,10 @@ impl Detect {
     }
 }
 
-fn detection_row(frame: &FrameRow, face_index: u32, face: &Face) -> DetectionRow {
+fn detection_row(frame: &FrameRef, face_index: u32, face: &Face) -> DetectionRow {
     let [le, re, nose, ml, mr] = face.landmarks;
     DetectionRow {
-        video_id: frame.video_id.clone(),
+        video_id: frame.video_id.to_string(),
         sample_index: frame.sample_index,
         frame_index: frame.frame_index,
         face_index,
@@ -174,16 +174,19 @@ impl Stage for Detect {
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
         // Every video of the shard, so that one whose frames all failed to decode still counts.
-        let mut by_video: std::collections::BTreeMap<String, Vec<FrameRow>> = input
+        // Frames are looked at in place (a raw 1080p frame is 6 MB; see `FrameRef`).
+        let mut by_video: std::collections::BTreeMap<String, Vec<FrameRef>> = input
             .video_ids()
             .iter()
             .map(|id| (id.clone(), Vec::new()))
             .collect();
-        for frame in input.rows::<FrameRow>()? {
-            by_video
-                .entry(frame.video_id.clone())
-                .or_default()
-                .push(frame);
+        for batch in input.table(&FrameRow::TABLE)? {
+            for frame in FrameRow::refs(batch)? {
+                by_video
+                    .entry(frame.video_id.to_string())
+                    .or_default()
+                    .push(frame);
+            }
         }
         // The videos run in parallel on rayon's workers (`runner.threads`), one detector each.
         let threads = threads_per_detector(
@@ -210,7 +213,7 @@ impl Stage for Detect {
             })?;
         self.give_back(detector);
         let items = by_video.into_iter().collect();
-        let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRow>| {
+        let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRef>| {
             self.video(&frames, threads)
         });
         let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
