@@ -81,6 +81,10 @@ pub struct RunnerConfig {
     pub videos_per_shard: usize,
     /// Worker threads for per-video work; 0 = one per core.
     pub threads: usize,
+    /// Videos that go through the streaming stages (decode .. ssim) together, whose raw frames
+    /// are in memory at once (about 124 MB a 1080p video); 0 = one per worker thread. Fewer
+    /// than the workers trades parallelism across videos for memory.
+    pub stream_videos: usize,
 }
 
 impl Default for RunnerConfig {
@@ -88,6 +92,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             videos_per_shard: 8,
             threads: 0,
+            stream_videos: 0,
         }
     }
 }

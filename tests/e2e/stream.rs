@@ -59,8 +59,16 @@ fn frames_are_previews_by_default_and_the_later_tables_are_the_same_bytes() {
     let data = two_clips();
     let preview = Dfd::new();
     run_until_ssim(&preview, &data, &[], &[]);
+    // Full frames, and one video at a time through the pass instead of one per worker: neither
+    // may change a byte after decode.
     let full = Dfd::new();
-    run_until_ssim(&full, &data, &["--set", "decode.keep_frames=full"], &[]);
+    let settings = [
+        "--set",
+        "decode.keep_frames=full",
+        "--set",
+        "runner.stream_videos=1",
+    ];
+    run_until_ssim(&full, &data, &settings, &[]);
 
     let frames: Vec<FrameRow> = preview.rows("decode", "frames", FrameRow::from_batch);
     let talking: Vec<&FrameRow> = frames

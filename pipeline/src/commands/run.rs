@@ -60,10 +60,10 @@ pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
         },
     )?);
     tracing::debug!("run record: {}", journal.path().display());
-    let executor = Arc::new(
-        Executor::new(workspace.clone(), request.config.runner.videos_per_shard)
-            .with_journal(journal.clone()),
-    );
+    let mut executor = Executor::new(workspace.clone(), request.config.runner.videos_per_shard)
+        .with_journal(journal.clone());
+    executor.stream_videos = request.config.runner.stream_videos;
+    let executor = Arc::new(executor);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

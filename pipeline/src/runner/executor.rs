@@ -86,6 +86,8 @@ pub struct Executor {
     plan: Mutex<Option<Arc<StreamPlan>>>,
     /// Shards (stage, key) that a streamed pass of this run computed and filed in the store.
     streamed: Mutex<HashSet<(String, String)>>,
+    /// Videos a streamed pass takes together (`runner.stream_videos`; 0 = one per worker).
+    pub stream_videos: usize,
 }
 
 impl Executor {
@@ -99,6 +101,7 @@ impl Executor {
             verified: Mutex::new(HashSet::new()),
             plan: Mutex::new(None),
             streamed: Mutex::new(HashSet::new()),
+            stream_videos: 0,
         }
     }
 
@@ -261,26 +264,18 @@ impl Executor {
                 reused += 1;
                 continue;
             }
-            let at = (partial.as_path(), index);
+            let task = ShardTask {
+                upstream,
+                resolved: &resolved,
+                store: store.as_ref(),
+                partial: &partial,
+                index,
+                video_ids,
+                bar: &bar,
+            };
             let (record, origin) = match &chain {
-                Some(chain) => self.stream_shard(
-                    chain,
-                    upstream,
-                    &resolved,
-                    store.as_ref(),
-                    at,
-                    video_ids,
-                    &bar,
-                ),
-                None => self.compute_shard(
-                    stage,
-                    upstream,
-                    &resolved,
-                    store.as_ref(),
-                    at,
-                    video_ids,
-                    &bar,
-                ),
+                Some(chain) => self.stream_shard(chain, task),
+                None => self.compute_shard(stage, task),
             }
             .with_context(|| format!("stage {name}, shard {index}"))?;
             record.write(&shards_dir.join(format!("{index:05}.json")))?;
@@ -472,17 +467,20 @@ impl Executor {
 
     /// Computes shard `index` of a stage into its `.partial` folder, or, for a per-video stage
     /// whose shard key is in `store`, takes that shard from the store instead.
-    #[allow(clippy::too_many_arguments)]
     fn compute_shard(
         &self,
         stage: &dyn Stage,
-        upstream: &Upstream,
-        resolved: &Resolved,
-        store: Option<&ShardStore>,
-        (partial, index): (&Path, usize),
-        video_ids: Vec<String>,
-        bar: &StageBar,
+        task: ShardTask,
     ) -> Result<(ShardRecord, ShardOrigin)> {
+        let ShardTask {
+            upstream,
+            resolved,
+            store,
+            partial,
+            index,
+            video_ids,
+            bar,
+        } = task;
         let started = Instant::now();
         let per_video = stage.sharding() == Sharding::PerVideo;
         let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
@@ -655,6 +653,19 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// One shard to bring into a stage's `.partial` folder: which, for which videos, and what it
+/// depends on.
+pub(super) struct ShardTask<'a> {
+    pub upstream: &'a Upstream,
+    pub resolved: &'a Resolved,
+    /// Where to look for the shard before computing it; none for a forced stage.
+    pub store: Option<&'a ShardStore>,
+    pub partial: &'a Path,
+    pub index: usize,
+    pub video_ids: Vec<String>,
+    pub bar: &'a StageBar,
 }
 
 /// The shard filed under `key` in `store`, put in place as shard `index` of the output folder

@@ -22,7 +22,6 @@
 //! end-to-end tests compare them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
 use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
 
-use super::executor::{take_from_store, Executor, Mode, Resolved, ShardOrigin, Upstream};
+use super::executor::{take_from_store, Executor, Mode, ShardOrigin, ShardTask};
 use super::shard::{
     check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
     write_tables, Recipe,
@@ -39,7 +38,6 @@ use super::Pipeline;
 use crate::cache::parquet_io::filter_videos;
 use crate::cache::shard_store::ShardStore;
 use crate::cache::{Manifest, ShardRecord};
-use crate::progress::StageBar;
 
 /// The stages of one pass of a run and how the run treats each: what a chain may carry along.
 #[derive(Default)]
@@ -208,17 +206,20 @@ type Tables = BTreeMap<&'static str, Vec<RecordBatch>>;
 impl Executor {
     /// Computes shard `index` of the chain's root (or takes it from the store), carrying the
     /// chain's members along; see the module documentation.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn stream_shard(
         &self,
         chain: &Chain,
-        upstream: &Upstream,
-        resolved: &Resolved,
-        store: Option<&ShardStore>,
-        (partial, index): (&Path, usize),
-        video_ids: Vec<String>,
-        bar: &StageBar,
+        task: ShardTask,
     ) -> Result<(ShardRecord, ShardOrigin)> {
+        let ShardTask {
+            upstream,
+            resolved,
+            store,
+            partial,
+            index,
+            video_ids,
+            bar,
+        } = task;
         let root = chain.root();
         let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
         let (digests, _) = self.input_digests(root, upstream, index, &keep)?;
@@ -257,7 +258,10 @@ impl Executor {
 
         // The videos a few at a time through every step; what each writes is kept in its
         // stored form, what it hands on only until the next group.
-        let group = rayon::current_num_threads().max(1);
+        let group = match self.stream_videos {
+            0 => rayon::current_num_threads().max(1),
+            n => n,
+        };
         let mut written: BTreeMap<&str, Tables> = BTreeMap::new();
         let mut seconds: BTreeMap<&str, Duration> = BTreeMap::new();
         for ids in video_ids.chunks(group) {
