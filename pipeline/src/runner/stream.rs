@@ -272,9 +272,13 @@ impl Executor {
                 let mut input = StageInput::new(ids.to_vec());
                 for def in stage.inputs() {
                     let name = input_name(def);
-                    let batches = match in_memory.get(&name) {
-                        Some(batches) => batches.clone(),
-                        None => filter_videos(outside[&name].clone(), &members)?,
+                    let batches = match (in_memory.get(&name), outside.get(&name)) {
+                        (Some(batches), _) => batches.clone(),
+                        (None, Some(batches)) => filter_videos(batches.clone(), &members)?,
+                        (None, None) => bail!(
+                            "stage {} reads {name}, which no earlier step of the pass made",
+                            stage.name()
+                        ),
                     };
                     input = input.with_table(&def.table, batches);
                 }
