@@ -131,7 +131,12 @@ impl Workspace {
     /// Where shards of `stage` are filed by their own key (see [`shard_store`]): outside
     /// `cache/<stage>/`, whose folders are outputs named by fingerprint.
     pub fn shard_store_dir(&self, stage: &str) -> PathBuf {
-        self.root.join("shards").join(stage)
+        self.shards_dir().join(stage)
+    }
+
+    /// The shard stores of every stage.
+    pub fn shards_dir(&self) -> PathBuf {
+        self.root.join("shards")
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -197,20 +202,31 @@ impl Workspace {
     /// Names of the folders under `cache/` (stage names, unless someone put others there);
     /// symbolic links are left out, never followed.
     pub fn cached_stages(&self) -> Vec<String> {
-        if !is_real_dir(&self.cache_dir()) {
-            return Vec::new();
-        }
-        let Ok(read) = fs::read_dir(self.cache_dir()) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = read
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        folder_names(&self.cache_dir())
     }
+
+    /// Names of the folders under `shards/`: the stages that have a shard store.
+    pub fn stages_with_store(&self) -> Vec<String> {
+        folder_names(&self.shards_dir())
+    }
+}
+
+/// Names of the folders in `dir`, sorted; symbolic links (and `dir` itself if it is one) are
+/// left out, never followed.
+fn folder_names(dir: &Path) -> Vec<String> {
+    if !is_real_dir(dir) {
+        return Vec::new();
+    }
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = read
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// True for a directory that is not a symbolic link.

@@ -207,26 +207,11 @@ impl ShardStore {
     }
 }
 
-/// The stages that have a shard store in `workspace`, in name order.
-pub fn stages_with_store(workspace: &Workspace) -> Vec<String> {
-    let root = workspace.root().join("shards");
-    let Ok(read) = fs::read_dir(&root) else {
-        return Vec::new();
-    };
-    let mut stages: Vec<String> = read
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    stages.sort();
-    stages
-}
-
 /// Removes the entries that killed processes left half-filed (`<key>.tmp-<pid>`); returns how
 /// many. The caller holds the workspace lock, so no deposit is under way.
 pub fn remove_leftovers(workspace: &Workspace) -> Result<usize, CacheError> {
     let mut removed = 0;
-    for stage in stages_with_store(workspace) {
+    for stage in workspace.stages_with_store() {
         for dir in ShardStore::new(workspace, &stage).entries().1 {
             trash::discard(workspace, &dir)?;
             removed += 1;

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::cache::Workspace;
 use crate::commands::run::{run, RunRequest};
 use crate::config::Config;
+use crate::runner::stream::stream_group;
 use crate::runner::Selection;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -71,7 +72,7 @@ pub fn bench(
                 .collect();
             // A few videos at a time, as a run streams them (raw frames are several megabytes
             // each), each group's frames turned into what the table stores.
-            let group = rayon::current_num_threads().max(1);
+            let group = stream_group(config.runner.stream_videos);
             for _ in 0..repeats {
                 let started = Instant::now();
                 frames = 0;

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cache::atomic::dir_size;
-use crate::cache::shard_store::{stages_with_store, ShardStore};
+use crate::cache::shard_store::ShardStore;
 use crate::cache::{
     fingerprint_of_dir, partial, trash, Manifest, OutputKind, ShardRecord, Workspace,
 };
@@ -105,7 +105,7 @@ fn collect_shard_store(
     dry_run: bool,
     report: &mut GcReport,
 ) -> Result<()> {
-    for stage in stages_with_store(workspace) {
+    for stage in workspace.stages_with_store() {
         let store = ShardStore::new(workspace, &stage);
         let (keys, leftovers) = store.entries();
         let unused = keys

@@ -14,8 +14,7 @@ use dfd_stages::{Sharding, Stage, StageContext, StageInput, PARTITION_TABLE};
 
 use super::report::{Outcome, StageReport};
 use super::shard::{
-    check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
-    write_tables, Recipe,
+    check_declared, finished_input_digest, input_name, key_of, stored_form, write_tables, Recipe,
 };
 use super::stream::{Chain, StreamPlan};
 use crate::cache::atomic::fsync_dir;
@@ -241,7 +240,11 @@ impl Executor {
         let store = (mode != Mode::Force).then(|| ShardStore::new(&self.workspace, name));
         // Per-video stages that stream go a few videos at a time, carrying the stages after them
         // that this run would compute anyway, and recomputing inputs kept reduced on disk.
-        let stream_plan = self.plan.lock().ok().and_then(|p| p.clone());
+        let stream_plan = stage
+            .spec()
+            .streams
+            .then(|| self.plan.lock().ok().and_then(|p| p.clone()))
+            .flatten();
         let chain = if stage.spec().streams && stage.sharding() == Sharding::PerVideo {
             let finished = self.finished.lock().map(|f| f.clone()).unwrap_or_default();
             let lookup = |name: &str| upstream.get(name).or_else(|| finished.get(name)).cloned();
@@ -578,28 +581,17 @@ impl Executor {
             })?;
             let table = input.table.name;
             let name = input_name(input);
-            match (per_video, manifest.videos_per_shard.is_some()) {
-                (true, true) => {
-                    let shard = manifest.shards.get(index).with_context(|| {
-                        format!(
-                            "{} has no shard {index} (sharded differently?)",
-                            input.stage
-                        )
-                    })?;
-                    digests.insert(
-                        name,
-                        shard_input_digest(shard, table, manifest.is_reduced(table)),
-                    );
-                }
-                (true, false) => {
-                    let rows = filter_videos(self.read_table(manifest, table, None)?, keep)?;
-                    digests.insert(name.clone(), filtered_input_digest(input, &rows, manifest)?);
-                    loaded.insert(name, rows);
-                }
-                (false, _) => {
-                    loaded.insert(name, self.read_table(manifest, table, None)?);
-                }
+            if !per_video {
+                loaded.insert(name, self.read_table(manifest, table, None)?);
+                continue;
             }
+            if manifest.videos_per_shard.is_none() {
+                let rows = filter_videos(self.read_table(manifest, table, None)?, keep)?;
+                loaded.insert(name.clone(), rows);
+            }
+            let rows = || loaded.get(&name).cloned().context("rows loaded above");
+            let digest = finished_input_digest(input, manifest, index, &rows)?;
+            digests.insert(name, digest);
         }
         Ok((digests, loaded))
     }

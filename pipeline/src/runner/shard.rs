@@ -68,6 +68,29 @@ pub fn filtered_input_digest(
     })
 }
 
+/// The digest of `input` as shard `index` reads it from the finished output `manifest`: the
+/// files of that output's own shard `index` when it is per video, else `rows`, the rows of the
+/// shard's videos (the caller has them: it loads them to run the shard anyway).
+pub fn finished_input_digest(
+    input: &InputDef,
+    manifest: &Manifest,
+    index: usize,
+    rows: &dyn Fn() -> Result<Vec<RecordBatch>>,
+) -> Result<String> {
+    let table = input.table.name;
+    if manifest.videos_per_shard.is_some() {
+        let shard = manifest.shards.get(index).with_context(|| {
+            format!(
+                "{} has no shard {index} (sharded differently?)",
+                input.stage
+            )
+        })?;
+        Ok(shard_input_digest(shard, table, manifest.is_reduced(table)))
+    } else {
+        filtered_input_digest(input, &rows()?, manifest)
+    }
+}
+
 /// The key of one shard of `stage`: its recipe, its videos and the digests of what it reads.
 pub fn key_of(
     stage: &dyn Stage,

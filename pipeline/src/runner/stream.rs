@@ -31,7 +31,7 @@ use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
 
 use super::executor::{take_from_store, Executor, Mode, ShardOrigin, ShardTask};
 use super::shard::{
-    check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
+    check_declared, finished_input_digest, input_name, key_of, shard_input_digest, stored_form,
     write_tables, Recipe,
 };
 use super::Pipeline;
@@ -200,6 +200,15 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// Videos that go through a streamed pass together for `runner.stream_videos`: that many, or
+/// one per worker thread for 0.
+pub fn stream_group(stream_videos: usize) -> usize {
+    match stream_videos {
+        0 => rayon::current_num_threads().max(1),
+        n => n,
+    }
+}
+
 /// Batches by table name.
 type Tables = BTreeMap<&'static str, Vec<RecordBatch>>;
 
@@ -222,7 +231,7 @@ impl Executor {
         } = task;
         let root = chain.root();
         let keep: HashSet<&str> = video_ids.iter().map(String::as_str).collect();
-        let (digests, _) = self.input_digests(root, upstream, index, &keep)?;
+        let (digests, loaded) = self.input_digests(root, upstream, index, &keep)?;
         let key = key_of(root, &resolved.recipe(), &video_ids, &digests);
         let videos = video_ids.len();
         if let Some(record) = take_from_store(store, Some(&key), videos, (partial, index))? {
@@ -238,7 +247,8 @@ impl Executor {
                 .or_else(|| self.finished_output(name))
                 .with_context(|| format!("the output of {name} is not available"))
         };
-        let mut outside: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        // The root's whole-table inputs were loaded for its key already.
+        let mut outside: BTreeMap<String, Vec<RecordBatch>> = loaded;
         for step in &chain.steps {
             for input in step.stage.inputs() {
                 let name = input_name(input);
@@ -258,10 +268,7 @@ impl Executor {
 
         // The videos a few at a time through every step; what each writes is kept in its
         // stored form, what it hands on only until the next group.
-        let group = match self.stream_videos {
-            0 => rayon::current_num_threads().max(1),
-            n => n,
-        };
+        let group = stream_group(self.stream_videos);
         let mut written: BTreeMap<&str, Tables> = BTreeMap::new();
         let mut seconds: BTreeMap<&str, Duration> = BTreeMap::new();
         for ids in video_ids.chunks(group) {
@@ -313,7 +320,6 @@ impl Executor {
                 }
             }
         }
-        drop(outside);
 
         // The root's shard, as any computed shard.
         let files = write_tables(
@@ -332,39 +338,32 @@ impl Executor {
         self.file_in_store(root.name(), partial, &record);
 
         // Each member's shard, keyed from the shards before it, into the store.
-        let mut shards: BTreeMap<&str, ShardRecord> = BTreeMap::new();
-        shards.insert(root.name(), record.clone());
+        // (stage -> its shard and the stage, which says whether a table is kept reduced)
+        let mut shards: BTreeMap<&str, (ShardRecord, &dyn Stage)> = BTreeMap::new();
+        shards.insert(root.name(), (record.clone(), root));
         for step in chain.steps.iter().filter(|s| s.role == Role::Member) {
             let stage = step.stage;
             let mut digests = BTreeMap::new();
             for input in stage.inputs() {
-                let table = input.table.name;
+                let name = input_name(input);
                 let digest = match shards.get(input.stage) {
-                    Some(shard) => {
-                        let writer = chain
-                            .steps
-                            .iter()
-                            .find(|s| s.stage.name() == input.stage)
-                            .map(|s| s.stage)
-                            .unwrap_or(root);
-                        shard_input_digest(shard, table, !writer.stored_in_full(&input.table))
-                    }
+                    Some((shard, writer)) => shard_input_digest(
+                        shard,
+                        input.table.name,
+                        !writer.stored_in_full(&input.table),
+                    ),
                     None => {
+                        let rows = || {
+                            outside
+                                .get(&name)
+                                .cloned()
+                                .with_context(|| format!("{name} was not loaded for this shard"))
+                        };
                         let manifest = finished(input.stage)?;
-                        if manifest.videos_per_shard.is_some() {
-                            let shard = manifest
-                                .shards
-                                .get(index)
-                                .with_context(|| format!("{} has no shard {index}", input.stage))?;
-                            shard_input_digest(shard, table, manifest.is_reduced(table))
-                        } else {
-                            let rows =
-                                filter_videos(self.read_table(&manifest, table, None)?, &keep)?;
-                            filtered_input_digest(input, &rows, &manifest)?
-                        }
+                        finished_input_digest(input, &manifest, index, &rows)?
                     }
                 };
-                digests.insert(input_name(input), digest);
+                digests.insert(name, digest);
             }
             let key = key_of(stage, &Recipe::of(stage)?, &video_ids, &digests);
             let tables = written.remove(stage.name()).unwrap_or_default();
@@ -388,7 +387,7 @@ impl Executor {
                 }
             };
             self.note_streamed(stage.name(), &key);
-            shards.insert(stage.name(), record);
+            shards.insert(stage.name(), (record, stage));
         }
         Ok((record, ShardOrigin::Computed))
     }

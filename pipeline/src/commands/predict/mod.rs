@@ -29,6 +29,7 @@ use serde::Serialize;
 use crate::cache::verify::read_checked;
 use crate::cache::Workspace;
 use crate::config::Config;
+use crate::runner::stream::stream_group;
 use crate::runner::Pipeline;
 
 pub use csv::{check_target as check_csv_target, write as write_csv};
@@ -38,10 +39,10 @@ pub use csv::{check_target as check_csv_target, write as write_csv};
 const STAGES: [&str; 5] = ["decode", "detect", "crop", "ssim", "score"];
 
 /// Videos per trip through the stages. The tables of a chunk are in memory at once, except its
-/// frames, which exist only for a few videos at a time (as many as there are worker threads), so
-/// memory grows with the chunk, not with the folder. 8 is the default `runner.videos_per_shard`, the unit `dfd run` holds in
-/// memory: a chunk costs what a shard of the DAG costs, and still keeps up to 8 cores busy (the
-/// stages work on a chunk's videos in parallel).
+/// frames, which exist only for a few videos at a time (`runner.stream_videos`, as in `dfd run`),
+/// so memory grows with the chunk, not with the folder. 8 is the default `runner.videos_per_shard`,
+/// the unit `dfd run` holds in memory: a chunk costs what a shard of the DAG costs, and still
+/// keeps up to 8 cores busy (the stages work on a chunk's videos in parallel).
 pub const CHUNK_VIDEOS: usize = 8;
 
 /// The answer for one video.
@@ -164,7 +165,7 @@ fn predict_chunk(
     // between them, several megabytes each at 1080p); their tables but the frames join the
     // chunk's, for the stages after them.
     let streaming = stages.iter().take_while(|s| s.spec().streams).count();
-    let group = rayon::current_num_threads().max(1);
+    let group = stream_group(config.runner.stream_videos);
     for ids in rows.chunks(group) {
         let ids_names: Vec<String> = ids.iter().map(|r| r.video_id.clone()).collect();
         let mut group_tables = tables.clone();
