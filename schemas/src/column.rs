@@ -49,7 +49,7 @@ pub enum SchemaError {
 }
 
 /// Downcasts column `column` of `batch` to the concrete array type `A`.
-pub fn column<'a, A: Array + 'static>(
+pub(crate) fn column<'a, A: Array + 'static>(
     table: &'static str,
     batch: &'a RecordBatch,
     column: &'static str,

@@ -149,18 +149,27 @@ impl FrameRow {
         for image in images {
             builder.append_value(&image);
         }
-        let image: ArrayRef = Arc::new(builder.finish());
-        let schema = skeleton.schema();
+        FrameRow::replace_images(&skeleton, builder.finish(), None)
+    }
+
+    /// `batch` with its `image` column replaced, and its `encoding` column where one is given
+    /// (decode's stored form of raw frames; [`FrameRow::into_batch`]).
+    pub fn replace_images(
+        batch: &RecordBatch,
+        image: BinaryArray,
+        encoding: Option<StringArray>,
+    ) -> Result<RecordBatch, SchemaError> {
+        let image: ArrayRef = Arc::new(image);
+        let encoding = encoding.map(|e| Arc::new(e) as ArrayRef);
+        let schema = batch.schema();
         let columns = schema
             .fields()
             .iter()
-            .zip(skeleton.columns())
-            .map(|(field, column)| {
-                if field.name() == "image" {
-                    image.clone()
-                } else {
-                    column.clone()
-                }
+            .zip(batch.columns())
+            .map(|(field, column)| match (field.name().as_str(), &encoding) {
+                ("image", _) => image.clone(),
+                ("encoding", Some(encoding)) => encoding.clone(),
+                _ => column.clone(),
             })
             .collect();
         RecordBatch::try_new(schema.clone(), columns).map_err(|source| SchemaError::Build {

@@ -30,7 +30,7 @@ use arrow::record_batch::RecordBatch;
 
 pub use augmentations::AugmentationRow;
 pub use cell::{Cell, CellError, TextEnum};
-pub use column::{column as typed_column, SchemaError};
+pub use column::SchemaError;
 pub use cues::VideoCueRow;
 pub use decoded_videos::DecodedVideoRow;
 pub use detections::DetectionRow;

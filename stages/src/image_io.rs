@@ -9,6 +9,7 @@
 //! decoding itself.
 
 use ndarray::{Array2, Array3};
+use opencv::boxed_ref::BoxedRef;
 use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
@@ -30,29 +31,34 @@ pub fn frame_bgr(frame: &dfd_schemas::FrameRef) -> Result<Mat, String> {
     use dfd_schemas::FrameEncoding;
     match frame.encoding {
         FrameEncoding::Png | FrameEncoding::Jpeg => decode_bgr(frame.image),
-        FrameEncoding::Raw => {
-            let (rows, cols) = (frame.height as i32, frame.width as i32);
-            if frame.image.len() != frame.height as usize * frame.width as usize * 3 {
-                return Err(format!(
-                    "raw frame of {} bytes is not {}x{}x3",
-                    frame.image.len(),
-                    frame.height,
-                    frame.width
-                ));
-            }
-            let wrapped =
-                Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(rows, cols, frame.image)
-                    .map_err(|e| format!("cannot wrap a raw frame: {e}"))?;
-            wrapped
-                .try_clone()
-                .map_err(|e| format!("cannot copy a raw frame: {e}"))
-        }
+        FrameEncoding::Raw => raw_frame_mat(frame)?
+            .try_clone()
+            .map_err(|e| format!("cannot copy a raw frame: {e}")),
         FrameEncoding::Preview => Err(
             "the frame is stored as a preview only (decode.keep_frames = \"preview\"); its \
              pixels must be decoded from the video again"
                 .into(),
         ),
     }
+}
+
+/// A BGR `Mat` header over a raw frame's own bytes (no copy), once they are checked to be
+/// `height x width x 3`.
+pub fn raw_frame_mat<'a>(frame: &dfd_schemas::FrameRef<'a>) -> Result<BoxedRef<'a, Mat>, String> {
+    if frame.image.len() != frame.height as usize * frame.width as usize * 3 {
+        return Err(format!(
+            "raw frame of {} bytes is not {}x{}x3",
+            frame.image.len(),
+            frame.height,
+            frame.width
+        ));
+    }
+    Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(
+        frame.height as i32,
+        frame.width as i32,
+        frame.image,
+    )
+    .map_err(|e| format!("cannot wrap a raw frame: {e}"))
 }
 
 /// Encodes a `Mat` (BGR or gray) as PNG with zlib level `compression`.

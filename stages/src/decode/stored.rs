@@ -7,17 +7,16 @@
 //! while the stages after `decode` get them in memory in the same pass. The preview keeps the
 //! table worth opening (which frame, when, what it showed) at a few kilobytes a frame.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, BinaryArray, StringArray, UInt32Array};
+use arrow::array::{BinaryArray, StringArray};
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{typed_column, FrameEncoding, FrameRow, TableRow};
-use opencv::core::{Mat, Size, ToInputArray, Vec3b, Vector};
+use dfd_schemas::{FrameEncoding, FrameRef, FrameRow};
+use opencv::core::{Mat, Size, ToInputArray, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
 use rayon::prelude::*;
 
 use super::{DecodeParams, EncodingParam, KeepFrames};
+use crate::image_io::raw_frame_mat;
 use crate::StageError;
 
 /// The longer side of a preview, in pixels (frames smaller than this keep their size).
@@ -32,67 +31,30 @@ pub fn frames_for_disk(
     params: &DecodeParams,
     batch: RecordBatch,
 ) -> Result<RecordBatch, StageError> {
-    let table = FrameRow::TABLE.name;
-    let images = typed_column::<BinaryArray>(table, &batch, "image", "binary")?;
-    let encodings = typed_column::<StringArray>(table, &batch, "encoding", "utf8")?;
-    let widths = typed_column::<UInt32Array>(table, &batch, "width", "uint32")?;
-    let heights = typed_column::<UInt32Array>(table, &batch, "height", "uint32")?;
-    let ids = typed_column::<StringArray>(table, &batch, "video_id", "utf8")?;
-    let raw = FrameEncoding::Raw.as_str();
-    if (0..batch.num_rows()).all(|i| encodings.value(i) != raw) {
+    let frames = FrameRow::refs(&batch)?;
+    if frames.iter().all(|f| f.encoding != FrameEncoding::Raw) {
         return Ok(batch);
     }
-    let stored = (0..batch.num_rows())
-        .into_par_iter()
-        .map(|i| {
-            if encodings.value(i) != raw {
-                return Ok((images.value(i).to_vec(), encodings.value(i).to_string()));
-            }
-            let frame = RawFrame {
-                pixels: images.value(i),
-                width: widths.value(i),
-                height: heights.value(i),
-            };
-            stored_frame(params, &frame)
-                .map(|(bytes, encoding)| (bytes, encoding.as_str().to_string()))
-                .map_err(|e| format!("{} frame {i}: {e}", ids.value(i)))
+    let stored = frames
+        .par_iter()
+        .map(|frame| match frame.encoding {
+            FrameEncoding::Raw => stored_frame(params, frame)
+                .map_err(|e| format!("{} frame {}: {e}", frame.video_id, frame.sample_index)),
+            encoding => Ok((frame.image.to_vec(), encoding)),
         })
-        .collect::<Result<Vec<(Vec<u8>, String)>, String>>()
+        .collect::<Result<Vec<(Vec<u8>, FrameEncoding)>, String>>()
         .map_err(StageError::Other)?;
     let image: BinaryArray = stored
         .iter()
         .map(|(bytes, _)| Some(bytes.as_slice()))
         .collect();
     let encoding: StringArray = stored.iter().map(|(_, e)| Some(e.as_str())).collect();
-    let schema = batch.schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| -> ArrayRef {
-            match field.name().as_str() {
-                "image" => Arc::new(image.clone()),
-                "encoding" => Arc::new(encoding.clone()),
-                _ => column.clone(),
-            }
-        })
-        .collect();
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| StageError::Other(format!("{table}: {e}")))
+    Ok(FrameRow::replace_images(&batch, image, Some(encoding))?)
 }
 
-/// One raw frame, borrowed from its batch.
-struct RawFrame<'a> {
-    pixels: &'a [u8],
-    width: u32,
-    height: u32,
-}
-
-fn stored_frame(params: &DecodeParams, raw: &RawFrame) -> Result<(Vec<u8>, FrameEncoding), String> {
+fn stored_frame(params: &DecodeParams, raw: &FrameRef) -> Result<(Vec<u8>, FrameEncoding), String> {
     let context = |what: &str, e: opencv::Error| format!("{what}: {e}");
-    let frame =
-        Mat::new_rows_cols_with_bytes::<Vec3b>(raw.height as i32, raw.width as i32, raw.pixels)
-            .map_err(|e| context("not a raw frame of its size", e))?;
+    let frame = raw_frame_mat(raw)?;
     match params.keep_frames {
         KeepFrames::Full => {
             let (extension, flags) = match params.encoding {
@@ -156,6 +118,8 @@ pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use dfd_schemas::TableRow;
+
     use super::*;
 
     fn raw_frame(width: u32, height: u32) -> FrameRow {
