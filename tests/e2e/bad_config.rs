@@ -101,3 +101,33 @@ fn a_pretrained_start_of_an_architecture_without_shipped_weights_is_refused_nami
         "the demo profile's mix: {demo}"
     );
 }
+
+/// The BatchNorm rate of a pretrained backbone shows in `dfd config` (0.1 for the demo profile's
+/// ImageNet Lite0); asking it of a run with no pretrained model, or outside (0, 1], is refused
+/// naming the key.
+#[test]
+fn a_pretrained_batch_norm_momentum_without_a_pretrained_model_is_refused() {
+    let dfd = Dfd::new();
+    let demo = dfd.ok(&["config"]);
+    assert!(
+        demo.contains("pretrained_batch_norm_momentum = 0.1"),
+        "the demo profile's: {demo}"
+    );
+    let err = dfd.fails(&[
+        "--set",
+        r#"train.models=["mesonet4-single"]"#,
+        "--set",
+        "train.pretrained_batch_norm_momentum=0.1",
+        "config",
+    ]);
+    assert!(
+        err.contains("train.pretrained_batch_norm_momentum is set but no model"),
+        "{err}"
+    );
+    let err = dfd.fails(&[
+        "--set",
+        "train.pretrained_batch_norm_momentum=1.5",
+        "config",
+    ]);
+    assert!(err.contains("must be in (0, 1], got 1.5"), "{err}");
+}

@@ -196,11 +196,14 @@ pub fn build_variant<V: VariantVisitor>(
 /// [`build_variant`], but with the backbone's weights read from the ImageNet weights file at
 /// `weights` (checked against its pinned sha256): the head (and a multi-input detector's other
 /// branches) are drawn from `seed` exactly as [`build_variant`] draws them, so a pretrained and a
-/// scratch run differ in the backbone's starting point only. An architecture without shipped
-/// weights is an error naming it.
+/// scratch run differ in the backbone's starting point only. The backbone's BatchNorms update
+/// their running statistics at `batch_norm_momentum` (the weight of each new batch; see
+/// [`crate::training::TrainConfig::pretrained_batch_norm_momentum`]). An architecture without
+/// shipped weights is an error naming it.
 pub fn build_pretrained_variant<V: VariantVisitor>(
     variant: ModelVariant,
     weights: &Path,
+    batch_norm_momentum: f64,
     device: &Device,
     seed: u64,
     visitor: V,
@@ -211,7 +214,11 @@ pub fn build_pretrained_variant<V: VariantVisitor>(
         });
     }
     let state = StateDict::open_pinned(weights, IMAGENET_WEIGHTS_SHA256)?;
-    let load = |backbone: EfficientNetLite0| backbone.with_weights(&state);
+    let load = |backbone: EfficientNetLite0| {
+        backbone
+            .with_weights(&state)
+            .map(|b| b.with_batch_norm_momentum(batch_norm_momentum))
+    };
     Ok(match variant.form {
         Form::Single => visitor
             .visit(init_seeded(device, seed, EfficientNetLite0::single).try_map_backbone(load)?),
@@ -293,6 +300,7 @@ mod tests {
         let error = build_pretrained_variant(
             variant,
             Path::new("vendor/imagenet/efficientnet-lite0-57934424.pth"),
+            0.1,
             &Device::flex(),
             1,
             Unreachable,

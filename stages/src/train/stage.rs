@@ -22,7 +22,7 @@ use dfd_schemas::{
 };
 use sha2::{Digest, Sha256};
 
-use super::params::{LossChoice, TrainParams};
+use super::params::{LossChoice, TrainParams, PRETRAINED_BATCH_NORM_MOMENTUM};
 use super::NAME;
 use crate::model_inputs::{FaceInputs, ModelSample};
 use crate::{
@@ -84,6 +84,11 @@ impl Train {
                 0
             },
             backbone_learning_rate: p.backbone_learning_rate,
+            pretrained_batch_norm_momentum: if pretrained {
+                p.pretrained_batch_norm_momentum
+            } else {
+                None
+            },
             average_from_epoch: p.average_from_epoch,
             ..TrainConfig::default()
         }
@@ -352,7 +357,10 @@ impl Stage for Train {
             let seed = self.params.seed;
             let trained = if config.pretrained {
                 let weights = &self.imagenet_weights;
-                build_pretrained_variant(variant, weights, &device, seed, visitor)
+                let momentum = config
+                    .pretrained_batch_norm_momentum
+                    .unwrap_or(PRETRAINED_BATCH_NORM_MOMENTUM);
+                build_pretrained_variant(variant, weights, momentum, &device, seed, visitor)
                     .map_err(|e| StageError::Other(format!("{name}: {e}")))?
             } else {
                 build_variant(variant, &device, seed, visitor)

@@ -138,6 +138,28 @@ impl EfficientNetLite0 {
         Ok(self)
     }
 
+    /// The backbone with every BatchNorm's running statistics updated at `momentum` (the weight
+    /// of each new batch) while it trains. Fine-tuning needs a faster rate than TF's 0.01: the
+    /// statistics validation and scoring use must follow the weights as they move away from
+    /// ImageNet's, and at 0.01 they keep mostly ImageNet's for the few hundred steps a
+    /// fine-tuning run takes, while training normalises with each batch's own (see
+    /// `TrainConfig::pretrained_batch_norm_momentum`).
+    pub fn with_batch_norm_momentum(mut self, momentum: f64) -> Self {
+        let blocks = self.blocks.iter_mut().flat_map(|block| {
+            block
+                .expand
+                .iter_mut()
+                .chain([&mut block.depthwise, &mut block.project])
+        });
+        let units = std::iter::once(&mut self.stem)
+            .chain(blocks)
+            .chain(std::iter::once(&mut self.top));
+        for unit in units {
+            unit.bn.momentum = momentum;
+        }
+        self
+    }
+
     /// A backbone holding the published ImageNet weights read from `path` (checked against
     /// [`IMAGENET_WEIGHTS_SHA256`] first).
     pub fn imagenet(path: &Path, device: &Device) -> Result<Self, WeightsError> {
