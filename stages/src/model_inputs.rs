@@ -3,7 +3,8 @@
 //! on: the same decoding, the same channel order, the same scaling of the SSIM map.
 //!
 //! Samples keep their pixels as 8-bit (150 KB a face instead of 600 KB as floats); they become
-//! floats in `[0, 1]`, channel-first, one batch at a time.
+//! floats (the same values: every model scales its pixels itself, see `dfd_models::pixels`),
+//! channel-first, one batch at a time.
 
 use std::collections::BTreeMap;
 
@@ -144,7 +145,7 @@ pub fn by_video<R>(rows: &[R], video_id: impl Fn(&R) -> &str) -> BTreeMap<&str, 
     grouped
 }
 
-/// Faces of a batch as `[N, 3, H, W]` floats in `[0, 1]`, written into `values` (resized to
+/// Faces of a batch as `[N, 3, H, W]` floats (pixel values), written into `values` (resized to
 /// fit); returns the shape.
 ///
 /// `score` keeps one buffer for all its batches: a fresh one per batch cost page faults that
@@ -167,9 +168,9 @@ pub fn fill_face_batch(
     }
     // One pass over each face's interleaved RGB bytes into its three planes: this runs on every
     // crop `score` reads. Not on rayon: its idle workers then spin against ONNX Runtime's threads,
-    // which cost inference more than the parallel conversion saved. A division, as in training,
-    // rather than a 256-entry table: the compiler vectorises the division, and the table's
-    // loads were 1.6 times slower.
+    // which cost inference more than the parallel conversion saved. The values stay pixel
+    // values: each model scales them itself (`dfd_models::pixels`), so this and training feed
+    // every model the same numbers.
     for (sample, out) in samples.iter().zip(values.chunks_exact_mut(3 * plane)) {
         let face = sample.face.as_standard_layout();
         let pixels = face.as_slice().unwrap_or_default(); // standard layout: contiguous
@@ -177,15 +178,16 @@ pub fn fill_face_batch(
         let (green, blue) = rest.split_at_mut(plane);
         let planes = red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut());
         for (rgb, ((r, g), b)) in pixels.chunks_exact(3).zip(planes) {
-            *r = f32::from(rgb[0]) / 255.0;
-            *g = f32::from(rgb[1]) / 255.0;
-            *b = f32::from(rgb[2]) / 255.0;
+            *r = f32::from(rgb[0]);
+            *g = f32::from(rgb[1]);
+            *b = f32::from(rgb[2]);
         }
     }
     Ok((samples.len(), 3, h, w))
 }
 
-/// SSIM maps of a batch as `[N, 1, H, W]` floats in `[0, 1]`; `None` if a sample has no map.
+/// SSIM maps of a batch as `[N, 1, H, W]` floats, as stored (`0..=255`; the models scale them);
+/// `None` if a sample has no map.
 pub fn ssim_map_batch(samples: &[&ModelSample]) -> Option<Array4<f32>> {
     let maps: Vec<ArrayView2<u8>> = samples
         .iter()
@@ -196,7 +198,7 @@ pub fn ssim_map_batch(samples: &[&ModelSample]) -> Option<Array4<f32>> {
     for (i, map) in maps.iter().enumerate() {
         batch
             .slice_mut(ndarray::s![i, 0, .., ..])
-            .assign(&map.mapv(|v| v as f32 / 255.0));
+            .assign(&map.mapv(f32::from));
     }
     Some(batch)
 }
@@ -226,10 +228,11 @@ mod tests {
         }
     }
 
-    /// Every byte value lands in its channel's plane as `v / 255`, the conversion training
-    /// applies (`hwc_to_chw_unit` in dfd-models), and a stale longer buffer is cut to fit.
+    /// Every byte value lands in its channel's plane as itself, as in training (`hwc_to_chw`
+    /// in dfd-models; the models scale pixels themselves), and a stale longer buffer is cut to
+    /// fit.
     #[test]
-    fn faces_become_planes_of_unit_floats() {
+    fn faces_become_planes_of_pixel_values() {
         let faces: Vec<ModelSample> = (0..2u8)
             .map(|k| {
                 sample(Array3::from_shape_fn((16, 16, 3), |(y, x, c)| {
@@ -245,7 +248,7 @@ mod tests {
         for (n, face) in faces.iter().enumerate() {
             for ((y, x, c), v) in face.face.indexed_iter() {
                 let at = ((n * 3 + c) * 16 + y) * 16 + x;
-                assert_eq!(values[at], f32::from(*v) / 255.0, "{n} {y} {x} {c}");
+                assert_eq!(values[at], f32::from(*v), "{n} {y} {x} {c}");
             }
         }
         let odd = sample(Array3::zeros((8, 16, 3)));

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor};
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
 use crate::onnx::{ExportError, OnnxGraph};
+use crate::pixels::PixelScaling;
 use crate::single::SingleInput;
 use crate::variant::Architecture;
 
@@ -16,7 +17,12 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     /// or of the concatenation in the multi-input form).
     fn feature_len(&self) -> usize;
 
-    /// `face` `[N, 3, 224, 224]` in `[0, 1]` -> features `[N, feature_len]`.
+    /// How the detector scales the pixel values it is given before they reach
+    /// [`Backbone::features`] (see [`crate::pixels`]): `pixel / 255` unless the backbone's
+    /// weights were trained on another scaling.
+    const PIXELS: PixelScaling = PixelScaling::UNIT;
+
+    /// `face` `[N, 3, 224, 224]`, scaled by [`Backbone::PIXELS`] -> features `[N, feature_len]`.
     fn features(&self, face: Tensor<4>) -> Tensor<2>;
 
     /// Appends the same computation as [`Backbone::features`] to `graph`, reading the value named
@@ -82,9 +88,10 @@ impl Form {
 /// multi-input.
 #[derive(Clone, Debug)]
 pub struct DetectorInput {
-    /// `[N, 3, 224, 224]`, RGB in `[0, 1]`.
+    /// `[N, 3, 224, 224]`, RGB pixel values in `0..=255` (each model scales them itself, see
+    /// [`crate::pixels`]).
     pub face: Tensor<4>,
-    /// `[N, 1, 224, 224]` in `[0, 1]`.
+    /// `[N, 1, 224, 224]`, the SSIM map as stored, `0..=255`.
     pub ssim_map: Option<Tensor<4>>,
     /// `[N, 2]`: SSIM mean and variance of the frame's video.
     pub ssim_stats: Option<Tensor<2>>,
@@ -100,7 +107,8 @@ pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     fn forward_logits(&self, input: &DetectorInput) -> Tensor<2>;
 
     /// The detector as a self-contained ONNX model (weights embedded) with inputs `face`
-    /// (+ `ssim_map`, `ssim_stats`) and output `p_fake`, batch dimension dynamic.
+    /// (+ `ssim_map`, `ssim_stats`), pixel values as [`DetectorInput`] holds them, and output
+    /// `p_fake`, batch dimension dynamic.
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError>;
 
     /// The sum of its branches' [`Backbone::weight_penalty`] terms, `[1]`; `None` when no branch

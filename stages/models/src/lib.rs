@@ -5,9 +5,12 @@
 //! and exported to ONNX so that scoring runs on ONNX Runtime like every other inference in dfd.
 //!
 //! The contract every model keeps, in training and in its ONNX export alike:
-//! - `face`: `[N, 3, 224, 224]` float32, RGB, pixels scaled to `[0, 1]`;
-//! - `ssim_map` (multi-input only): `[N, 1, 224, 224]` float32 in `[0, 1]` (the SSIM map as stored,
-//!   min-max scaled to 8 bits, divided by 255);
+//! - `face`: `[N, 3, 224, 224]` float32, RGB pixel values `0..=255` as they are: each model
+//!   scales them as its first step, the way its weights expect ([`pixels`]: `pixel / 255` for the
+//!   study's networks, which Keras fed `rescale=1./255`; `(pixel - 127) / 128` for
+//!   EfficientNet-Lite0's ImageNet weights), so no caller can feed a model wrongly scaled pixels;
+//! - `ssim_map` (multi-input only): `[N, 1, 224, 224]` float32, the SSIM map as stored (min-max
+//!   scaled to 8 bits), `0..=255`; the model divides it by 255;
 //! - `ssim_stats` (multi-input only): `[N, 2]` float32, the video's SSIM mean and variance;
 //! - output `p_fake`: `[N, 1]` float32, the sigmoid of the logit: P(FAKE).
 //!
@@ -23,6 +26,7 @@ pub mod keras;
 pub mod multi;
 pub mod onnx;
 pub mod params;
+pub mod pixels;
 pub mod rng;
 pub mod self_blend;
 pub mod single;

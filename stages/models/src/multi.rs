@@ -25,6 +25,7 @@ use crate::export;
 use crate::head::{Head, HeadConfig};
 use crate::keras;
 use crate::onnx::{Dim, ExportError, OnnxGraph};
+use crate::pixels::PixelScaling;
 use crate::single::{face_dims, write_p_fake};
 
 /// Width of the SSIM-statistics branch's output.
@@ -210,11 +211,14 @@ impl<B: Backbone> MultiInput<B> {
         ssim_map: Tensor<4>,
         ssim_stats: Tensor<2>,
     ) -> Tensor<2> {
-        let mut face = self.face.features(face);
+        let mut face = self.face.features(B::PIXELS.apply(face));
         if let Some(score) = &self.face_score {
             face = sigmoid(score.forward(face));
         }
-        let map = self.ssim_map.backbone().run(ssim_map);
+        let map = self
+            .ssim_map
+            .backbone()
+            .run(PixelScaling::UNIT.apply(ssim_map));
         let stats = self.ssim_stats.forward(ssim_stats);
         self.head.forward(Tensor::cat(vec![face, map, stats], 1))
     }
@@ -255,12 +259,14 @@ impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
         g.add_input("face", &face_dims(3));
         g.add_input("ssim_map", &face_dims(1));
         g.add_input("ssim_stats", &[Dim::Batch, Dim::Fixed(2)]);
-        let mut face = self.face.export_features(&mut g, "face")?;
+        let face = B::PIXELS.export(&mut g, "face", "face");
+        let mut face = self.face.export_features(&mut g, &face)?;
         if let Some(score) = &self.face_score {
             let z = export::linear(&mut g, score, &face)?;
             face = export::sigmoid(&mut g, &z);
         }
-        let map = self.ssim_map.backbone().write(&mut g, "ssim_map")?;
+        let map = PixelScaling::UNIT.export(&mut g, "ssim_map", "ssim_map");
+        let map = self.ssim_map.backbone().write(&mut g, &map)?;
         let stats = self.ssim_stats.export(&mut g, "ssim_stats")?;
         let features = export::concat(&mut g, &[&face, &map, &stats], 1);
         let logit = self.head.export(&mut g, &features)?;

@@ -38,9 +38,10 @@ impl<B: Backbone> SingleInput<B> {
         })
     }
 
-    /// Logit of P(FAKE) `[N, 1]` for `face` `[N, 3, 224, 224]`.
+    /// Logit of P(FAKE) `[N, 1]` for `face` `[N, 3, 224, 224]`, pixel values `0..=255`.
     pub fn forward(&self, face: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.backbone.features(face))
+        self.head
+            .forward(self.backbone.features(B::PIXELS.apply(face)))
     }
 }
 
@@ -66,7 +67,8 @@ impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError> {
         let mut g = OnnxGraph::new("dfd-detector-single");
         g.add_input("face", &face_dims(3));
-        let features = self.backbone.export_features(&mut g, "face")?;
+        let face = B::PIXELS.export(&mut g, "face", "face");
+        let features = self.backbone.export_features(&mut g, &face)?;
         let logit = self.head.export(&mut g, &features)?;
         write_p_fake(&mut g, &logit);
         Ok(g.to_model_bytes())

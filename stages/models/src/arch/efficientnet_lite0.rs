@@ -28,9 +28,9 @@
 //!   `[1280, 1000]`, so it is transposed.
 //! - **Input.** These weights were trained on `(pixel - 127) / 128` (TF EfficientNet-Lite's
 //!   `MEAN_RGB = 127`, `STDDEV_RGB = 128`), not ImageNet's mean and standard deviation. Our
-//!   models take RGB in `[0, 1]` (`pixel / 255`), so the network's first step is
-//!   `x * (255 / 128) - 127 / 128`, the same map in one multiply and one subtraction, in burn
-//!   and in the ONNX export alike. The top-5 classes of scikit-image's photos do not pin this
+//!   detectors take pixel values `0..=255` and scale them as their first step
+//!   ([`crate::pixels`]); this backbone's [`PIXELS`] is that map, in burn and in the ONNX
+//!   export alike. The top-5 classes of scikit-image's photos do not pin this
 //!   down (with `[0, 1]` input or ImageNet mean/std, PyTorch still ranks 285 and 967 first, at
 //!   lower probability: 0.35 and 0.39 instead of 0.40 for the cat, 0.87 and 0.84 instead of 0.94
 //!   for the coffee); the test that does is `tests/models/efficientnet_lite0.rs`, which compares all
@@ -58,6 +58,7 @@ use crate::detector::ArchitectureBackbone;
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
 use crate::onnx::{ExportError, OnnxGraph};
+use crate::pixels::PixelScaling;
 use crate::single::SingleInput;
 use crate::state_dict::{StateDict, WeightsError};
 use crate::variant::Architecture;
@@ -77,9 +78,12 @@ pub const IMAGENET_WEIGHTS: &str = "vendor/imagenet/efficientnet-lite0-57934424.
 pub const IMAGENET_WEIGHTS_SHA256: &str =
     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
 
-/// `(pixel - 127) / 128` on `x = pixel / 255`: `x * INPUT_SCALE - INPUT_SHIFT`.
-const INPUT_SCALE: f32 = 255.0 / 128.0;
-const INPUT_SHIFT: f32 = 127.0 / 128.0;
+/// `(pixel - 127) / 128`: what these weights were trained on (TF EfficientNet-Lite's
+/// `MEAN_RGB = 127`, `STDDEV_RGB = 128`); exact in `f32` for integer pixels.
+pub const PIXELS: PixelScaling = PixelScaling {
+    offset: 127.0,
+    divisor: 128.0,
+};
 
 /// The sixteen block specs: B0's stages with ReLU6 and no squeeze-and-excite.
 fn block_specs() -> Vec<BlockSpec> {
@@ -167,14 +171,10 @@ impl EfficientNetLite0 {
         Self::new(device).with_weights(&weights)
     }
 
-    /// `(pixel - 127) / 128` from our `[0, 1]` input; see the module documentation.
-    fn normalize(face: Tensor<4>) -> Tensor<4> {
-        face.mul_scalar(INPUT_SCALE).sub_scalar(INPUT_SHIFT)
-    }
-
-    /// The head convolution's map `[N, 1280, 7, 7]` (before pooling).
+    /// The head convolution's map `[N, 1280, 7, 7]` (before pooling) of `face` scaled by
+    /// [`PIXELS`].
     pub fn feature_map(&self, face: Tensor<4>) -> Tensor<4> {
-        let mut x = self.stem.forward(Self::normalize(face));
+        let mut x = self.stem.forward(face);
         for block in &self.blocks {
             x = block.forward(x);
         }
@@ -251,6 +251,8 @@ impl EfficientNetLite0 {
 }
 
 impl Backbone for EfficientNetLite0 {
+    const PIXELS: PixelScaling = PIXELS;
+
     fn feature_len(&self) -> usize {
         FEATURE_LEN
     }
@@ -260,11 +262,7 @@ impl Backbone for EfficientNetLite0 {
     }
 
     fn export_features(&self, g: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {
-        let scale = g.weight_f32("input_scale", &[], &[INPUT_SCALE]);
-        let shift = g.weight_f32("input_shift", &[], &[INPUT_SHIFT]);
-        let scaled = g.op("Mul", &[face, &scale], &[]);
-        let normalized = g.op("Sub", &[&scaled, &shift], &[]);
-        let mut x = self.stem.export(g, &normalized)?;
+        let mut x = self.stem.export(g, face)?;
         for block in &self.blocks {
             x = block.export(g, &x)?;
         }
@@ -307,9 +305,11 @@ impl ImageNetLite0 {
         })
     }
 
-    /// ImageNet logits `[N, 1000]` for faces or photos `[N, 3, 224, 224]` in `[0, 1]`.
+    /// ImageNet logits `[N, 1000]` for faces or photos `[N, 3, 224, 224]`, pixel values
+    /// `0..=255`.
     pub fn forward(&self, image: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.backbone.features(image))
+        self.classifier
+            .forward(self.backbone.features(PIXELS.apply(image)))
     }
 }
 

@@ -215,6 +215,14 @@ impl<'a> Weight<'a> {
         })
     }
 
+    /// A scalar, which serves both crops of a pair as it is.
+    fn unchanged(&self) -> PairedWeight {
+        PairedWeight {
+            dims: self.dims.clone(),
+            values: self.values(),
+        }
+    }
+
     /// A per-channel constant (`[C]` or `[1, C, 1, 1]`) for both crops of a pair: `[2C]`, `[1, 2C,
     /// 1, 1]`.
     fn repeated(&self) -> PairedWeight {
@@ -233,7 +241,8 @@ impl<'a> Weight<'a> {
 
 /// The nodes of the first block and how each weight of theirs changes.
 struct Block {
-    /// Indices of the block's nodes in graph order, the convolution first.
+    /// Indices of the block's nodes in graph order: the input's scalar scalings, then the
+    /// convolution and what follows it channel by channel.
     nodes: Vec<usize>,
     /// `(name, paired weight)` for every weight the block's nodes read.
     weights: Vec<(String, PairedWeight)>,
@@ -299,6 +308,28 @@ impl<'a> Graph<'a> {
     /// The convolution reading `input` and the channel-wise nodes after it, if the convolution
     /// is narrow enough to pair (see the module documentation).
     fn first_block(&self, input: &str, block: usize) -> Option<Block> {
+        // A model's scaling of its pixels (`crate::pixels`) comes first: a `Sub`, `Div`, `Mul`
+        // or `Add` of a scalar acts on every element alike, so it runs on the stacked pairs as
+        // it is.
+        let (mut nodes, mut weights) = (Vec::new(), Vec::new());
+        let mut value = input;
+        loop {
+            let next = self.only_consumer(value)?;
+            let node = &self.nodes[next];
+            let [first, constant] = node.inputs[..] else {
+                break;
+            };
+            let scalar = matches!(node.op_type, "Sub" | "Div" | "Mul" | "Add")
+                .then(|| self.weight_of_dims(constant, &[]))
+                .flatten();
+            let Some(scalar) = scalar.filter(|_| first == value && node.outputs.len() == 1) else {
+                break;
+            };
+            weights.push((constant.to_string(), scalar.unchanged()));
+            nodes.push(next);
+            value = node.outputs[0];
+        }
+        let input = value;
         let conv = self.only_consumer(input)?;
         let node = &self.nodes[conv];
         if node.op_type != "Conv" || node.inputs.first() != Some(&input) {
@@ -314,12 +345,12 @@ impl<'a> Graph<'a> {
         if 2 * outputs > block {
             return None;
         }
-        let mut weights = vec![(node.inputs[1].to_owned(), weight.block_diagonal()?)];
+        weights.push((node.inputs[1].to_owned(), weight.block_diagonal()?));
         if let Some(bias) = node.inputs.get(2) {
             let bias_weight = self.weight_of_dims(bias, &[outputs])?;
             weights.push((bias.to_string(), bias_weight.repeated()));
         }
-        let mut nodes = vec![conv];
+        nodes.push(conv);
         let mut last = *node.outputs.first()?;
         while let Some(next) = self.only_consumer(last) {
             let node = &self.nodes[next];

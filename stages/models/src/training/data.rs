@@ -171,16 +171,22 @@ impl HostBatch {
                     a.self_blend
                         .is_some_and(|b| b.chosen(a.seed, a.epoch, sample.key))
                 });
-            let mut face = hwc_to_chw_unit(&sample.face, 3);
+            let mut face = hwc_to_chw(&sample.face, 3);
             if let (true, Some(a)) = (blended, augment) {
-                face = self_blend(&face, FACE_SIZE, a.seed, a.epoch, sample.key);
+                // The blend works in `[0, 1]` (its colour and brightness ranges are in those
+                // units); the models take pixel values.
+                let unit: Vec<f32> = face.iter().map(|v| v / 255.0).collect();
+                face = self_blend(&unit, FACE_SIZE, a.seed, a.epoch, sample.key)
+                    .into_iter()
+                    .map(|v| v * 255.0)
+                    .collect();
             }
             batch.face.extend(match &transform {
                 Some(t) => t.apply(&face, 3, FACE_SIZE),
                 None => face,
             });
             if let (Some(maps), Some(map)) = (batch.ssim_map.as_mut(), sample.ssim_map.as_ref()) {
-                let map = hwc_to_chw_unit(map, 1);
+                let map = hwc_to_chw(map, 1);
                 maps.extend(match &transform {
                     Some(t) => t.apply(&map, 1, FACE_SIZE),
                     None => map,
@@ -221,12 +227,13 @@ impl HostBatch {
     }
 }
 
-/// `HWC` bytes to `CHW` floats in `[0, 1]` (Keras's `rescale=1./255`).
-fn hwc_to_chw_unit(pixels: &[u8], channels: usize) -> Vec<f32> {
+/// `HWC` bytes to `CHW` floats, values unchanged: the models scale their pixels themselves
+/// ([`crate::pixels`]).
+fn hwc_to_chw(pixels: &[u8], channels: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; pixels.len()];
     let plane = pixels.len() / channels;
     for (i, value) in pixels.iter().enumerate() {
-        out[(i % channels) * plane + i / channels] = f32::from(*value) / 255.0;
+        out[(i % channels) * plane + i / channels] = f32::from(*value);
     }
     out
 }

@@ -42,13 +42,13 @@ fn network(device: &Device) -> ImageNetLite0 {
         .unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh)"))
 }
 
-/// `[1, 3, 224, 224]` in `[0, 1]` from RGB bytes in HWC order.
+/// `[1, 3, 224, 224]` pixel values (what the network takes) from RGB bytes in HWC order.
 fn image_tensor(rgb: &[u8], device: &Device) -> Tensor<4> {
     let plane = FACE_SIZE * FACE_SIZE;
     let mut chw = vec![0f32; 3 * plane];
     for (i, pixel) in rgb.chunks_exact(3).enumerate() {
         for c in 0..3 {
-            chw[c * plane + i] = f32::from(pixel[c]) / 255.0;
+            chw[c * plane + i] = f32::from(pixel[c]);
         }
     }
     Tensor::from_data(TensorData::new(chw, [1, 3, FACE_SIZE, FACE_SIZE]), device)

@@ -45,13 +45,15 @@ impl ModuleMapper for Perturb {
     }
 }
 
-/// A random batch of `n` in `[0, 1]` with the inputs `form` takes.
+/// A random batch of `n` with the inputs `form` takes: pixel values in `[0, 255]`, SSIM
+/// statistics in `[0, 1]`.
 pub fn batch(form: Form, n: usize, device: &Device) -> DetectorInput {
+    let pixels = Distribution::Uniform(0.0, 255.0);
     let unit = Distribution::Uniform(0.0, 1.0);
     let multi = form == Form::Multi;
     DetectorInput {
-        face: Tensor::random([n, 3, 224, 224], unit, device),
-        ssim_map: multi.then(|| Tensor::random([n, 1, 224, 224], unit, device)),
+        face: Tensor::random([n, 3, 224, 224], pixels, device),
+        ssim_map: multi.then(|| Tensor::random([n, 1, 224, 224], pixels, device)),
         ssim_stats: multi.then(|| Tensor::random([n, 2], unit, device)),
     }
 }
