@@ -9,9 +9,11 @@
 
 pub mod html;
 pub mod plots;
+mod provenance;
 mod stage;
 pub mod summary;
 
+pub use provenance::Provenance;
 pub use stage::{render, Report, ReportInput, ReportParams, NAME};
 pub use summary::{headline_table, markdown, summary_rows, SummaryChoice};
 

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::html;
 use super::plots::{self, Curve, EpochLoss, History, Matrix};
+use super::provenance::Provenance;
 use super::summary::{self, SummaryChoice};
 use super::ReportError;
 use crate::aggregate::baselines::CONSTANT_RULE;
@@ -58,6 +59,8 @@ pub struct ReportInput<'a> {
     pub metrics: &'a [MetricsRow],
     pub video_scores: &'a [VideoScoreRow],
     pub history: &'a [EpochRow],
+    /// Set for a cross-dataset evaluation: where the models come from, said first.
+    pub provenance: Option<&'a Provenance>,
 }
 
 /// Renders every file of the report. The font must be registered (`plots::register_font`).
@@ -69,7 +72,7 @@ pub fn render(
     let mut files = vec![file(
         "summary.md",
         "text/markdown",
-        summary::markdown(input.metrics, &choice).into_bytes(),
+        with_provenance(summary::markdown(input.metrics, &choice), input.provenance).into_bytes(),
     )];
     let batch = summary::summary_batch(&summary::summary_rows(input.metrics, &choice))?;
     files.push(file("summary.csv", "text/csv", summary::csv(&batch)?));
@@ -120,9 +123,28 @@ pub fn render(
             png: &files[index].bytes,
         })
         .collect();
-    let page = html::page(input.metrics, &choice, &figures);
+    let page = html::page(
+        input.metrics,
+        &choice,
+        &figures,
+        input.provenance.map(Provenance::html).as_deref(),
+    );
     files.push(file(html::FILE_NAME, "text/html", page.into_bytes()));
     Ok(files)
+}
+
+/// `summary.md` with the provenance section, when there is one, right under its title.
+fn with_provenance(markdown: String, provenance: Option<&Provenance>) -> String {
+    match (provenance, markdown.split_once('\n')) {
+        (Some(p), Some((title, rest))) => {
+            format!(
+                "{title}\n\n{}{}",
+                p.markdown(),
+                rest.trim_start_matches('\n')
+            )
+        }
+        _ => markdown,
+    }
 }
 
 fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
@@ -197,11 +219,23 @@ fn histories(rows: &[EpochRow]) -> Vec<History> {
 
 pub struct Report {
     params: ReportParams,
+    provenance: Option<Provenance>,
 }
 
 impl Report {
     pub fn new(params: ReportParams) -> Self {
-        Report { params }
+        Report {
+            params,
+            provenance: None,
+        }
+    }
+
+    /// The report of a cross-dataset evaluation, which names the models' source first.
+    pub fn evaluating(params: ReportParams, provenance: Provenance) -> Self {
+        Report {
+            params,
+            provenance: Some(provenance),
+        }
     }
 
     fn font(&self) -> Result<PathBuf, ReportError> {
@@ -229,7 +263,13 @@ impl Stage for Report {
     }
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
-        Ok(serde_json::json!({ "split": self.params.split, "rule": self.params.rule }))
+        let mut key = serde_json::json!({ "split": self.params.split, "rule": self.params.rule });
+        if let (Some(provenance), Some(object)) = (&self.provenance, key.as_object_mut()) {
+            let value = serde_json::to_value(provenance)
+                .map_err(|e| StageError::Other(format!("report provenance: {e}")))?;
+            object.insert("provenance".into(), value);
+        }
+        Ok(key)
     }
 
     /// The font's bytes shape every PNG, so their digest is part of the cache key.
@@ -252,6 +292,7 @@ impl Stage for Report {
                 metrics: &metrics,
                 video_scores: &video_scores,
                 history: &history,
+                provenance: self.provenance.as_ref(),
             },
             &self.params,
         )?;

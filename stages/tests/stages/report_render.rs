@@ -102,6 +102,7 @@ fn rendered() -> Rendered {
             metrics: &metrics,
             video_scores: &video_scores,
             history: &history(),
+            provenance: None,
         },
         &ReportParams::default(),
     )
