@@ -4,7 +4,7 @@
 //! that can be read is scored (the unlabelled one too, counted in no metric), the broken one is
 //! a row in `errors`, B is preprocessed with A's decode settings, the report names the models,
 //! their hash and A's dataset; a second evaluation is all cached, and a retraining of A reruns
-//! `score` onwards only.
+//! `score` onwards only; a preprocessing setting given for B wins and is named in a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -54,16 +54,17 @@ fn train_a(a: &Dfd, dataset: &Path, extra: &[&str]) {
     a.ok(&args);
 }
 
-fn evaluate(b: &Dfd, dataset: &Path, models: &Path) -> String {
-    let out = b.output(&[
-        "--set",
-        "aggregate.bootstrap_resamples=200",
+fn evaluate(b: &Dfd, dataset: &Path, models: &Path, settings: &[&str]) -> String {
+    let mut args = vec!["--set", "aggregate.bootstrap_resamples=200"];
+    args.extend(settings);
+    args.extend([
         "evaluate",
         "--dataset",
         dataset.to_str().expect("UTF-8 path"),
         "--models",
         models.to_str().expect("UTF-8 path"),
     ]);
+    let out = b.output(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "dfd evaluate failed:\n{stderr}");
     stderr
@@ -86,7 +87,24 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
 
     let b_data = dataset_b();
     let b = Dfd::new();
-    let stderr = evaluate(&b, b_data.path(), a.workspace.path());
+    let err = b.fails(&[
+        "evaluate",
+        "--dataset",
+        b_data.path().to_str().unwrap(),
+        "--models",
+        a.workspace.path().to_str().unwrap(),
+        "--model",
+        "vit_b16-multi",
+    ]);
+    assert!(
+        err.contains("no trained model `vit_b16-multi`") && err.contains("mesonet4-single"),
+        "{err}"
+    );
+    let stderr = evaluate(&b, b_data.path(), a.workspace.path(), &[]);
+    assert!(
+        !stderr.contains("overrides"),
+        "nothing was overridden:\n{stderr}"
+    );
 
     // B went through A's preprocessing: 6 samples at most per video, not the default 20.
     let frames = b.rows("decode", "frames", FrameRow::from_batch);
@@ -163,7 +181,7 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     }
 
     // Unchanged: everything cached.
-    evaluate(&b, b_data.path(), a.workspace.path());
+    evaluate(&b, b_data.path(), a.workspace.path(), &[]);
     let again = outcomes(&b);
     assert!(
         again.values().all(|o| o == "cached"),
@@ -178,7 +196,7 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
         hash,
         "another seed must train other weights"
     );
-    evaluate(&b, b_data.path(), a.workspace.path());
+    evaluate(&b, b_data.path(), a.workspace.path(), &[]);
     let after = outcomes(&b);
     for stage in ["ingest", "decode", "detect", "crop", "ssim", "cues"] {
         assert_eq!(after[stage], "cached", "{stage}: {after:?}");
@@ -186,6 +204,24 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     for stage in ["train", "score", "aggregate", "report"] {
         assert_eq!(after[stage], "computed", "{stage}: {after:?}");
     }
+
+    // A preprocessing setting given for B wins, with a warning that names it.
+    let c = Dfd::new();
+    let stderr = evaluate(
+        &c,
+        b_data.path(),
+        a.workspace.path(),
+        &["--set", "decode.frames_per_video=5"],
+    );
+    assert!(
+        stderr.contains(
+            "warning: decode.frames_per_video = 5 overrides 6, the value the models were \
+             trained with"
+        ),
+        "{stderr}"
+    );
+    let frames = c.rows("decode", "frames", FrameRow::from_batch);
+    assert_eq!(frames.iter().filter(|f| f.video_id == "car.mp4").count(), 5);
 }
 
 #[test]
