@@ -130,6 +130,17 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     assert!(unknown
         .iter()
         .all(|s| s.label.is_none() && s.split == "none"));
+    // Each frame score carries its frame's time: samples 0.5 s apart from the start.
+    let mut car: Vec<(u32, f64)> = scores
+        .iter()
+        .filter(|s| s.video_id == "car.mp4")
+        .map(|s| (s.sample_index, s.time_s))
+        .collect();
+    car.sort_by_key(|c| c.0);
+    for (sample, time) in &car {
+        let expected = 0.5 * f64::from(*sample);
+        assert!((time - expected).abs() < 0.05, "{car:?}");
+    }
     let errors = b.rows("decode", "errors", ErrorRow::from_batch);
     assert_eq!(
         errors

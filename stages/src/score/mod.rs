@@ -124,7 +124,8 @@ impl Stage for Score {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 1,
+            // 2: frame_scores.time_s; an output of version 1 lacks the column.
+            version: 2,
             inputs: &[
                 InputDef::of::<VideoRow>(crate::ingest::NAME),
                 InputDef::of::<FaceRow>(crate::crop::NAME),
@@ -181,6 +182,7 @@ impl Stage for Score {
                                 video_id: sample.video_id.clone(),
                                 sample_index: sample.sample_index,
                                 frame_index: sample.frame_index,
+                                time_s: sample.pts_ms / 1000.0,
                                 split: video.split.clone(),
                                 label: video.label,
                                 score,

@@ -40,6 +40,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
                         video_id: id.clone(),
                         sample_index: k,
                         frame_index: 15 * k as u64,
+                        time_s: 0.5 * f64::from(k),
                         split: split.into(),
                         label: Some(if fake { Label::Fake } else { Label::Real }),
                         score: (level + 0.02 * k as f32).clamp(0.0, 1.0),
