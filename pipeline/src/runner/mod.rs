@@ -243,7 +243,7 @@ mod tests {
         };
         assert_eq!(parents("ingest"), Vec::<&str>::new());
         assert_eq!(parents("score"), ["ingest", "crop", "ssim", "train"]);
-        assert_eq!(parents("report"), ["train", "aggregate"]);
+        assert_eq!(parents("report"), ["train", "score", "aggregate"]);
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! The `report` stage: `metrics`, `video_scores` and `training_history` in, `report_files` out.
+//! The `report` stage: `metrics`, `video_scores`, `frame_scores` and `training_history` in,
+//! `report_files` out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow};
+use dfd_schemas::{
+    EpochRow, FrameScoreRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::html;
-use super::plots::{self, Curve, EpochLoss, History, Matrix};
+use super::plots::{self, Curve, EpochLoss, History, Matrix, Timeline};
 use super::provenance::Provenance;
 use super::summary::{self, SummaryChoice};
 use super::ReportError;
@@ -59,6 +62,8 @@ pub struct ReportInput<'a> {
     pub metrics: &'a [MetricsRow],
     pub video_scores: &'a [VideoScoreRow],
     pub history: &'a [EpochRow],
+    /// Every scored face frame, for the per-video timelines.
+    pub frame_scores: &'a [FrameScoreRow],
     /// Set for a cross-dataset evaluation: where the models come from, said first.
     pub provenance: Option<&'a Provenance>,
 }
@@ -100,6 +105,17 @@ pub fn render(
             figures.push((files.len(), title, Some(split)));
             files.push(file(&format!("confusion-{split}.png"), "image/png", png));
         }
+    }
+    let threshold = input.metrics.first().map_or(0.5, |m| m.threshold);
+    for ((model, split), timelines) in timelines(input.frame_scores) {
+        let title = format!("Frame scores over time, {model}, {split} split");
+        let png = plots::timeline_png(&title, &timelines, threshold)?;
+        figures.push((files.len(), title, Some(split)));
+        files.push(file(
+            &format!("timeline-{model}-{split}.png"),
+            "image/png",
+            png,
+        ));
     }
     let histories = histories(input.history);
     if !histories.is_empty() {
@@ -145,6 +161,34 @@ fn with_provenance(markdown: String, provenance: Option<&Provenance>) -> String 
         }
         _ => markdown,
     }
+}
+
+/// Per (model, split), each video's frame scores in time order, videos by name.
+fn timelines(scores: &[FrameScoreRow]) -> BTreeMap<(&str, &str), Vec<Timeline>> {
+    let mut grouped: BTreeMap<(&str, &str), BTreeMap<&str, Timeline>> = BTreeMap::new();
+    for s in scores {
+        grouped
+            .entry((&s.model, &s.split))
+            .or_default()
+            .entry(&s.video_id)
+            .or_insert_with(|| Timeline {
+                video_id: s.video_id.clone(),
+                fake: s.label.map(|l| l == Label::Fake),
+                points: Vec::new(),
+            })
+            .points
+            .push((s.time_s, f64::from(s.score)));
+    }
+    grouped
+        .into_iter()
+        .map(|(key, videos)| {
+            let mut timelines: Vec<Timeline> = videos.into_values().collect();
+            for t in &mut timelines {
+                t.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            (key, timelines)
+        })
+        .collect()
 }
 
 fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
@@ -248,11 +292,12 @@ impl Stage for Report {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
             // 2: report.html, and confusion plots at least 640 px wide; an output of version 1
-            // lacks the page, so it must not be a cache hit.
-            version: 2,
+            // lacks the page, so it must not be a cache hit. 3: timelines of frame scores.
+            version: 3,
             inputs: &[
                 InputDef::of::<MetricsRow>(AGGREGATE),
                 InputDef::of::<VideoScoreRow>(AGGREGATE),
+                InputDef::of::<FrameScoreRow>(crate::score::NAME),
                 InputDef::of::<EpochRow>(TRAIN_STAGE),
             ],
             outputs: &[dfd_schemas::ReportFileRow::TABLE],
@@ -286,12 +331,14 @@ impl Stage for Report {
         let metrics = input.rows::<MetricsRow>()?;
         let video_scores = input.rows::<VideoScoreRow>()?;
         let history = input.rows::<EpochRow>()?;
+        let frame_scores = input.rows::<FrameScoreRow>()?;
         plots::register_font(&self.font()?)?;
         let files = render(
             &ReportInput {
                 metrics: &metrics,
                 video_scores: &video_scores,
                 history: &history,
+                frame_scores: &frame_scores,
                 provenance: self.provenance.as_ref(),
             },
             &self.params,

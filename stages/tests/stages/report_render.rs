@@ -103,6 +103,7 @@ fn rendered() -> Rendered {
             metrics: &metrics,
             video_scores: &video_scores,
             history: &history(),
+            frame_scores: &frames,
             provenance: None,
         },
         &ReportParams::default(),
@@ -135,6 +136,8 @@ fn every_file_is_rendered() {
         "confusion-test.png",
         "confusion-val.png",
         "training-curves.png",
+        "timeline-mesonet4-single-test.png",
+        "timeline-mesonet4-single-val.png",
     ] {
         assert!(
             names.contains(&expected),
