@@ -191,6 +191,17 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
         );
     }
 
+    // Timelines of frame scores: the quoted split's videos, and those without a split.
+    for name in [
+        "timeline-mesonet4-single-test.png",
+        "timeline-mesonet4-single-none.png",
+    ] {
+        assert!(
+            b.workspace.path().join("report").join(name).is_file(),
+            "{name} missing from B's report"
+        );
+    }
+
     // Unchanged: everything cached.
     evaluate(&b, b_data.path(), a.workspace.path(), &[]);
     let again = outcomes(&b);
