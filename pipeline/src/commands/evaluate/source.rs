@@ -89,7 +89,10 @@ fn select(
     dir: &Path,
 ) -> Result<Vec<TrainedModelRow>> {
     if models.is_empty() {
-        bail!("the trained models in {} are none", dir.display());
+        bail!(
+            "the `models` table in {} holds no trained model",
+            dir.display()
+        );
     }
     if wanted.is_empty() {
         return Ok(models);
