@@ -11,7 +11,9 @@ use crate::cache::{Workspace, WorkspaceLock};
 use crate::commands::bench::{preprocess, BenchTarget};
 use crate::commands::dag::DagFormat;
 use crate::commands::export::ExportWhat;
-use crate::commands::{bench, dag, export, gc, inspect, predict, report, run, status, verify};
+use crate::commands::{
+    bench, dag, evaluate, export, gc, inspect, predict, report, run, status, verify,
+};
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection};
 use crate::runs::latest_dataset;
@@ -57,6 +59,24 @@ pub enum Command {
         /// --from and --force, not with --only.
         #[arg(long, value_name = "STAGE")]
         until: Option<String>,
+        /// Wait for another run on this workspace to finish instead of refusing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Cross-dataset evaluation: score every video of --dataset with the models another
+    /// workspace trained, preprocessed with the decode, detect, crop and ssim settings those
+    /// models were trained with, then aggregate and report, all cached in this workspace.
+    Evaluate {
+        /// The evaluated DFDC-format dataset (videos + metadata.json); it needs no train split,
+        /// and videos without a label or a split are scored too (no metric counts them).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// The workspace whose trained models are evaluated (its newest finished `train` output).
+        #[arg(long, value_name = "WORKSPACE")]
+        models: PathBuf,
+        /// Evaluate only this model (repeatable); default: every model trained there.
+        #[arg(long = "model", value_name = "NAME")]
+        model: Vec<String>,
         /// Wait for another run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
@@ -285,6 +305,22 @@ fn execute(cli: Cli) -> Result<()> {
                 wait_for_lock: wait,
             })?;
         }
+        Command::Evaluate {
+            dataset,
+            models,
+            model,
+            wait,
+        } => {
+            let dataset = resolve_dataset(Some(&dataset), &config)?;
+            evaluate::evaluate(evaluate::EvaluateRequest {
+                workspace: &workspace,
+                config: &config,
+                dataset,
+                models_workspace: &models,
+                models: &model,
+                wait_for_lock: wait,
+            })?;
+        }
         Command::Status { dataset, json } => {
             let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
             let pipeline =
@@ -485,7 +521,10 @@ impl Command {
     fn does_per_video_work(&self) -> bool {
         matches!(
             self,
-            Command::Run { .. } | Command::Bench { .. } | Command::Predict { .. }
+            Command::Run { .. }
+                | Command::Evaluate { .. }
+                | Command::Bench { .. }
+                | Command::Predict { .. }
         )
     }
 }

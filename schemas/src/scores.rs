@@ -10,6 +10,9 @@ crate::table! {
         video_id: String,
         sample_index: u32,
         frame_index: u64,
+        /// When the frame is shown: its presentation time in seconds from the start of the video
+        /// (decode's `pts_ms` / 1000), for per-video timelines of the scores.
+        time_s: f64,
         /// The video's split (`val` or `test`).
         split: String,
         /// `REAL`, `FAKE`, or null for an unlabelled video.

@@ -20,6 +20,8 @@ pub struct ModelSample {
     pub video_id: String,
     pub sample_index: u32,
     pub frame_index: u64,
+    /// The frame's presentation time, in milliseconds (as `faces.pts_ms`).
+    pub pts_ms: f64,
     /// The face crop, RGB, H x W x 3.
     pub face: Array3<u8>,
     /// The SSIM map against the neighbouring face frame, as stored (min-max scaled to 0..255),
@@ -74,6 +76,7 @@ pub fn video_samples(
                 video_id: face.video_id.clone(),
                 sample_index: face.sample_index,
                 frame_index: face.frame_index,
+                pts_ms: face.pts_ms,
                 face: rgb,
                 ssim_map,
                 ssim_stats: stats,
@@ -222,6 +225,7 @@ mod tests {
             video_id: "v".into(),
             sample_index: 0,
             frame_index: 0,
+            pts_ms: 0.0,
             face,
             ssim_map: None,
             ssim_stats: None,

@@ -13,6 +13,7 @@ mod crash_resume;
 mod damaged_cache;
 mod decode;
 mod demo_data;
+mod evaluate;
 mod export;
 mod faces;
 mod inspect;

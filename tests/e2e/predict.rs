@@ -251,6 +251,14 @@ fn a_folder_is_walked_for_videos_and_its_answers_written_as_csv() {
             assert!(error.is_empty(), "{row:?}");
             let json = answer(&report, &row[0]);
             assert_eq!(json["score"].as_f64(), Some(p), "{json}");
+            // Each scored frame with its time, in time order, as many as frames_used.
+            let frames = json["frames"].as_array().expect("frames");
+            assert_eq!(Some(frames.len()), row[4].parse().ok(), "{json}");
+            let times: Vec<f64> = frames
+                .iter()
+                .map(|f| f["time_s"].as_f64().unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod csv_field;
 pub mod dag;
+pub mod evaluate;
 pub mod export;
 pub mod gc;
 pub mod inspect;

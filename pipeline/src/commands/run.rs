@@ -35,16 +35,21 @@ pub struct RunRequest<'a> {
 
 /// Runs the DAG; returns the stage reports (also written to `runs/<id>.json`).
 pub fn run(request: RunRequest) -> Result<Vec<StageReport>> {
+    let pipeline = Pipeline::new(request.config, request.dataset.clone())
+        .context("cannot assemble the pipeline")?;
+    run_pipeline(request, pipeline)
+}
+
+/// Runs `pipeline` (the configured one, or another assembly of the stages such as
+/// `dfd evaluate`'s) as [`run`] does.
+pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<StageReport>> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let workspace = request.workspace;
     marker::claim(workspace, Create::Yes)?;
     let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
     tidy(workspace)?;
-    let pipeline = Arc::new(
-        Pipeline::new(request.config, request.dataset.clone())
-            .context("cannot assemble the pipeline")?,
-    );
+    let pipeline = Arc::new(pipeline);
     let mut modes = request.selection.modes(&pipeline)?;
     let journal = Arc::new(RunJournal::start(
         workspace,

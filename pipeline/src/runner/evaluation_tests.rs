@@ -98,6 +98,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
                 video_id: id.clone(),
                 sample_index: k,
                 frame_index: u64::from(k),
+                time_s: f64::from(k) / 30.0,
                 split: "test".into(),
                 label: Some(if fake { Label::Fake } else { Label::Real }),
                 score: if fake { 0.6 } else { 0.3 } + 0.03 * i as f32,

@@ -21,10 +21,10 @@ use dfd_stages::cues::Cues;
 use dfd_stages::decode::Decode;
 use dfd_stages::detect::Detect;
 use dfd_stages::ingest::Ingest;
-use dfd_stages::report::Report;
+use dfd_stages::report::{Provenance, Report};
 use dfd_stages::score::Score;
 use dfd_stages::ssim::SsimStage;
-use dfd_stages::train::Train;
+use dfd_stages::train::{ImportedModels, Train};
 use dfd_stages::Stage;
 
 pub use dag::run_dag;
@@ -66,6 +66,34 @@ impl Pipeline {
         ];
         stages.extend(Self::evaluation_stages(config));
         Self::from_stages(stages)
+    }
+
+    /// The pipeline of `dfd evaluate`: the dataset preprocessed as in [`Pipeline::new`] (with
+    /// the settings the caller took from the models' training), `train` replaced by `models`
+    /// trained elsewhere (and no `augment`, which only training reads), every video scored, and
+    /// a report that names the models' source. Same stage names, hence the same cache layout and
+    /// commands (`dfd inspect score`, `dfd verify`).
+    pub fn for_evaluation(
+        config: &Config,
+        dataset: PathBuf,
+        models: ImportedModels,
+        provenance: Provenance,
+    ) -> Result<Pipeline, WiringError> {
+        Self::from_stages(vec![
+            Arc::new(Ingest::new(dataset)),
+            Arc::new(Decode::new(config.decode.clone())),
+            Arc::new(Detect::new(
+                config.detect.clone(),
+                config.paths.mtcnn.clone(),
+            )),
+            Arc::new(Crop::new(config.crop.clone())),
+            Arc::new(SsimStage::new(config.ssim.clone())),
+            Arc::new(Cues),
+            Arc::new(models),
+            Arc::new(Score::every_video(config.score.clone())),
+            Arc::new(Aggregate::new(config.aggregate.clone())),
+            Arc::new(Report::evaluating(config.report.clone(), provenance)),
+        ])
     }
 
     /// A pipeline of `stages`, in that order, once every input of each names an earlier stage and
@@ -215,7 +243,40 @@ mod tests {
         };
         assert_eq!(parents("ingest"), Vec::<&str>::new());
         assert_eq!(parents("score"), ["ingest", "crop", "ssim", "train"]);
-        assert_eq!(parents("report"), ["train", "aggregate"]);
+        assert_eq!(parents("report"), ["train", "score", "aggregate"]);
+    }
+
+    #[test]
+    fn the_evaluation_pipeline_scores_with_models_from_elsewhere() {
+        let source = dfd_stages::train::ModelSource {
+            workspace: "/ws/a".into(),
+            train_output: "0".repeat(64),
+            dataset: "/data/a".into(),
+        };
+        let provenance = Provenance {
+            source: source.clone(),
+            models: Vec::new(),
+            evaluated_on: "/data/b".into(),
+        };
+        let pipeline = Pipeline::for_evaluation(
+            &Config::default(),
+            PathBuf::from("/data/b"),
+            ImportedModels::new(source, Vec::new(), Vec::new()),
+            provenance,
+        )
+        .unwrap();
+        let names: Vec<&str> = pipeline.stages().iter().map(|s| s.name()).collect();
+        assert!(!names.contains(&"augment"), "{names:?}");
+        let train = pipeline.index_of("train").unwrap();
+        assert!(
+            pipeline.parents(train).is_empty(),
+            "the models come from elsewhere"
+        );
+        let score = pipeline.index_of("score").unwrap();
+        assert!(pipeline.parents(score).contains(&train));
+        assert!(pipeline
+            .descendants(train)
+            .contains(&pipeline.index_of("report").unwrap()));
     }
 
     #[test]

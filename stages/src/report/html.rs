@@ -32,7 +32,14 @@ pub struct Figure<'a> {
 
 /// The page. Figures appear grouped: those of the quoted split first, then each other split's in
 /// name order, then those over all splits; within a group in the order given.
-pub fn page(metrics: &[MetricsRow], choice: &SummaryChoice, figures: &[Figure]) -> String {
+/// `provenance` is an HTML section placed right under the header (a cross-dataset evaluation's
+/// models and data).
+pub fn page(
+    metrics: &[MetricsRow],
+    choice: &SummaryChoice,
+    figures: &[Figure],
+    provenance: Option<&str>,
+) -> String {
     let rows = summary::summary_rows(metrics, choice);
     let mut html = String::with_capacity(
         4096 + figures
@@ -57,6 +64,9 @@ pub fn page(metrics: &[MetricsRow], choice: &SummaryChoice, figures: &[Figure]) 
         let _ = writeln!(html, "<p>{}</p>", inline(&summary::intro(&rows, choice)));
     }
     let _ = writeln!(html, "<p>{}</p>\n</header>", inline(&scope(metrics, &rows)));
+    if let Some(section) = provenance {
+        html.push_str(section);
+    }
 
     if !rows.is_empty() {
         html.push_str("<section>\n<h2>Summary</h2>\n");
@@ -373,7 +383,7 @@ mod tests {
             split: Some("test"),
             png: &png,
         }];
-        let html = page(&metrics(), &choice(), &figures);
+        let html = page(&metrics(), &choice(), &figures, None);
         for raw in ["<script", "<img src=x", "alert(\"x\")", "<b>"] {
             assert!(
                 !html.contains(raw),
@@ -415,8 +425,8 @@ mod tests {
                 png: &png,
             },
         ];
-        let html = page(&metrics(), &choice(), &figures);
-        assert_eq!(html, page(&metrics(), &choice(), &figures));
+        let html = page(&metrics(), &choice(), &figures, None);
+        assert_eq!(html, page(&metrics(), &choice(), &figures, None));
         let lower = html.to_ascii_lowercase();
         for reference in ["http://", "https://", "<script", "<link", "@import", "url("] {
             assert!(!lower.contains(reference), "`{reference}` in\n{html}");
@@ -435,7 +445,7 @@ mod tests {
     #[test]
     fn the_table_holds_summary_md_cells() {
         let metrics = metrics();
-        let html = page(&metrics, &choice(), &[]);
+        let html = page(&metrics, &choice(), &[], None);
         let md = summary::markdown(&metrics, &choice());
         let rows = summary::summary_rows(&metrics, &choice());
         assert_eq!(rows.len(), 4);
@@ -456,8 +466,21 @@ mod tests {
     }
 
     #[test]
+    fn a_provenance_section_comes_before_the_summary() {
+        let metrics = metrics();
+        let section = "<section>\n<h2>Models evaluated</h2>\n</section>\n";
+        let html = page(&metrics, &choice(), &[], Some(section));
+        let at = |text: &str| {
+            html.find(text)
+                .unwrap_or_else(|| panic!("{text} not in {html}"))
+        };
+        assert!(at("</header>") < at(section) && at(section) < at("<h2>Summary</h2>"));
+        assert!(!page(&metrics, &choice(), &[], None).contains("Models evaluated"));
+    }
+
+    #[test]
     fn nothing_scored_still_renders_a_page() {
-        let html = page(&[], &choice(), &[]);
+        let html = page(&[], &choice(), &[], None);
         assert!(html.contains("nothing was scored there"), "{html}");
         assert!(!html.contains("<table"), "{html}");
         assert!(html.ends_with("</html>\n"));

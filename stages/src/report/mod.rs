@@ -1,6 +1,7 @@
 //! `report`: the rendered results of a run, as a table of files (`report_files`): `summary.md`,
-//! `summary.csv`, `summary.parquet`, ROC curves and confusion matrices per split, training curves,
-//! and `report.html`, all of it on one self-contained page.
+//! `summary.csv`, `summary.parquet`, ROC curves and confusion matrices per split, per-video
+//! timelines of frame scores, training curves, and `report.html`, all of it on one
+//! self-contained page.
 //!
 //! The report is a stage rather than a step after the run so that it is cached and fingerprinted
 //! like everything else (a rerun with nothing new renders nothing), its files are checked before
@@ -9,9 +10,11 @@
 
 pub mod html;
 pub mod plots;
+mod provenance;
 mod stage;
 pub mod summary;
 
+pub use provenance::Provenance;
 pub use stage::{render, Report, ReportInput, ReportParams, NAME};
 pub use summary::{headline_table, markdown, summary_rows, SummaryChoice};
 

@@ -1,14 +1,18 @@
-//! The `report` stage: `metrics`, `video_scores` and `training_history` in, `report_files` out.
+//! The `report` stage: `metrics`, `video_scores`, `frame_scores` and `training_history` in,
+//! `report_files` out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dfd_schemas::{EpochRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow};
+use dfd_schemas::{
+    EpochRow, FrameScoreRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::html;
-use super::plots::{self, Curve, EpochLoss, History, Matrix};
+use super::plots::{self, Curve, EpochLoss, History, Matrix, Timeline};
+use super::provenance::Provenance;
 use super::summary::{self, SummaryChoice};
 use super::ReportError;
 use crate::aggregate::baselines::CONSTANT_RULE;
@@ -58,6 +62,10 @@ pub struct ReportInput<'a> {
     pub metrics: &'a [MetricsRow],
     pub video_scores: &'a [VideoScoreRow],
     pub history: &'a [EpochRow],
+    /// Every scored face frame, for the per-video timelines.
+    pub frame_scores: &'a [FrameScoreRow],
+    /// Set for a cross-dataset evaluation: where the models come from, said first.
+    pub provenance: Option<&'a Provenance>,
 }
 
 /// Renders every file of the report. The font must be registered (`plots::register_font`).
@@ -69,7 +77,7 @@ pub fn render(
     let mut files = vec![file(
         "summary.md",
         "text/markdown",
-        summary::markdown(input.metrics, &choice).into_bytes(),
+        with_provenance(summary::markdown(input.metrics, &choice), input.provenance).into_bytes(),
     )];
     let batch = summary::summary_batch(&summary::summary_rows(input.metrics, &choice))?;
     files.push(file("summary.csv", "text/csv", summary::csv(&batch)?));
@@ -98,6 +106,17 @@ pub fn render(
             files.push(file(&format!("confusion-{split}.png"), "image/png", png));
         }
     }
+    let threshold = input.metrics.first().map_or(0.5, |m| m.threshold);
+    for ((model, split), timelines) in timelines(input.frame_scores) {
+        let title = format!("Frame scores over time, {model}, {split} split");
+        let png = plots::timeline_png(&title, &timelines, threshold)?;
+        figures.push((files.len(), title, Some(split)));
+        files.push(file(
+            &format!("timeline-{model}-{split}.png"),
+            "image/png",
+            png,
+        ));
+    }
     let histories = histories(input.history);
     if !histories.is_empty() {
         figures.push((
@@ -120,9 +139,56 @@ pub fn render(
             png: &files[index].bytes,
         })
         .collect();
-    let page = html::page(input.metrics, &choice, &figures);
+    let page = html::page(
+        input.metrics,
+        &choice,
+        &figures,
+        input.provenance.map(Provenance::html).as_deref(),
+    );
     files.push(file(html::FILE_NAME, "text/html", page.into_bytes()));
     Ok(files)
+}
+
+/// `summary.md` with the provenance section, when there is one, right under its title.
+fn with_provenance(markdown: String, provenance: Option<&Provenance>) -> String {
+    match (provenance, markdown.split_once('\n')) {
+        (Some(p), Some((title, rest))) => {
+            format!(
+                "{title}\n\n{}{}",
+                p.markdown(),
+                rest.trim_start_matches('\n')
+            )
+        }
+        _ => markdown,
+    }
+}
+
+/// Per (model, split), each video's frame scores in time order, videos by name.
+fn timelines(scores: &[FrameScoreRow]) -> BTreeMap<(&str, &str), Vec<Timeline>> {
+    let mut grouped: BTreeMap<(&str, &str), BTreeMap<&str, Timeline>> = BTreeMap::new();
+    for s in scores {
+        grouped
+            .entry((&s.model, &s.split))
+            .or_default()
+            .entry(&s.video_id)
+            .or_insert_with(|| Timeline {
+                video_id: s.video_id.clone(),
+                fake: s.label.map(|l| l == Label::Fake),
+                points: Vec::new(),
+            })
+            .points
+            .push((s.time_s, f64::from(s.score)));
+    }
+    grouped
+        .into_iter()
+        .map(|(key, videos)| {
+            let mut timelines: Vec<Timeline> = videos.into_values().collect();
+            for t in &mut timelines {
+                t.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            (key, timelines)
+        })
+        .collect()
 }
 
 fn file(name: &str, media_type: &str, bytes: Vec<u8>) -> ReportFileRow {
@@ -197,11 +263,23 @@ fn histories(rows: &[EpochRow]) -> Vec<History> {
 
 pub struct Report {
     params: ReportParams,
+    provenance: Option<Provenance>,
 }
 
 impl Report {
     pub fn new(params: ReportParams) -> Self {
-        Report { params }
+        Report {
+            params,
+            provenance: None,
+        }
+    }
+
+    /// The report of a cross-dataset evaluation, which names the models' source first.
+    pub fn evaluating(params: ReportParams, provenance: Provenance) -> Self {
+        Report {
+            params,
+            provenance: Some(provenance),
+        }
     }
 
     fn font(&self) -> Result<PathBuf, ReportError> {
@@ -214,11 +292,12 @@ impl Stage for Report {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
             // 2: report.html, and confusion plots at least 640 px wide; an output of version 1
-            // lacks the page, so it must not be a cache hit.
-            version: 2,
+            // lacks the page, so it must not be a cache hit. 3: timelines of frame scores.
+            version: 3,
             inputs: &[
                 InputDef::of::<MetricsRow>(AGGREGATE),
                 InputDef::of::<VideoScoreRow>(AGGREGATE),
+                InputDef::of::<FrameScoreRow>(crate::score::NAME),
                 InputDef::of::<EpochRow>(TRAIN_STAGE),
             ],
             outputs: &[dfd_schemas::ReportFileRow::TABLE],
@@ -229,7 +308,13 @@ impl Stage for Report {
     }
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
-        Ok(serde_json::json!({ "split": self.params.split, "rule": self.params.rule }))
+        let mut key = serde_json::json!({ "split": self.params.split, "rule": self.params.rule });
+        if let (Some(provenance), Some(object)) = (&self.provenance, key.as_object_mut()) {
+            let value = serde_json::to_value(provenance)
+                .map_err(|e| StageError::Other(format!("report provenance: {e}")))?;
+            object.insert("provenance".into(), value);
+        }
+        Ok(key)
     }
 
     /// The font's bytes shape every PNG, so their digest is part of the cache key.
@@ -246,12 +331,15 @@ impl Stage for Report {
         let metrics = input.rows::<MetricsRow>()?;
         let video_scores = input.rows::<VideoScoreRow>()?;
         let history = input.rows::<EpochRow>()?;
+        let frame_scores = input.rows::<FrameScoreRow>()?;
         plots::register_font(&self.font()?)?;
         let files = render(
             &ReportInput {
                 metrics: &metrics,
                 video_scores: &video_scores,
                 history: &history,
+                frame_scores: &frame_scores,
+                provenance: self.provenance.as_ref(),
             },
             &self.params,
         )?;

@@ -54,13 +54,38 @@ impl ScoreParams {
     }
 }
 
+/// The split recorded for a video that has none, when every video is scored.
+pub const NO_SPLIT: &str = "none";
+
 pub struct Score {
     params: ScoreParams,
+    /// Score every video whatever its split (`dfd evaluate`: the models were trained elsewhere,
+    /// so no video of this dataset is training data); `params.splits` is then not used.
+    every_video: bool,
 }
 
 impl Score {
     pub fn new(params: ScoreParams) -> Self {
-        Score { params }
+        Score {
+            params,
+            every_video: false,
+        }
+    }
+
+    /// A score stage that scores every video, those without a split under [`NO_SPLIT`].
+    pub fn every_video(params: ScoreParams) -> Self {
+        Score {
+            params,
+            every_video: true,
+        }
+    }
+
+    fn scores(&self, video: &VideoRow) -> bool {
+        self.every_video
+            || video
+                .split
+                .as_ref()
+                .is_some_and(|s| self.params.splits.contains(s))
     }
 
     /// The decoded samples of every video of the shard that is in a scored split, with the video's
@@ -74,17 +99,13 @@ impl Score {
         let inputs = FaceInputs::read(input)?;
         let wanted: Vec<(String, &VideoRow)> = videos
             .iter()
-            .filter(|v| {
-                v.split
-                    .as_ref()
-                    .is_some_and(|s| self.params.splits.contains(s))
-            })
+            .filter(|v| self.scores(v))
             .map(|v| (v.video_id.clone(), v))
             .collect();
         Ok(per_video(NAME, wanted, ctx, |video_id, video| {
             let samples = inputs.samples(video_id, 0)?;
             Ok(ScoredVideo {
-                split: video.split.clone().unwrap_or_default(),
+                split: video.split.clone().unwrap_or_else(|| NO_SPLIT.to_string()),
                 label: video.label,
                 samples,
             })
@@ -103,7 +124,8 @@ impl Stage for Score {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 1,
+            // 2: frame_scores.time_s; an output of version 1 lacks the column.
+            version: 2,
             inputs: &[
                 InputDef::of::<VideoRow>(crate::ingest::NAME),
                 InputDef::of::<FaceRow>(crate::crop::NAME),
@@ -123,6 +145,14 @@ impl Stage for Score {
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
         // Threads and batch size change speed, not scores (up to float summation order).
+        if self.every_video {
+            let mut key =
+                crate::key_params(NAME, &self.params, &["threads", "batch_size", "splits"])?;
+            if let Some(object) = key.as_object_mut() {
+                object.insert("every_video".into(), true.into());
+            }
+            return Ok(key);
+        }
         crate::key_params(NAME, &self.params, &["threads", "batch_size"])
     }
 
@@ -152,6 +182,7 @@ impl Stage for Score {
                                 video_id: sample.video_id.clone(),
                                 sample_index: sample.sample_index,
                                 frame_index: sample.frame_index,
+                                time_s: sample.pts_ms / 1000.0,
                                 split: video.split.clone(),
                                 label: video.label,
                                 score,

@@ -36,6 +36,7 @@ fn frames(
             video_id: id.into(),
             sample_index: i as u32,
             frame_index: 15 * i as u64,
+            time_s: 0.5 * i as f64,
             split: split.into(),
             label,
             score,

@@ -40,6 +40,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
                         video_id: id.clone(),
                         sample_index: k,
                         frame_index: 15 * k as u64,
+                        time_s: 0.5 * f64::from(k),
                         split: split.into(),
                         label: Some(if fake { Label::Fake } else { Label::Real }),
                         score: (level + 0.02 * k as f32).clamp(0.0, 1.0),
@@ -102,6 +103,8 @@ fn rendered() -> Rendered {
             metrics: &metrics,
             video_scores: &video_scores,
             history: &history(),
+            frame_scores: &frames,
+            provenance: None,
         },
         &ReportParams::default(),
     )
@@ -133,6 +136,8 @@ fn every_file_is_rendered() {
         "confusion-test.png",
         "confusion-val.png",
         "training-curves.png",
+        "timeline-mesonet4-single-test.png",
+        "timeline-mesonet4-single-val.png",
     ] {
         assert!(
             names.contains(&expected),

@@ -41,6 +41,7 @@ fn samples(n: usize) -> Vec<ModelSample> {
             video_id: "v".into(),
             sample_index: i as u32,
             frame_index: i as u64,
+            pts_ms: i as f64 * 500.0,
             face: Array3::from_shape_simple_fn((224, 224, 3), &mut byte),
             ssim_map: Some(Array2::from_shape_simple_fn((224, 224), &mut byte)),
             ssim_stats: Some([0.5 + i as f32 / 100.0, 0.01]),

@@ -107,6 +107,7 @@ mod tests {
                     frames_used: 3,
                     faces_found: 4,
                     error: None,
+                    frames: Vec::new(),
                 },
                 Prediction::error("bad.mp4", "decode: cannot open, truncated".into()),
             ],

@@ -60,6 +60,19 @@ pub struct Prediction {
     /// What went wrong, when the verdict is `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each scored frame, in time order: the evidence behind the score (`--json` only; the
+    /// CSV keeps one row per video).
+    pub frames: Vec<FrameScore>,
+}
+
+/// One scored face frame of a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameScore {
+    /// The frame's presentation time, in seconds from the start of the video.
+    pub time_s: f64,
+    pub frame_index: u64,
+    /// P(FAKE).
+    pub score: f64,
 }
 
 /// The whole answer.
@@ -299,6 +312,7 @@ impl Prediction {
             frames_used: 0,
             faces_found: 0,
             error: Some(error),
+            frames: Vec::new(),
         }
     }
 }
@@ -312,11 +326,17 @@ fn verdict(
     errors: &[ErrorRow],
 ) -> Prediction {
     let faces_found = faces.iter().filter(|f| f.video_id == video).count();
-    let frame_scores: Vec<f64> = scores
+    let mut frames: Vec<FrameScore> = scores
         .iter()
         .filter(|s| s.video_id == video)
-        .map(|s| f64::from(s.score))
+        .map(|s| FrameScore {
+            time_s: s.time_s,
+            frame_index: s.frame_index,
+            score: f64::from(s.score),
+        })
         .collect();
+    frames.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    let frame_scores: Vec<f64> = frames.iter().map(|f| f.score).collect();
     let error = errors
         .iter()
         .find(|e| e.video_id == video)
@@ -342,6 +362,7 @@ fn verdict(
         frames_used: frame_scores.len(),
         faces_found,
         error,
+        frames,
     }
 }
 
