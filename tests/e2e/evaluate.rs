@@ -244,6 +244,42 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     );
     let frames = c.rows("decode", "frames", FrameRow::from_batch);
     assert_eq!(frames.iter().filter(|f| f.video_id == "car.mp4").count(), 5);
+
+    // Models of an older train stage (version 2 took `[0, 1]`, not pixel values) are refused,
+    // not scored with the wrong scale.
+    for manifest in glob_manifests(&a.workspace.path().join("cache").join("train")) {
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let older = text.replacen("\"version\": 3", "\"version\": 2", 1);
+        assert_ne!(
+            older,
+            text,
+            "{} holds the train version",
+            manifest.display()
+        );
+        std::fs::write(&manifest, older).unwrap();
+    }
+    let d = Dfd::new();
+    let err = d.fails(&[
+        "evaluate",
+        "--dataset",
+        b_data.path().to_str().unwrap(),
+        "--models",
+        a.workspace.path().to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("trained by version 2 of the `train` stage") && err.contains("retrain"),
+        "{err}"
+    );
+}
+
+/// The `_manifest.json` of every output folder under `stage_dir`.
+fn glob_manifests(stage_dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(stage_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("_manifest.json"))
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 #[test]

@@ -10,3 +10,9 @@ pub use params::{LossChoice, Profile, TrainParams, TrainSection};
 pub use stage::Train;
 
 pub const NAME: &str = "train";
+
+/// The train stage's version: what its models mean. 2: Baseline trains with the reference's L2
+/// penalty on its Dense(128). 3: models take pixel values and scale them themselves
+/// (`dfd_models::pixels`); a model or checkpoint of version 2 expects `[0, 1]`, so it must not be
+/// scored or resumed with pixels, nor imported by `dfd evaluate`.
+pub const VERSION: u32 = 3;

@@ -295,11 +295,7 @@ impl Stage for Train {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            // 2: Baseline trains with the reference's L2 penalty on its Dense(128).
-            // 3: models take pixel values and scale them themselves (`dfd_models::pixels`): a
-            // model or checkpoint of version 2 expects `[0, 1]` and must not be scored or
-            // resumed with pixels.
-            version: 3,
+            version: super::VERSION,
             inputs: &[
                 InputDef::of::<VideoRow>(crate::ingest::NAME),
                 InputDef::of::<FaceRow>(crate::crop::NAME),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use dfd_schemas::{EpochRow, TableRow, TrainedModelRow};
-use dfd_stages::train::{ModelSource, NAME as TRAIN};
+use dfd_stages::train::{ModelSource, NAME as TRAIN, VERSION as TRAIN_VERSION};
 
 use crate::cache::verify::read_checked;
 use crate::cache::{Manifest, Workspace};
@@ -47,6 +47,15 @@ pub fn trained_elsewhere(workspace: &Path, wanted: &[String]) -> Result<TrainedE
             root.display()
         );
     };
+    if manifest.version != TRAIN_VERSION {
+        bail!(
+            "the models in workspace {} were trained by version {} of the `{TRAIN}` stage, which \
+             this dfd cannot score (its models are version {TRAIN_VERSION}: they take pixel values \
+             and scale them themselves): retrain them there with `dfd run`",
+            root.display(),
+            manifest.version
+        );
+    }
     let dir = ws.output_dir(TRAIN, &fingerprint);
     let models = select(read_rows::<TrainedModelRow>(&dir, &manifest)?, wanted, &dir)?;
     let history = read_rows::<EpochRow>(&dir, &manifest)?;
