@@ -118,8 +118,8 @@ fn mesonet4_from_seeded_weights_learns(dfd: &Dfd, dataset: &Path) {
 /// the validation crops (other takes of the training people) far better than the probe did.
 ///
 /// Measured (`flex`, this dataset, every face frame: 221 training and 181 validation crops; the
-/// default `train.pretrained_batch_norm_momentum` 0.1): validation loss 0.0718, 0.0431, 0.0311,
-/// 0.0184; AUC 0.648, 0.908, 0.969, 0.989; accuracy 0.59, 0.74, 0.90, 0.91. With the weights' own
+/// default `train.pretrained_batch_norm_momentum` 0.1): validation loss 0.0718, 0.0430, 0.0323,
+/// 0.0180; AUC 0.648, 0.909, 0.967, 0.990; accuracy 0.59, 0.75, 0.90, 0.92. With the weights' own
 /// BatchNorm rate (0.01) the same run's loss rose (0.083, 0.146, 0.118, 0.130) with accuracy stuck
 /// at 0.50: the running statistics that validation uses stayed ImageNet's while training
 /// normalised by each batch's own, and every crop was scored on one side of 0.5.
