@@ -12,26 +12,9 @@ use std::path::Path;
 use dfd_schemas::{
     ErrorRow, FrameRow, FrameScoreRow, MetricsRow, TableRow, TrainedModelRow, VideoScoreRow,
 };
-use dfd_tests::{Dataset, Dfd};
+use dfd_tests::{Dataset, Dfd, SMALLEST_TRAINING};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// A's training: one MesoNet-4, two epochs, few frames (decode.frames_per_video = 6, which B
-/// must inherit: B's 4 s clip would give 8 samples under the default of 20).
-const TRAIN_SETTINGS: [&str; 12] = [
-    "--set",
-    "train.models=[\"mesonet4-single\"]",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.max_frames_per_video=4",
-    "--set",
-    "decode.frames_per_video=6",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "aggregate.bootstrap_resamples=200",
-];
 
 /// Dataset B: two labelled test clips, one clip with neither label nor split, one broken file.
 fn dataset_b() -> Dataset {
@@ -47,9 +30,11 @@ fn dataset_b() -> Dataset {
         .write()
 }
 
+/// A's training: the smallest that trains (its `decode.frames_per_video = 6` B must inherit: B's
+/// 4 s clip would give 8 samples under the default of 20).
 fn train_a(a: &Dfd, dataset: &Path, extra: &[&str]) {
     let mut args = vec!["run", "--dataset", dataset.to_str().expect("UTF-8 path")];
-    args.extend(TRAIN_SETTINGS);
+    args.extend(SMALLEST_TRAINING);
     args.extend(extra);
     a.ok(&args);
 }

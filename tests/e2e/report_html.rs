@@ -13,24 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dfd_schemas::{ReportFileRow, TableRow};
-use dfd_tests::Dfd;
-
-/// The smallest run that still trains, scores and reports: one MesoNet-4, two epochs (so the
-/// training curves have a line), few frames.
-const SETTINGS: [&str; 12] = [
-    "--set",
-    "train.models=[\"mesonet4-single\"]",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.max_frames_per_video=4",
-    "--set",
-    "decode.frames_per_video=6",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "aggregate.bootstrap_resamples=200",
-];
+use dfd_tests::{Dfd, SMALLEST_TRAINING};
 
 /// The `chromium` binary on `PATH`.
 fn chromium() -> PathBuf {
@@ -200,7 +183,7 @@ fn report_html_renders_the_summary_and_every_plot_in_a_browser() {
     let dataset = root.path().join("demo");
     dfd.tiny_demo_data(&dataset);
     let mut args = vec!["run", "--dataset", dataset.to_str().expect("UTF-8 path")];
-    args.extend(SETTINGS);
+    args.extend(SMALLEST_TRAINING);
     dfd.ok(&args);
 
     let report = dfd.workspace.path().join("report");

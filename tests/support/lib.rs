@@ -8,6 +8,23 @@ use serde_json::Value;
 
 pub mod faults;
 
+/// The smallest run that still trains, scores and reports: one MesoNet-4, two epochs (so the
+/// training curves have a line), few frames (`decode.frames_per_video = 6`), a small bootstrap.
+pub const SMALLEST_TRAINING: [&str; 12] = [
+    "--set",
+    "train.models=[\"mesonet4-single\"]",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.max_frames_per_video=4",
+    "--set",
+    "decode.frames_per_video=6",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "aggregate.bootstrap_resamples=200",
+];
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

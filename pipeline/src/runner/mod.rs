@@ -47,23 +47,15 @@ impl Pipeline {
     /// Every stage, configured. `dataset` must be absolute. Fails if a stage reads a table no
     /// earlier stage writes (a bug in the stages, caught before anything runs).
     pub fn new(config: &Config, dataset: PathBuf) -> Result<Pipeline, WiringError> {
-        let mut stages: Vec<Arc<dyn Stage>> = vec![
-            Arc::new(Ingest::new(dataset)),
-            Arc::new(Decode::new(config.decode.clone())),
-            Arc::new(Detect::new(
-                config.detect.clone(),
-                config.paths.mtcnn.clone(),
-            )),
-            Arc::new(Crop::new(config.crop.clone())),
-            Arc::new(SsimStage::new(config.ssim.clone())),
-            Arc::new(Cues),
+        let mut stages = Self::preprocessing(config, dataset);
+        stages.extend::<[Arc<dyn Stage>; 3]>([
             Arc::new(Augment::new(config.train_params())),
             Arc::new(Train::new(
                 config.train_params(),
                 config.paths.imagenet_weights.clone(),
             )),
             Arc::new(Score::new(config.score.clone())),
-        ];
+        ]);
         stages.extend(Self::evaluation_stages(config));
         Self::from_stages(stages)
     }
@@ -79,7 +71,20 @@ impl Pipeline {
         models: ImportedModels,
         provenance: Provenance,
     ) -> Result<Pipeline, WiringError> {
-        Self::from_stages(vec![
+        let mut stages = Self::preprocessing(config, dataset);
+        stages.extend::<[Arc<dyn Stage>; 4]>([
+            Arc::new(models),
+            Arc::new(Score::every_video(config.score.clone())),
+            Arc::new(Aggregate::new(config.aggregate.clone())),
+            Arc::new(Report::evaluating(config.report.clone(), provenance)),
+        ]);
+        Self::from_stages(stages)
+    }
+
+    /// The per-video stages from the dataset to the SSIM features, and the model-free cues: what
+    /// training and evaluating a dataset share.
+    fn preprocessing(config: &Config, dataset: PathBuf) -> Vec<Arc<dyn Stage>> {
+        vec![
             Arc::new(Ingest::new(dataset)),
             Arc::new(Decode::new(config.decode.clone())),
             Arc::new(Detect::new(
@@ -89,11 +94,7 @@ impl Pipeline {
             Arc::new(Crop::new(config.crop.clone())),
             Arc::new(SsimStage::new(config.ssim.clone())),
             Arc::new(Cues),
-            Arc::new(models),
-            Arc::new(Score::every_video(config.score.clone())),
-            Arc::new(Aggregate::new(config.aggregate.clone())),
-            Arc::new(Report::evaluating(config.report.clone(), provenance)),
-        ])
+        ]
     }
 
     /// A pipeline of `stages`, in that order, once every input of each names an earlier stage and
