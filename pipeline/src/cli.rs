@@ -13,7 +13,7 @@ use crate::commands::dag::DagFormat;
 use crate::commands::export::ExportWhat;
 use crate::commands::{bench, dag, export, gc, inspect, predict, report, run, status, verify};
 use crate::config::{source_tree_path, Config};
-use crate::runner::{Executor, Pipeline, Selection};
+use crate::runner::{Executor, Pipeline, Selection, Share};
 use crate::runs::latest_dataset;
 
 #[derive(Debug, Parser)]
@@ -60,6 +60,16 @@ pub enum Command {
         /// Wait for another run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
+        /// One task of an array job: `I/N` (task I of N, from 0) or `auto` (Slurm's
+        /// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or Kubernetes'
+        /// JOB_COMPLETION_INDEX of --shard-count / DFD_SHARD_COUNT). Computes only this task's
+        /// shards of the per-video stages, into the shard store; a plain `dfd run` finishes.
+        #[arg(long, value_name = "I/N|auto")]
+        shard: Option<String>,
+        /// The number of tasks for `--shard auto` under Kubernetes (which exports no count);
+        /// default: $DFD_SHARD_COUNT.
+        #[arg(long, value_name = "N", requires = "shard")]
+        shard_count: Option<usize>,
     },
     /// Per stage: fresh / stale (and why) / damaged / missing, rows and bytes.
     Status {
@@ -270,7 +280,12 @@ fn execute(cli: Cli) -> Result<()> {
             force,
             until,
             wait,
+            shard,
+            shard_count,
         } => {
+            let share = shard
+                .map(|given| Share::resolve(&given, shard_count, &|name| std::env::var(name).ok()))
+                .transpose()?;
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
             run::run(run::RunRequest {
                 workspace: &workspace,
@@ -283,6 +298,7 @@ fn execute(cli: Cli) -> Result<()> {
                     until,
                 },
                 wait_for_lock: wait,
+                share,
             })?;
         }
         Command::Status { dataset, json } => {
