@@ -426,30 +426,9 @@ struct ShardOfTask<'a> {
     bar: &'a StageBar,
 }
 
-/// The shards that no task of `count` has filed yet, by task: (task, shard indices).
-pub fn missing_by_task(missing: &[usize], count: usize) -> BTreeMap<usize, Vec<usize>> {
-    let mut by_task: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &shard in missing {
-        by_task
-            .entry(Share::owner(shard, count))
-            .or_default()
-            .push(shard);
-    }
-    by_task
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_shards_are_told_by_task() {
-        let by_task = missing_by_task(&[1, 5, 6], 4);
-        assert_eq!(
-            by_task.into_iter().collect::<Vec<_>>(),
-            [(1, vec![1, 5]), (2, vec![6])]
-        );
-    }
 
     #[test]
     fn a_task_refuses_force_and_leaves_training_to_the_final_run() {
