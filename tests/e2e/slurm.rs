@@ -84,7 +84,8 @@ fn a_four_task_slurm_array_then_one_run_gives_the_tables_of_a_single_run() {
     let cluster = Cluster::up();
     let dfd = Dfd::new();
     let ws = dfd.workspace.path();
-    // The two lines of docs/slurm.sbatch, with this test's workspace and dataset.
+    // The dfd line of docs/slurm.sbatch, with this test's workspace, dataset and --until ssim
+    // (the final run is the plain run below, not a dependent job).
     let script = cluster.dir.path().join("job.sh");
     let args = run_args(dataset, &["--shard", "auto"]).join(" ");
     std::fs::write(
