@@ -78,6 +78,9 @@ pub enum Command {
         dataset: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// The N of an array job's `--shard I/N`: name the tasks whose shards are missing.
+        #[arg(long, value_name = "N")]
+        shard_count: Option<usize>,
     },
     /// Schema, rows, column statistics and first rows of a stage's output or a Parquet file.
     Inspect {
@@ -301,12 +304,16 @@ fn execute(cli: Cli) -> Result<()> {
                 share,
             })?;
         }
-        Command::Status { dataset, json } => {
+        Command::Status {
+            dataset,
+            json,
+            shard_count,
+        } => {
             let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
             let pipeline =
                 Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
-            let statuses = status::status(&pipeline, &executor);
+            let statuses = status::status(&pipeline, &executor, shard_count);
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else {

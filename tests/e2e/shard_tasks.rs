@@ -129,6 +129,23 @@ fn a_killed_task_run_again_completes_only_its_own_missing_shards() {
             "{stage}: task 1's two shards only"
         );
     }
+    // `dfd status` counts each stage's shards in the store and names the task still to run.
+    let status = dfd.ok(&[
+        "--set",
+        "runner.videos_per_shard=1",
+        "status",
+        "--dataset",
+        dataset,
+        "--shard-count",
+        "2",
+    ]);
+    let line = status.lines().find(|l| l.starts_with("ssim ")).unwrap();
+    assert!(
+        line.contains(
+            "2/4 shard(s) in the store; missing shards 0,2 (rerun --shard I/2 for I in 0)"
+        ),
+        "{status}"
+    );
     // The other task, then the final run.
     dfd.ok(&run_args(dataset, &["--shard", "0/2"]));
     let other = task_records(ws).pop().unwrap();

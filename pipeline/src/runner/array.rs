@@ -217,7 +217,7 @@ impl Executor {
         // Shards this task computed (or a pass of it filed), so they are not counted as found.
         let mut made: BTreeSet<(String, String)> = BTreeSet::new();
         for &stage in task.stages {
-            let key = self.share_key(stage, &task, &known, &rows)?;
+            let key = self.share_key(stage, (task.upstream, &task.video_ids), &known, &rows)?;
             let store = ShardStore::new(&self.workspace, stage.name());
             let found = store.lookup(&key, videos);
             if let Some(record) = found {
@@ -264,7 +264,7 @@ impl Executor {
     fn share_key(
         &self,
         stage: &dyn Stage,
-        task: &ShardOfTask,
+        (upstream, video_ids): (&Upstream, &[String]),
         known: &Known,
         rows: &BTreeMap<String, Vec<RecordBatch>>,
     ) -> Result<String> {
@@ -278,8 +278,7 @@ impl Executor {
                     !writer.stored_in_full(&input.table),
                 ),
                 None => {
-                    let manifest = task
-                        .upstream
+                    let manifest = upstream
                         .get(input.stage)
                         .with_context(|| format!("{name} is not available to this task"))?;
                     let rows = rows
@@ -290,12 +289,7 @@ impl Executor {
             };
             digests.insert(name, digest);
         }
-        Ok(key_of(
-            stage,
-            &Recipe::of(stage)?,
-            &task.video_ids,
-            &digests,
-        ))
+        Ok(key_of(stage, &Recipe::of(stage)?, video_ids, &digests))
     }
 
     /// The streamed pass of this shard through the stages that stream, rooted at the first of
@@ -402,6 +396,66 @@ impl Executor {
         };
         store.finish_building(&building, &record)?;
         Ok(record)
+    }
+
+    /// Per stage of `plan.per_video`, which shards the store holds (by the keys an array task
+    /// files them under), for `dfd status`. Records are read, files not hashed (status stays
+    /// quick), and nothing is changed. A shard whose input shard is missing counts as missing.
+    pub fn store_progress(
+        &self,
+        pipeline: &Pipeline,
+        plan: &SharePlan,
+        upstream: &Upstream,
+    ) -> Result<BTreeMap<String, Vec<bool>>> {
+        let stages: Vec<&dyn Stage> = plan
+            .per_video
+            .iter()
+            .map(|&i| pipeline.stages()[i].as_ref())
+            .collect();
+        let partition = upstream
+            .get(PARTITION_TABLE.stage)
+            .context("the videos table is not available")?;
+        let videos = self.video_ids(partition)?;
+        let mut whole: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        for stage in &stages {
+            for input in stage.inputs() {
+                if let Some(manifest) = upstream.get(input.stage) {
+                    whole.insert(
+                        input_name(input),
+                        self.read_table(manifest, input.table.name, None)?,
+                    );
+                }
+            }
+        }
+        let mut progress: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        for ids in videos.chunks(self.videos_per_shard) {
+            let keep: HashSet<&str> = ids.iter().map(String::as_str).collect();
+            let mut rows = BTreeMap::new();
+            for (name, batches) in &whole {
+                rows.insert(name.clone(), filter_videos(batches.clone(), &keep)?);
+            }
+            let mut known: Known = BTreeMap::new();
+            for &stage in &stages {
+                let ready = stage
+                    .inputs()
+                    .iter()
+                    .all(|i| known.contains_key(i.stage) || upstream.contains_key(i.stage));
+                let record = if ready {
+                    let key = self.share_key(stage, (upstream, ids), &known, &rows)?;
+                    ShardStore::new(&self.workspace, stage.name()).peek(&key)
+                } else {
+                    None
+                };
+                progress
+                    .entry(stage.name().to_string())
+                    .or_default()
+                    .push(record.is_some());
+                if let Some(record) = record {
+                    known.insert(stage.name(), (record, stage));
+                }
+            }
+        }
+        Ok(progress)
     }
 
     /// This process's folder for the root shard of a streamed pass (removed after each shard).
