@@ -15,7 +15,7 @@ use crate::commands::{
     bench, dag, evaluate, export, gc, inspect, predict, report, run, status, verify,
 };
 use crate::config::{source_tree_path, Config};
-use crate::runner::{Executor, Pipeline, Selection};
+use crate::runner::{Executor, Pipeline, Selection, Share};
 use crate::runs::latest_dataset;
 
 #[derive(Debug, Parser)]
@@ -62,6 +62,16 @@ pub enum Command {
         /// Wait for another run on this workspace to finish instead of refusing.
         #[arg(long)]
         wait: bool,
+        /// One task of an array job: `I/N` (task I of N, from 0) or `auto` (Slurm's
+        /// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or Kubernetes'
+        /// JOB_COMPLETION_INDEX of --shard-count / DFD_SHARD_COUNT). Computes only this task's
+        /// shards of the per-video stages, into the shard store; a plain `dfd run` finishes.
+        #[arg(long, value_name = "I/N|auto")]
+        shard: Option<String>,
+        /// The number of tasks for `--shard auto` under Kubernetes (which exports no count);
+        /// default: $DFD_SHARD_COUNT.
+        #[arg(long, value_name = "N", requires = "shard")]
+        shard_count: Option<usize>,
     },
     /// Cross-dataset evaluation: score every video of --dataset with the models another
     /// workspace trained, preprocessed with the decode, detect, crop and ssim settings those
@@ -88,6 +98,9 @@ pub enum Command {
         dataset: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// The N of an array job's `--shard I/N`: name the tasks whose shards are missing.
+        #[arg(long, value_name = "N")]
+        shard_count: Option<usize>,
     },
     /// Schema, rows, column statistics and first rows of a stage's output or a Parquet file.
     Inspect {
@@ -290,7 +303,12 @@ fn execute(cli: Cli) -> Result<()> {
             force,
             until,
             wait,
+            shard,
+            shard_count,
         } => {
+            let share = shard
+                .map(|given| Share::resolve(&given, shard_count, &|name| std::env::var(name).ok()))
+                .transpose()?;
             let dataset = resolve_dataset(dataset.as_deref(), &config)?;
             run::run(run::RunRequest {
                 workspace: &workspace,
@@ -303,6 +321,7 @@ fn execute(cli: Cli) -> Result<()> {
                     until,
                 },
                 wait_for_lock: wait,
+                share,
             })?;
         }
         Command::Evaluate {
@@ -321,12 +340,16 @@ fn execute(cli: Cli) -> Result<()> {
                 wait_for_lock: wait,
             })?;
         }
-        Command::Status { dataset, json } => {
+        Command::Status {
+            dataset,
+            json,
+            shard_count,
+        } => {
             let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
             let pipeline =
                 Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
-            let statuses = status::status(&pipeline, &executor);
+            let statuses = status::status(&pipeline, &executor, shard_count);
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else {

@@ -30,6 +30,13 @@ impl StageBar {
         StageBar { bar }
     }
 
+    /// A bar that draws nothing (work whose progress another bar shows).
+    pub fn hidden() -> StageBar {
+        StageBar {
+            bar: ProgressBar::hidden(),
+        }
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -24,5 +24,7 @@ mod predict;
 mod report;
 mod report_html;
 mod shard_store;
+mod shard_tasks;
+mod slurm;
 mod stream;
 mod workspace_safety;

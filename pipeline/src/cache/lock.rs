@@ -1,5 +1,18 @@
-//! One writer per workspace: an exclusive advisory lock on `<workspace>/lock`, released by the OS when
-//! the holder exits, however it exits (a SIGKILLed run leaves no stale lock behind).
+//! Who may write a workspace: advisory `flock` locks, released by the OS when the holder exits,
+//! however it exits (a SIGKILLed run leaves no stale lock behind: a dead holder's lock is simply
+//! free, and the name left in the file means nothing).
+//!
+//! - `<workspace>/lock`, exclusive: a plain `dfd run`, `gc`, `verify` (they may rewrite or delete
+//!   anything); shared: the tasks of an array job (`dfd run --shard`), which write only their own
+//!   shards, so many run side by side while none of them can run during `gc`.
+//! - `<workspace>/shards/<stage>/<key>.lock`, exclusive, held by an array task while it computes
+//!   that shard ([`ShardLock`]): a second writer of the same shard waits, then finds it filed.
+//! - `<workspace>/locks/<stage>.lock`, exclusive: the one array task computing a whole-table stage
+//!   (`ingest`) while the others wait and then take its output.
+//!
+//! A holder writes its name as `pid N on HOST`: on a workspace shared by several machines the pid
+//! alone means nothing. On a shared filesystem this relies on `flock` working across machines
+//! (NFSv4 maps it to byte-range locks; Lustre needs `-o flock`, BeeGFS `tuneUseGlobalFileLocks`).
 //!
 //! The lock file is opened without following a symbolic link (`O_NOFOLLOW`): a link planted at
 //! `lock` would otherwise have its target overwritten with the holder's name.
@@ -17,36 +30,104 @@ pub struct WorkspaceLock {
 }
 
 impl WorkspaceLock {
-    /// Takes the lock, or fails at once (`wait == false`) with a message naming the holder (pid
-    /// and host), or blocks until the holder finishes (`wait == true`).
+    /// Takes the lock alone, or fails at once (`wait == false`) with a message naming the holder
+    /// (pid and host), or blocks until the holder finishes (`wait == true`).
     pub fn acquire(path: &Path, wait: bool) -> Result<WorkspaceLock, CacheError> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| CacheError::io(parent, e))?;
-        }
-        let mut file = open_no_follow(path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = holder_of(&mut file);
-                if !wait {
-                    return Err(CacheError::Locked(format!(
-                        "another dfd run (or gc, or verify), {holder}, holds this workspace ({}); \
-                         wait for it to finish, pass --wait, or use another --workspace",
-                        path.display()
-                    )));
-                }
-                tracing::info!("waiting for the workspace lock held by {holder}");
-                file.lock().map_err(|e| CacheError::io(path, e))?;
-            }
-            Err(TryLockError::Error(e)) => return Err(CacheError::io(path, e)),
-        }
-        let stamp = format!("pid {} on {}", std::process::id(), host_name());
-        file.set_len(0)
-            .and_then(|_| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(stamp.as_bytes()))
-            .map_err(|e| CacheError::io(path, e))?;
+        let file = take(path, Kind::Exclusive, wait, |holder| {
+            format!(
+                "another dfd run (or gc, or verify, or an array task), {holder}, holds this \
+                 workspace ({}); wait for it to finish, pass --wait, or use another --workspace",
+                path.display()
+            )
+        })?;
         Ok(WorkspaceLock { _file: file })
     }
+
+    /// Takes the lock beside other array tasks (`dfd run --shard`): refused, or waited for, only
+    /// while a plain run, `gc` or `verify` holds it.
+    pub fn acquire_shared(path: &Path, wait: bool) -> Result<WorkspaceLock, CacheError> {
+        let file = take(path, Kind::Shared, wait, |holder| {
+            format!(
+                "a dfd run, gc or verify, {holder}, holds this workspace ({}) alone; an array \
+                 task waits for it with --wait",
+                path.display()
+            )
+        })?;
+        Ok(WorkspaceLock { _file: file })
+    }
+}
+
+/// Held by the one process computing a shard of a stage (or a whole-table stage) in an array job;
+/// dropping it releases the lock.
+pub struct ShardLock {
+    _file: File,
+}
+
+impl ShardLock {
+    /// Takes the lock at `path` for `what` (a shard's name, for messages), waiting for another
+    /// holder (`wait == true`) or refusing with a message naming it.
+    pub fn acquire(path: &Path, what: &str, wait: bool) -> Result<ShardLock, CacheError> {
+        let file = take(path, Kind::Exclusive, wait, |holder| {
+            format!(
+                "{what} is being written by {holder} ({}); two array tasks were given the same \
+                 share",
+                path.display()
+            )
+        })?;
+        Ok(ShardLock { _file: file })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Exclusive,
+    Shared,
+}
+
+/// Takes the lock of `kind` on `path` (created, with its folder, if missing), writing the
+/// holder's name into it; `refused` makes the message when it is held and `wait` is false.
+fn take(
+    path: &Path,
+    kind: Kind,
+    wait: bool,
+    refused: impl Fn(&str) -> String,
+) -> Result<File, CacheError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| CacheError::io(parent, e))?;
+    }
+    let mut file = open_no_follow(path)?;
+    let tried = match kind {
+        Kind::Exclusive => file.try_lock(),
+        Kind::Shared => file.try_lock_shared(),
+    };
+    match tried {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = holder_of(&mut file);
+            if !wait {
+                return Err(CacheError::Locked(refused(&holder)));
+            }
+            tracing::info!("waiting for {} held by {holder}", path.display());
+            match kind {
+                Kind::Exclusive => file.lock(),
+                Kind::Shared => file.lock_shared(),
+            }
+            .map_err(|e| CacheError::io(path, e))?;
+        }
+        Err(TryLockError::Error(e)) => return Err(CacheError::io(path, e)),
+    }
+    // Shared holders all write their name: the last one's stays, which is enough for a message.
+    let stamp = holder_stamp();
+    file.set_len(0)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(stamp.as_bytes()))
+        .map_err(|e| CacheError::io(path, e))?;
+    Ok(file)
+}
+
+/// How a lock holder is named: pid and host.
+pub fn holder_stamp() -> String {
+    format!("pid {} on {}", std::process::id(), host_name())
 }
 
 /// Opens (creating) the lock file, refusing a symbolic link or anything but a regular file.
@@ -89,7 +170,7 @@ fn holder_of(file: &mut File) -> String {
 
 /// This machine's name, for the lock's holder line (a workspace on a shared disk can be locked
 /// from another machine, where the pid alone means nothing).
-fn host_name() -> String {
+pub fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -115,6 +196,50 @@ mod tests {
             "{text}"
         );
         assert!(text.len() > format!("pid {} on ", std::process::id()).len());
+    }
+
+    #[test]
+    fn array_tasks_share_the_workspace_lock_and_exclude_a_plain_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let first = WorkspaceLock::acquire_shared(&path, false).unwrap();
+        let second = WorkspaceLock::acquire_shared(&path, false).unwrap();
+        let err = WorkspaceLock::acquire(&path, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("holds this workspace"), "{err}");
+        drop((first, second));
+        let alone = WorkspaceLock::acquire(&path, false).unwrap();
+        let err = WorkspaceLock::acquire_shared(&path, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(alone);
+    }
+
+    #[test]
+    fn a_second_writer_of_a_shard_is_refused_until_the_first_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shards/crop/k.lock");
+        let held = ShardLock::acquire(&path, "crop shard 3", false).unwrap();
+        let err = ShardLock::acquire(&path, "crop shard 3", false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("crop shard 3 is being written by pid"),
+            "{err}"
+        );
+        assert!(err.contains(&host_name()), "{err}");
+        drop(held);
+        // The name a gone holder left in the file does not hold the lock.
+        assert!(fs::read_to_string(&path).unwrap().starts_with("pid "));
+        ShardLock::acquire(&path, "crop shard 3", false).unwrap();
     }
 
     #[test]

@@ -65,8 +65,16 @@ pub fn claim(workspace: &Workspace, create: Create) -> Result<(), CacheError> {
         .into_iter()
         .partition(|n| n.starts_with(MARKER) && is_temporary_name(n));
     for name in leftovers {
+        // Another process of this host still writing it (array tasks starting together on a
+        // new workspace) keeps it; its rename makes the same marker as ours.
+        if writer_alive(&name) {
+            continue;
+        }
         let path = root.join(name);
-        fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(CacheError::io(&path, e)),
+            _ => {}
+        }
     }
     if names.is_empty() || is_old_layout(&names) {
         if !names.is_empty() {
@@ -111,6 +119,19 @@ fn entry_names(root: &Path) -> Result<Vec<String>, CacheError> {
 
 fn mark(marker: &Path) -> Result<(), CacheError> {
     write_file_atomic(marker, MARKER_TEXT.as_bytes()).map_err(|e| CacheError::io(marker, e))
+}
+
+/// Whether the process whose pid ends the temporary name `name` (`.tmp-<pid>`) is alive here.
+fn writer_alive(name: &str) -> bool {
+    let Some(pid) = name
+        .rsplit('-')
+        .next()
+        .and_then(|p| p.parse::<libc::pid_t>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
 #[cfg(test)]

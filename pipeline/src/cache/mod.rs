@@ -1,7 +1,9 @@
 //! The on-disk, content-addressed cache of stage outputs.
 //!
 //! ```text
-//! <workspace>/lock                               held by the one `dfd run` writing the workspace
+//! <workspace>/lock                               held by the one `dfd run` writing the workspace,
+//!                                                or shared by the tasks of an array job (see [`lock`])
+//! <workspace>/locks/<stage>.lock                 the array task computing a whole-table stage
 //! <workspace>/cache/<stage>/<fingerprint>/       a finished output: <table>/part-NNNNN.parquet,
 //!                                                _shards/NNNNN.json, and _manifest.json (written last)
 //! <workspace>/cache/<stage>/<fingerprint>.partial/   an output being computed; finished shards survive a crash
@@ -27,7 +29,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use fingerprint::{fingerprint, FingerprintInput};
-pub use lock::WorkspaceLock;
+pub use lock::{host_name, ShardLock, WorkspaceLock};
 pub use manifest::{FileRecord, Manifest, ShardRecord};
 
 /// A failure of the cache itself (disk, Parquet, JSON), naming the file. The underlying error is
@@ -115,6 +117,11 @@ impl Workspace {
 
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("lock")
+    }
+
+    /// The lock of the array task computing whole-table stage `stage` (see [`lock`]).
+    pub fn stage_lock_path(&self, stage: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{stage}.lock"))
     }
 
     /// Where outputs go between leaving the cache and being deleted (see [`trash`]).

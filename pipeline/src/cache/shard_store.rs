@@ -95,6 +95,13 @@ impl ShardStore {
         }
     }
 
+    /// The record of the entry filed under `key`, read but not checked against its files, and
+    /// nothing discarded (for `dfd status`).
+    pub fn peek(&self, key: &str) -> Option<ShardRecord> {
+        let record = ShardRecord::read(&self.entry_dir(key).join(RECORD)).ok()?;
+        (record.key.as_deref() == Some(key)).then_some(record)
+    }
+
     fn check(&self, dir: &Path, key: &str, videos: usize) -> Result<ShardRecord, String> {
         let record = ShardRecord::read(&dir.join(RECORD)).map_err(|e| format!("{e:#}"))?;
         if record.key.as_deref() != Some(key) {

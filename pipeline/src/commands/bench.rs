@@ -94,6 +94,7 @@ pub fn bench(
                 dataset: dataset.clone(),
                 selection: Selection::default(),
                 wait_for_lock: false,
+                share: None,
             };
             run(request()).context("the run before the timed reruns failed")?;
             for _ in 0..repeats {

@@ -17,8 +17,9 @@ use crate::cache::parquet_io::read_parquet;
 use crate::cache::shard_store;
 use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
+use crate::runner::array::SharePlan;
 use crate::runner::{
-    run_dag, Executor, Mode, Outcome, Pipeline, Selection, StageReport, StreamPlan,
+    run_dag, Executor, Mode, Outcome, Pipeline, Selection, Share, StageReport, StreamPlan,
 };
 use crate::runs::{new_run_id, RunJournal, RunRecord};
 
@@ -31,6 +32,8 @@ pub struct RunRequest<'a> {
     pub dataset: std::path::PathBuf,
     pub selection: Selection,
     pub wait_for_lock: bool,
+    /// This task's share of an array job (`--shard`): only its shards of the per-video stages.
+    pub share: Option<Share>,
 }
 
 /// Runs the DAG; returns the stage reports (also written to `runs/<id>.json`).
@@ -47,8 +50,17 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
     let started = Instant::now();
     let workspace = request.workspace;
     marker::claim(workspace, Create::Yes)?;
-    let _lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
-    tidy(workspace)?;
+    // Array tasks share the workspace (each writes only its own shards, under their own locks)
+    // and leave tidying to a run that holds it alone: another task's half-filed shard is not a
+    // leftover.
+    let _lock = match request.share {
+        Some(_) => WorkspaceLock::acquire_shared(&workspace.lock_path(), request.wait_for_lock)?,
+        None => {
+            let lock = WorkspaceLock::acquire(&workspace.lock_path(), request.wait_for_lock)?;
+            tidy(workspace)?;
+            lock
+        }
+    };
     let pipeline = Arc::new(pipeline);
     let mut modes = request.selection.modes(&pipeline)?;
     let journal = Arc::new(RunJournal::start(
@@ -74,6 +86,28 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(share) = request.share {
+        let plan = SharePlan::new(&pipeline, &modes)?;
+        let outcome = executor.run_share(&pipeline, &plan, share);
+        let reports = match &outcome {
+            Ok(reports) => reports.clone(),
+            Err(e) => vec![StageReport::not_run(
+                "array task",
+                Outcome::Failed(format!("{e:#}")),
+            )],
+        };
+        print_summary(&reports, started.elapsed().as_secs_f64());
+        let recorded = journal.finish(&reports, outcome.is_ok());
+        let reports = outcome.with_context(|| {
+            format!(
+                "array task {share} failed (record: {})",
+                journal.path().display()
+            )
+        })?;
+        recorded.context("the task finished but its record could not be completed")?;
+        eprintln!("array task {share}: done; after the last task, a plain `dfd run` finishes");
+        return Ok(reports);
+    }
     let mut by_index = BTreeMap::new();
     for pass in 1..=MAX_PASSES {
         executor.plan_streams(StreamPlan::new(&pipeline, &modes));

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::cache::manifest::TableTotals;
 use crate::cache::verify::{check_sizes, damage_note};
 use crate::cache::{Manifest, ShardRecord};
-use crate::runner::{Executor, Pipeline, Upstream};
+use crate::runner::array::SharePlan;
+use crate::runner::{Executor, Mode, Pipeline, Share, Upstream};
+use dfd_stages::PARTITION_TABLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,10 +34,24 @@ pub struct StageStatus {
     pub fingerprint: Option<String>,
     pub tables: BTreeMap<String, TableTotals>,
     pub errors: u64,
+    /// A per-video stage not up to date: its shards the store holds (array tasks file them there).
+    pub shards_in_store: Option<StoreShards>,
 }
 
-/// The status of every stage, in pipeline order.
-pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
+/// How far array tasks (`dfd run --shard`) have brought a per-video stage.
+#[derive(Debug, Serialize)]
+pub struct StoreShards {
+    pub done: usize,
+    pub total: usize,
+    /// Shard indices not in the store.
+    pub missing: Vec<usize>,
+    /// With `--shard-count N`: the tasks (shard mod N) whose shards are missing.
+    pub tasks_to_rerun: Option<Vec<usize>>,
+}
+
+/// The status of every stage, in pipeline order; `tasks` is the N of an array job's `--shard I/N`,
+/// to name the tasks whose shards are missing.
+pub fn status(pipeline: &Pipeline, executor: &Executor, tasks: Option<usize>) -> Vec<StageStatus> {
     let workspace = &executor.workspace;
     let mut upstream = Upstream::new();
     let mut out = Vec::new();
@@ -122,9 +138,73 @@ pub fn status(pipeline: &Pipeline, executor: &Executor) -> Vec<StageStatus> {
                 .map(|t| t.rows)
                 .unwrap_or(0),
             tables,
+            shards_in_store: None,
         });
     }
+    if upstream.contains_key(PARTITION_TABLE.stage) {
+        add_store_shards(pipeline, executor, &upstream, tasks, &mut out);
+    }
     out
+}
+
+/// Fills `shards_in_store` of the per-video stages that are not fresh, and says it in their
+/// reasons: done/total, and the shards (and, given N, the tasks) still missing.
+fn add_store_shards(
+    pipeline: &Pipeline,
+    executor: &Executor,
+    upstream: &Upstream,
+    tasks: Option<usize>,
+    out: &mut [StageStatus],
+) {
+    let modes: BTreeMap<usize, Mode> = (0..pipeline.stages().len())
+        .map(|i| (i, Mode::Normal))
+        .collect();
+    let progress = SharePlan::new(pipeline, &modes)
+        .and_then(|plan| executor.store_progress(pipeline, &plan, upstream));
+    let progress = match progress {
+        Ok(progress) => progress,
+        Err(e) => {
+            tracing::warn!("cannot count the shard store's shards: {e:#}");
+            return;
+        }
+    };
+    for status in out.iter_mut().filter(|s| s.state != Freshness::Fresh) {
+        let Some(done) = progress.get(&status.stage) else {
+            continue;
+        };
+        let missing: Vec<usize> = (0..done.len()).filter(|&i| !done[i]).collect();
+        let tasks_to_rerun = tasks.filter(|&n| n > 0).map(|n| {
+            let set: std::collections::BTreeSet<usize> =
+                missing.iter().map(|&s| Share::owner(s, n)).collect();
+            set.into_iter().collect::<Vec<_>>()
+        });
+        let mut line = format!(
+            "{}/{} shard(s) in the store",
+            done.len() - missing.len(),
+            done.len()
+        );
+        if !missing.is_empty() {
+            line.push_str(&format!("; missing shards {}", list(&missing)));
+            if let (Some(rerun), Some(n)) = (&tasks_to_rerun, tasks) {
+                line.push_str(&format!(" (rerun --shard I/{n} for I in {})", list(rerun)));
+            }
+        }
+        status.reasons.push(line);
+        status.shards_in_store = Some(StoreShards {
+            done: done.len() - missing.len(),
+            total: done.len(),
+            missing,
+            tasks_to_rerun,
+        });
+    }
+}
+
+fn list(numbers: &[usize]) -> String {
+    numbers
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn partial_shards(executor: &Executor, stage: &str, fingerprint: &str) -> usize {

@@ -393,7 +393,7 @@ impl Executor {
         })
     }
 
-    fn video_ids(&self, manifest: &Manifest) -> Result<Vec<String>> {
+    pub(super) fn video_ids(&self, manifest: &Manifest) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for batch in self.read_table(manifest, PARTITION_TABLE.table.name, None)? {
             let column = batch
@@ -613,6 +613,14 @@ impl Executor {
         if let Ok(mut streamed) = self.streamed.lock() {
             streamed.insert((stage.to_string(), key.to_string()));
         }
+    }
+
+    /// The shards (stage, key) streamed passes filed since the last call, and forgets them.
+    pub(super) fn take_streamed(&self) -> Vec<(String, String)> {
+        self.streamed
+            .lock()
+            .map(|mut s| s.drain().collect())
+            .unwrap_or_default()
     }
 
     /// Sets which stages this pass of the run executes and how, for streamed passes.

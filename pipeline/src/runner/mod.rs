@@ -1,11 +1,13 @@
 //! The DAG of stages and how a run selects and executes them.
 
+pub mod array;
 mod dag;
 #[cfg(test)]
 mod evaluation_tests;
 pub mod executor;
 pub mod report;
 mod shard;
+pub mod share;
 pub mod stream;
 mod wiring;
 
@@ -30,6 +32,7 @@ use dfd_stages::Stage;
 pub use dag::run_dag;
 pub use executor::{Executor, Mode, Upstream};
 pub use report::{Outcome, StageReport};
+pub use share::{Share, ShareError};
 pub use stream::StreamPlan;
 pub use wiring::WiringError;
 

@@ -80,6 +80,7 @@ pub fn evaluate(request: EvaluateRequest) -> Result<Vec<StageReport>> {
             dataset: request.dataset,
             selection: Selection::default(),
             wait_for_lock: request.wait_for_lock,
+            share: None,
         },
         pipeline,
     )

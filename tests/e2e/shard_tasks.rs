@@ -1,0 +1,259 @@
+//! `dfd run --shard I/N`, the tasks of an array job, run here as plain processes: a task killed
+//! mid-shard and run again completes only what it lacked, two tasks given the same share compute
+//! each shard once, `gc` is refused while tasks write, and a plain run afterwards takes every
+//! shard from the store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dfd_tests::{Dataset, Dfd};
+use serde_json::Value;
+
+pub const PER_VIDEO: [&str; 4] = ["decode", "detect", "crop", "ssim"];
+
+/// Four short clips, one per shard with `runner.videos_per_shard=1`.
+pub fn four_clips() -> Dataset {
+    Dataset::new()
+        .clip("a.mp4", "single_face.mp4", "REAL")
+        .clip("b.mp4", "carphone_pristine.mp4", "FAKE")
+        .clip("c.mp4", "single_face.mp4", "FAKE")
+        .clip("d.mp4", "carphone_pristine.mp4", "REAL")
+        .write()
+}
+
+/// `dfd --set runner.videos_per_shard=1 run --dataset DATA --until ssim EXTRA...`.
+pub fn run_args<'a>(dataset: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--set",
+        "runner.videos_per_shard=1",
+        "run",
+        "--dataset",
+        dataset,
+        "--until",
+        "ssim",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Every run record of the workspace whose command held `--shard`, oldest first.
+pub fn task_records(workspace: &Path) -> Vec<Value> {
+    let mut paths: Vec<_> = std::fs::read_dir(workspace.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .filter(|r| {
+            r["command"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|a| a == "--shard"))
+        })
+        .collect()
+}
+
+/// `field` of `stage` in one run record.
+pub fn count(record: &Value, stage: &str, field: &str) -> u64 {
+    record["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|r| r["stage"] == stage))
+        .and_then(|r| r[field].as_u64())
+        .unwrap_or_else(|| panic!("no {field} for {stage} in {record}"))
+}
+
+/// Finished entries of the store of `stage`.
+pub fn store_entries(workspace: &Path, stage: &str) -> usize {
+    std::fs::read_dir(workspace.join("shards").join(stage))
+        .map(|read| {
+            read.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().contains('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A plain run after the tasks: every per-video shard from the store, none computed, and the
+/// same tables (fingerprint and content hash) as `reference`, a plain run from scratch.
+pub fn finish_and_compare(dfd: &Dfd, dataset: &str, reference: &Dfd) {
+    let out = dfd.ok(&run_args(dataset, &[]));
+    for stage in PER_VIDEO {
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 0, "{stage}: {out}");
+        assert_eq!(report["shards_from_store"], 4, "{stage}: {out}");
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+}
+
+#[test]
+fn a_killed_task_run_again_completes_only_its_own_missing_shards() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    // Task 1 of 2 owns shards 1 and 3: killed once shard 1 is filed through ssim.
+    let mut task = dfd.spawn(&run_args(dataset, &["--shard", "1/2"]));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while store_entries(ws, "ssim") == 0 {
+        assert!(task.try_wait().unwrap().is_none(), "the task ended early");
+        assert!(Instant::now() < deadline, "the task filed nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    task.kill().unwrap();
+    task.wait().unwrap();
+    assert_eq!(
+        store_entries(ws, "ssim"),
+        1,
+        "killed too late to test anything"
+    );
+
+    dfd.ok(&run_args(dataset, &["--shard", "1/2"]));
+    let rerun = task_records(ws).pop().unwrap();
+    assert_eq!(rerun["ok"], true, "{rerun}");
+    assert_eq!(count(&rerun, "ssim", "shards_from_store"), 1, "{rerun}");
+    assert_eq!(count(&rerun, "ssim", "shards_computed"), 1, "{rerun}");
+    for stage in PER_VIDEO {
+        let (found, computed) = (
+            count(&rerun, stage, "shards_from_store"),
+            count(&rerun, stage, "shards_computed"),
+        );
+        assert_eq!(found + computed, 2, "{stage}: {rerun}");
+        assert!(found >= 1, "{stage}: shard 1 was done: {rerun}");
+        assert_eq!(
+            store_entries(ws, stage),
+            2,
+            "{stage}: task 1's two shards only"
+        );
+    }
+    // `dfd status` counts each stage's shards in the store and names the task still to run.
+    let status = dfd.ok(&[
+        "--set",
+        "runner.videos_per_shard=1",
+        "status",
+        "--dataset",
+        dataset,
+        "--shard-count",
+        "2",
+    ]);
+    let line = status.lines().find(|l| l.starts_with("ssim ")).unwrap();
+    assert!(
+        line.contains(
+            "2/4 shard(s) in the store; missing shards 0,2 (rerun --shard I/2 for I in 0)"
+        ),
+        "{status}"
+    );
+    // The other task, then the final run.
+    dfd.ok(&run_args(dataset, &["--shard", "0/2"]));
+    let other = task_records(ws).pop().unwrap();
+    for stage in PER_VIDEO {
+        assert_eq!(
+            count(&other, stage, "shards_computed"),
+            2,
+            "{stage}: {other}"
+        );
+    }
+    let reference = Dfd::new();
+    reference.ok(&run_args(dataset, &[]));
+    finish_and_compare(&dfd, dataset, &reference);
+}
+
+#[test]
+fn two_tasks_given_the_same_share_compute_each_shard_once_and_gc_waits() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    let args = run_args(dataset, &["--shard", "0/1"]);
+    let mut first = dfd.spawn(&args);
+    let mut second = dfd.spawn(&args);
+    // While tasks hold the workspace, gc (which deletes) is refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(ws.join("lock"))
+        .unwrap_or_default()
+        .starts_with("pid ")
+    {
+        assert!(Instant::now() < deadline, "no task took the workspace");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let both_running = first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none();
+    let gc = dfd.output(&["gc"]);
+    if both_running {
+        assert!(!gc.status.success(), "gc ran beside array tasks");
+        let err = String::from_utf8_lossy(&gc.stderr);
+        assert!(err.contains("holds this workspace"), "{err}");
+    }
+    for child in [&mut first, &mut second] {
+        let out = child.wait_with_output_ref();
+        assert!(out.0.success(), "a task failed: {}", out.1);
+    }
+    let records = task_records(ws);
+    assert_eq!(records.len(), 2);
+    for stage in PER_VIDEO {
+        let computed: u64 = records
+            .iter()
+            .map(|r| count(r, stage, "shards_computed"))
+            .sum();
+        let found: u64 = records
+            .iter()
+            .map(|r| count(r, stage, "shards_from_store"))
+            .sum();
+        assert_eq!(computed, 4, "{stage}: each shard once: {records:?}");
+        assert_eq!(found, 4, "{stage}: the other task took it: {records:?}");
+    }
+    let reference = Dfd::new();
+    reference.ok(&run_args(dataset, &[]));
+    finish_and_compare(&dfd, dataset, &reference);
+}
+
+#[test]
+fn bad_shard_values_and_a_missing_scheduler_are_named() {
+    let dfd = Dfd::new();
+    let err = dfd.fails(&["run", "--shard", "4/4"]);
+    assert!(
+        err.contains("\"4/4\"") && err.contains("not below"),
+        "{err}"
+    );
+    let err = dfd.fails(&["run", "--shard", "two"]);
+    assert!(err.contains("\"two\"") && err.contains("I/N"), "{err}");
+    let out = dfd
+        .command(&["run", "--shard", "auto"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("SLURM_ARRAY_TASK_ID") && err.contains("JOB_COMPLETION_INDEX"),
+        "{err}"
+    );
+    let out = dfd
+        .command(&["run", "--shard", "auto"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "0")
+        .env_remove("DFD_SHARD_COUNT")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DFD_SHARD_COUNT is not set"), "{err}");
+}
+
+/// `wait` that also returns stderr, for a child spawned with a piped stderr.
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String);
+}
+
+impl WaitRef for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let mut err = String::new();
+        if let Some(mut stderr) = self.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        (self.wait().unwrap(), err)
+    }
+}
