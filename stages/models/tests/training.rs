@@ -11,6 +11,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, Linea
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use dfd_models::arch::mesonet4::MesoNet4;
+use dfd_models::pixels::PixelScaling;
 use dfd_models::training::metrics::roc_auc;
 use dfd_models::training::{
     balanced_class_weights, init_seeded, sample_key, train, EarlyStopping, LossKind, TrainConfig,
@@ -168,9 +169,9 @@ impl Detector for TinyDetector {
     }
 
     fn forward_logits(&self, input: &DetectorInput) -> Tensor<2> {
-        let x = self
-            .pool
-            .forward(relu(self.conv.forward(input.face.clone())));
+        // Like every detector, it scales the pixel values it is given (`dfd_models::pixels`).
+        let face = PixelScaling::UNIT.apply(input.face.clone());
+        let x = self.pool.forward(relu(self.conv.forward(face)));
         let x: Tensor<2> = x.flatten(1, 3);
         self.dense
             .forward(self.dropout.forward(self.norm.forward(x)))
