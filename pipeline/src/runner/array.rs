@@ -31,8 +31,8 @@ use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput, PARTITIO
 use super::executor::{Executor, Mode, ShardTask, Upstream};
 use super::report::{Outcome, StageReport};
 use super::shard::{
-    check_declared, filtered_input_digest, input_name, key_of, shard_input_digest, stored_form,
-    write_tables, Recipe,
+    check_declared, filtered_input_digest, input_name, pass_key, stored_form, write_tables,
+    PassShards,
 };
 use super::share::Share;
 use super::stream::StreamPlan;
@@ -87,7 +87,7 @@ struct Counts {
 
 /// A shard of a stage known for one shard index: its record and the stage (which says whether a
 /// table is kept reduced).
-type Known<'a> = BTreeMap<&'a str, (ShardRecord, &'a dyn Stage)>;
+type Known<'a> = PassShards<'a>;
 
 impl Executor {
     /// Runs task `share` of an array job over the stages `plan` selects; one report per stage.
@@ -268,28 +268,15 @@ impl Executor {
         known: &Known,
         rows: &BTreeMap<String, Vec<RecordBatch>>,
     ) -> Result<String> {
-        let mut digests = BTreeMap::new();
-        for input in stage.inputs() {
-            let name = input_name(input);
-            let digest = match known.get(input.stage) {
-                Some((shard, writer)) => shard_input_digest(
-                    shard,
-                    input.table.name,
-                    !writer.stored_in_full(&input.table),
-                ),
-                None => {
-                    let manifest = upstream
-                        .get(input.stage)
-                        .with_context(|| format!("{name} is not available to this task"))?;
-                    let rows = rows
-                        .get(&name)
-                        .with_context(|| format!("{name} was not loaded"))?;
-                    filtered_input_digest(input, rows, manifest)?
-                }
-            };
-            digests.insert(name, digest);
-        }
-        Ok(key_of(stage, &Recipe::of(stage)?, video_ids, &digests))
+        pass_key(stage, video_ids, known, |input, name| {
+            let manifest = upstream
+                .get(input.stage)
+                .with_context(|| format!("{name} is not available to this task"))?;
+            let rows = rows
+                .get(name)
+                .with_context(|| format!("{name} was not loaded"))?;
+            filtered_input_digest(input, rows, manifest)
+        })
     }
 
     /// The streamed pass of this shard through the stages that stream, rooted at the first of

@@ -109,6 +109,36 @@ pub fn key_of(
     })
 }
 
+/// The shards of one streamed pass so far, by stage, each with the stage that wrote it (which
+/// says whether a table is kept reduced).
+pub type PassShards<'a> = BTreeMap<&'a str, (ShardRecord, &'a dyn Stage)>;
+
+/// The key of `stage`'s shard of `videos` within a streamed pass: an input an earlier stage of
+/// the pass wrote (`pass`) enters by that shard's files, any other by `finished(input, name)`,
+/// the digest of its finished table's rows for these videos. One rule for a plain run's pass and
+/// an array task's, so both file a shard under the same key.
+pub fn pass_key(
+    stage: &dyn Stage,
+    videos: &[String],
+    pass: &PassShards,
+    mut finished: impl FnMut(&InputDef, &str) -> Result<String>,
+) -> Result<String> {
+    let mut digests = BTreeMap::new();
+    for input in stage.inputs() {
+        let name = input_name(input);
+        let digest = match pass.get(input.stage) {
+            Some((shard, writer)) => shard_input_digest(
+                shard,
+                input.table.name,
+                !writer.stored_in_full(&input.table),
+            ),
+            None => finished(input, &name)?,
+        };
+        digests.insert(name, digest);
+    }
+    Ok(key_of(stage, &Recipe::of(stage)?, videos, &digests))
+}
+
 /// The name under which a key records an input table.
 pub fn input_name(input: &InputDef) -> String {
     format!("{}/{}", input.stage, input.table.name)

@@ -31,8 +31,8 @@ use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
 
 use super::executor::{take_from_store, Executor, Mode, ShardOrigin, ShardTask};
 use super::shard::{
-    check_declared, finished_input_digest, input_name, key_of, shard_input_digest, stored_form,
-    write_tables, Recipe,
+    check_declared, finished_input_digest, input_name, key_of, pass_key, stored_form, write_tables,
+    PassShards,
 };
 use super::Pipeline;
 use crate::cache::parquet_io::filter_videos;
@@ -338,34 +338,20 @@ impl Executor {
         self.file_in_store(root.name(), partial, &record);
 
         // Each member's shard, keyed from the shards before it, into the store.
-        // (stage -> its shard and the stage, which says whether a table is kept reduced)
-        let mut shards: BTreeMap<&str, (ShardRecord, &dyn Stage)> = BTreeMap::new();
+        let mut shards = PassShards::new();
         shards.insert(root.name(), (record.clone(), root));
         for step in chain.steps.iter().filter(|s| s.role == Role::Member) {
             let stage = step.stage;
-            let mut digests = BTreeMap::new();
-            for input in stage.inputs() {
-                let name = input_name(input);
-                let digest = match shards.get(input.stage) {
-                    Some((shard, writer)) => shard_input_digest(
-                        shard,
-                        input.table.name,
-                        !writer.stored_in_full(&input.table),
-                    ),
-                    None => {
-                        let rows = || {
-                            outside
-                                .get(&name)
-                                .cloned()
-                                .with_context(|| format!("{name} was not loaded for this shard"))
-                        };
-                        let manifest = finished(input.stage)?;
-                        finished_input_digest(input, &manifest, index, &rows)?
-                    }
+            let key = pass_key(stage, &video_ids, &shards, |input, name| {
+                let rows = || {
+                    outside
+                        .get(name)
+                        .cloned()
+                        .with_context(|| format!("{name} was not loaded for this shard"))
                 };
-                digests.insert(name, digest);
-            }
-            let key = key_of(stage, &Recipe::of(stage)?, &video_ids, &digests);
+                let manifest = finished(input.stage)?;
+                finished_input_digest(input, &manifest, index, &rows)
+            })?;
             let tables = written.remove(stage.name()).unwrap_or_default();
             let store = ShardStore::new(&self.workspace, stage.name());
             let record = match store.lookup(&key, videos) {
