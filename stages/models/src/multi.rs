@@ -259,13 +259,13 @@ impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
         g.add_input("face", &face_dims(3));
         g.add_input("ssim_map", &face_dims(1));
         g.add_input("ssim_stats", &[Dim::Batch, Dim::Fixed(2)]);
-        let face = B::PIXELS.export(&mut g, "face", "face");
+        let face = B::PIXELS.export(&mut g, "face");
         let mut face = self.face.export_features(&mut g, &face)?;
         if let Some(score) = &self.face_score {
             let z = export::linear(&mut g, score, &face)?;
             face = export::sigmoid(&mut g, &z);
         }
-        let map = PixelScaling::UNIT.export(&mut g, "ssim_map", "ssim_map");
+        let map = PixelScaling::UNIT.export(&mut g, "ssim_map");
         let map = self.ssim_map.backbone().write(&mut g, &map)?;
         let stats = self.ssim_stats.export(&mut g, "ssim_stats")?;
         let features = export::concat(&mut g, &[&face, &map, &stats], 1);

@@ -37,16 +37,16 @@ impl PixelScaling {
         x.div_scalar(self.divisor)
     }
 
-    /// Appends the same computation to `graph`, reading the value named `input`; returns the
-    /// name of the scaled value. `name` keeps the constants of two inputs apart.
-    pub fn export(&self, graph: &mut OnnxGraph, input: &str, name: &str) -> String {
+    /// Appends the same computation to `graph`, reading the graph input named `input` (whose
+    /// name also keeps the constants of two inputs apart); returns the name of the scaled value.
+    pub fn export(&self, graph: &mut OnnxGraph, input: &str) -> String {
         let shifted = if self.offset == 0.0 {
             input.to_string()
         } else {
-            let offset = graph.weight_f32(&format!("{name}_offset"), &[], &[self.offset]);
+            let offset = graph.weight_f32(&format!("{input}_offset"), &[], &[self.offset]);
             graph.op("Sub", &[input, &offset], &[])
         };
-        let divisor = graph.weight_f32(&format!("{name}_divisor"), &[], &[self.divisor]);
+        let divisor = graph.weight_f32(&format!("{input}_divisor"), &[], &[self.divisor]);
         graph.op("Div", &[&shifted, &divisor], &[])
     }
 }

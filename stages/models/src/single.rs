@@ -67,7 +67,7 @@ impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError> {
         let mut g = OnnxGraph::new("dfd-detector-single");
         g.add_input("face", &face_dims(3));
-        let face = B::PIXELS.export(&mut g, "face", "face");
+        let face = B::PIXELS.export(&mut g, "face");
         let features = self.backbone.export_features(&mut g, &face)?;
         let logit = self.head.export(&mut g, &features)?;
         write_p_fake(&mut g, &logit);
