@@ -32,7 +32,7 @@ fi
 # chromium: the end-to-end test of report.html renders it headless (DOM dump and screenshot).
 # slurm-wlm, munge: the end-to-end test of array jobs runs them on a real one-machine Slurm
 # (scripts/slurm-up.sh starts it, scripts/slurm-down.sh stops it).
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip chromium slurm-wlm munge)
+APT_PACKAGES=(libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip chromium slurm-wlm munge)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

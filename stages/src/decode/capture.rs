@@ -23,7 +23,7 @@ pub struct DecodedVideo {
 
 /// Decodes the sampled frames of the video at `path`; the error is a one-line message for the
 /// `errors` table (the caller adds the file name).
-pub fn decode_video(
+pub fn decode_with_opencv(
     video_id: &str,
     path: &Path,
     params: &DecodeParams,

@@ -5,6 +5,7 @@
 //! `decoded_videos.frames_kept` says how many.
 
 mod capture;
+mod planned;
 mod sampler;
 pub mod stored;
 
@@ -12,7 +13,8 @@ use arrow::record_batch::RecordBatch;
 use dfd_schemas::{FrameEncoding, FrameRow, TableDef, TableRow, VideoRow};
 use serde::{Deserialize, Serialize};
 
-pub use capture::{decode_video, DecodedVideo};
+pub use capture::{decode_with_opencv, DecodedVideo};
+pub use planned::{decode_planned, Declined};
 pub use sampler::FrameSampler;
 
 use crate::{
@@ -53,6 +55,18 @@ impl EncodingParam {
     }
 }
 
+/// What reads the frames of a video. Both give the same bytes (the tests compare them on real
+/// clips), so the choice is a speed setting and stays out of the cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoReader {
+    /// FFmpeg's libraries directly, skipping the non-reference frames the sampler does not keep
+    /// ([`planned`]); a video it cannot vouch for goes to OpenCV (the default).
+    Planned,
+    /// OpenCV's `VideoCapture`, decoding every frame up to the last kept one.
+    Opencv,
+}
+
 /// The `[decode]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -71,6 +85,8 @@ pub struct DecodeParams {
     pub png_compression: u8,
     /// 0-100 for JPEG.
     pub jpeg_quality: u8,
+    /// `planned` (the default) or `opencv`; speed only.
+    pub reader: VideoReader,
 }
 
 impl Default for DecodeParams {
@@ -83,6 +99,7 @@ impl Default for DecodeParams {
             encoding: EncodingParam::Png,
             png_compression: 1,
             jpeg_quality: 95,
+            reader: VideoReader::Planned,
         }
     }
 }
@@ -123,6 +140,33 @@ impl DecodeParams {
     }
 }
 
+/// Decodes the sampled frames of the video at `path` with the reader `params` names; the error
+/// is a one-line message for the `errors` table (the caller adds the file name). The planned
+/// reader hands a video it cannot vouch for to OpenCV, which also words the errors.
+pub fn decode_video(
+    video_id: &str,
+    path: &std::path::Path,
+    params: &DecodeParams,
+) -> Result<DecodedVideo, String> {
+    if params.reader == VideoReader::Planned {
+        match decode_planned(video_id, path, params, decoder_threads()) {
+            Ok(video) => return Ok(video),
+            Err(Declined(reason)) => tracing::debug!(
+                video = video_id,
+                "{}: read with OpenCV instead: {reason}",
+                path.display()
+            ),
+        }
+    }
+    decode_with_opencv(video_id, path, params)
+}
+
+/// OpenCV's decoder thread count (the machine's CPUs, at most 16), so both readers run the
+/// decoder alike.
+fn decoder_threads() -> usize {
+    opencv::core::get_number_of_cpus().map_or(1, |n| n.clamp(1, 16) as usize)
+}
+
 pub struct Decode {
     params: DecodeParams,
 }
@@ -151,7 +195,7 @@ impl Stage for Decode {
     }
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
-        crate::key_params(self.name(), &self.params, &[])
+        crate::key_params(self.name(), &self.params, &["reader"])
     }
 
     fn stored(&self, table: &TableDef, batch: RecordBatch) -> Result<RecordBatch, StageError> {

@@ -8,3 +8,4 @@ mod mtcnn_fixtures;
 mod report_render;
 mod score_pairing;
 mod ssim_fixtures;
+mod video_readers;
