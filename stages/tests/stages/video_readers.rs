@@ -27,7 +27,7 @@ fn ffmpeg(args: &[&str]) {
 fn made_clips(dir: &Path) -> Vec<PathBuf> {
     let source = Path::new(MEDIA).join("WolfgangLanger_Pexels.mp4");
     let source = source.to_str().expect("UTF-8 path");
-    let variants: [(&str, &[&str]); 7] = [
+    let variants: [(&str, &[&str]); 8] = [
         // x264's defaults: 3 B-frames, B-pyramid (some B-frames are references).
         (
             "x264_1080p.mp4",
@@ -57,6 +57,20 @@ fn made_clips(dir: &Path) -> Vec<PathBuf> {
                 "5",
                 "-g",
                 "60",
+            ],
+        ),
+        // The demo set's size: neither side a multiple of 16, so the coded size differs.
+        (
+            "x264_398x318.mp4",
+            &[
+                "-t",
+                "11",
+                "-vf",
+                "scale=398:318",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
             ],
         ),
         (
