@@ -26,6 +26,8 @@ if [[ $(printf '%s\n%s\n' "$need_rust" "${have_rust%%-*}" | sort -V | head -n1) 
 fi
 
 # --- Debian packages -------------------------------------------------------------------------------
+# libav*-dev: decode's planned reader (stages/video) binds FFmpeg's libraries at build time
+# (bindgen, through libclang-dev).
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
 # python3-pip: `python3 -m pip download` fetches the pinned wheels below (a download, not an install,
 # so Debian's externally-managed Python does not refuse it).
