@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use mtcnn::Mtcnn;
 pub use networks::ort_environment;
-pub use stage::{threads_per_detector, Detect, MODEL_FILES, NAME};
+pub use stage::{detector_split, Detect, DetectorSplit, MODEL_FILES, NAME};
 
 /// The `[detect]` section of the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,10 +58,10 @@ pub struct MtcnnParams {
     /// Threads one detector uses. R-Net and O-Net use them as ONNX Runtime intra-op threads.
     /// P-Net instead gets this many single-threaded sessions that scan different pyramid levels at
     /// once (resizing them too), which measured a quarter faster on 2 cores than intra-op threads
-    /// on its small convolutions. 0 means: in the `detect` stage, which runs one detector per video
-    /// in parallel, the worker threads (`runner.threads`) divided among the videos of the call, at
-    /// least one each (see [`threads_per_detector`]); for a lone [`Mtcnn`], one per core. Speed
-    /// only: detections are the same for any count.
+    /// on its small convolutions. 0 means: in the `detect` stage, single-threaded detectors, as
+    /// many per video as the worker threads (`runner.threads`) divided among the videos of the
+    /// call, each taking a run of the video's frames (see [`detector_split`]); for a lone
+    /// [`Mtcnn`], one thread per core. Speed only: detections are the same for any count.
     pub intra_op_threads: usize,
 }
 

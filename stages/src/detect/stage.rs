@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use dfd_schemas::{DetectionRow, FrameRef, FrameRow, TableRow};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{Face, Mtcnn, MtcnnParams};
@@ -19,7 +20,7 @@ pub const NAME: &str = "detect";
 pub const MODEL_FILES: [&str; 3] = ["pnet.onnx", "rnet.onnx", "onet.onnx"];
 
 pub struct Detect {
-    /// As configured: `intra_op_threads` 0 is resolved per call (see [`threads_per_detector`]).
+    /// As configured: `intra_op_threads` 0 is resolved per call (see [`detector_split`]).
     params: MtcnnParams,
     models: PathBuf,
     /// Loaded detectors, one per worker thread at most, all of the thread count of the latest call;
@@ -28,22 +29,37 @@ pub struct Detect {
     pool: Mutex<Vec<Mtcnn>>,
 }
 
-/// Threads one detector gets when `videos` videos share `workers` worker threads: the configured
-/// `intra_op_threads` when set, else the workers divided among the videos (at least one each). The
-/// stage runs one detector per video in parallel, so a shard of one video gets every worker and a
-/// shard of as many videos as workers or more one thread per detector: no core idles while
-/// another has two threads, and none is oversubscribed.
-pub fn threads_per_detector(configured: usize, workers: usize, videos: usize) -> usize {
+/// How a call of the stage spreads its videos over the worker threads: `detectors` detectors per
+/// video, each of `threads` ONNX Runtime threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorSplit {
+    pub detectors: usize,
+    pub threads: usize,
+}
+
+/// The split when `videos` videos share `workers` worker threads. With `intra_op_threads` set, one
+/// detector of that many threads per video. Else (0) every detector gets one thread and a video
+/// gets the workers divided among the videos (at least one): a shard of one video runs its frames
+/// on every core, a shard of as many videos as workers or more one detector per video. Whole frames
+/// on single-threaded detectors beat one detector splitting each frame's work (measured on 2 cores:
+/// 18 ms a 640x360 frame against 21.5 ms), and no core idles or is oversubscribed.
+pub fn detector_split(configured: usize, workers: usize, videos: usize) -> DetectorSplit {
     match configured {
-        0 => (workers / videos.max(1)).max(1),
-        n => n,
+        0 => DetectorSplit {
+            detectors: (workers / videos.max(1)).max(1),
+            threads: 1,
+        },
+        n => DetectorSplit {
+            detectors: 1,
+            threads: n,
+        },
     }
 }
 
 impl Detect {
     /// `models` is the folder holding pnet.onnx, rnet.onnx and onet.onnx. `intra_op_threads` 0 lets
     /// each call of the stage share the worker threads among its videos (see
-    /// [`threads_per_detector`]); the count never changes detections.
+    /// [`detector_split`]); the split never changes detections.
     pub fn new(params: MtcnnParams, models: PathBuf) -> Self {
         Detect {
             params,
@@ -89,27 +105,46 @@ impl Detect {
         result
     }
 
-    fn video(&self, frames: &[FrameRef], threads: usize) -> Result<Vec<DetectionRow>, String> {
-        self.with_detector(threads, |detector| {
-            let mut rows = Vec::new();
-            for frame in frames {
-                let rgb = frame_bgr(frame)
-                    .and_then(|bgr| bgr_to_rgb_array(&bgr))
-                    .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
-                let mut faces = detector
-                    .detect(rgb.view())
-                    .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
-                faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-                rows.extend(
-                    faces
-                        .iter()
-                        .enumerate()
-                        .map(|(i, face)| detection_row(frame, i as u32, face)),
-                );
-            }
-            Ok(rows)
-        })
+    /// The detections of one video's frames, in frame order; its frames in `split.detectors`
+    /// contiguous runs side by side (frames are independent, so the rows are the same).
+    fn video(
+        &self,
+        frames: &[FrameRef],
+        split: DetectorSplit,
+    ) -> Result<Vec<DetectionRow>, String> {
+        let runs = split.detectors.clamp(1, frames.len().max(1));
+        let run_length = frames.len().div_ceil(runs).max(1);
+        let found: Vec<Result<Vec<DetectionRow>, String>> = frames
+            .par_chunks(run_length)
+            .map(|run| self.with_detector(split.threads, |detector| detect_frames(detector, run)))
+            .collect();
+        let mut rows = Vec::new();
+        for run in found {
+            rows.extend(run?);
+        }
+        Ok(rows)
     }
+}
+
+/// Every face of every frame of `frames`, by frame and then confidence.
+fn detect_frames(detector: &mut Mtcnn, frames: &[FrameRef]) -> Result<Vec<DetectionRow>, String> {
+    let mut rows = Vec::new();
+    for frame in frames {
+        let rgb = frame_bgr(frame)
+            .and_then(|bgr| bgr_to_rgb_array(&bgr))
+            .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
+        let mut faces = detector
+            .detect(rgb.view())
+            .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
+        faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        rows.extend(
+            faces
+                .iter()
+                .enumerate()
+                .map(|(i, face)| detection_row(frame, i as u32, face)),
+        );
+    }
+    Ok(rows)
 }
 
 fn detection_row(frame: &FrameRef, face_index: u32, face: &Face) -> DetectionRow {
@@ -189,24 +224,26 @@ impl Stage for Detect {
             }
         }
         // The videos run in parallel on rayon's workers (`runner.threads`), one detector each.
-        let threads = threads_per_detector(
+        let split = detector_split(
             self.params.intra_op_threads,
             rayon::current_num_threads(),
             by_video.len(),
         );
         tracing::debug!(
-            "detect: {} video(s) in this call, {threads} thread(s) per detector",
-            by_video.len()
+            "detect: {} video(s) in this call, {} detector(s) of {} thread(s) each",
+            by_video.len(),
+            split.detectors,
+            split.threads
         );
         // Detectors of another thread count (an earlier shard of another size) would only hold
         // memory now.
         if let Ok(mut pool) = self.pool.lock() {
-            pool.retain(|d| d.params().intra_op_threads == threads);
+            pool.retain(|d| d.params().intra_op_threads == split.threads);
         }
         // A detector that cannot be built (no ONNX Runtime, no weights) fails the stage, not each
         // video: it is the installation that is broken, not the data.
         let detector = self
-            .take_detector(threads)
+            .take_detector(split.threads)
             .map_err(|message| StageError::Input {
                 path: self.models.display().to_string(),
                 message,
@@ -214,7 +251,7 @@ impl Stage for Detect {
         self.give_back(detector);
         let items = by_video.into_iter().collect();
         let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRef>| {
-            self.video(&frames, threads)
+            self.video(&frames, split)
         });
         let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
         Ok(StageOutput::default()
@@ -225,20 +262,24 @@ impl Stage for Detect {
 
 #[cfg(test)]
 mod tests {
-    use super::threads_per_detector;
+    use super::{detector_split, DetectorSplit};
+
+    fn split(detectors: usize, threads: usize) -> DetectorSplit {
+        DetectorSplit { detectors, threads }
+    }
 
     #[test]
     fn workers_are_shared_among_the_videos_of_a_call() {
-        // 2 cores: one video gets both, two or more one each.
-        assert_eq!(threads_per_detector(0, 2, 1), 2);
-        assert_eq!(threads_per_detector(0, 2, 2), 1);
-        assert_eq!(threads_per_detector(0, 2, 8), 1);
-        // 16 cores: never more threads in all than workers.
-        assert_eq!(threads_per_detector(0, 16, 3), 5);
-        assert_eq!(threads_per_detector(0, 16, 0), 16);
-        assert_eq!(threads_per_detector(0, 1, 1), 1);
-        // An explicit count wins.
-        assert_eq!(threads_per_detector(3, 2, 8), 3);
-        assert_eq!(threads_per_detector(1, 16, 1), 1);
+        // 2 cores: one video runs two single-threaded detectors, two or more one each.
+        assert_eq!(detector_split(0, 2, 1), split(2, 1));
+        assert_eq!(detector_split(0, 2, 2), split(1, 1));
+        assert_eq!(detector_split(0, 2, 8), split(1, 1));
+        // 16 cores: never more detectors in all than workers.
+        assert_eq!(detector_split(0, 16, 3), split(5, 1));
+        assert_eq!(detector_split(0, 16, 0), split(16, 1));
+        assert_eq!(detector_split(0, 1, 1), split(1, 1));
+        // An explicit thread count: one detector of that many threads per video.
+        assert_eq!(detector_split(3, 2, 8), split(1, 3));
+        assert_eq!(detector_split(1, 16, 1), split(1, 1));
     }
 }
