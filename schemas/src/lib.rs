@@ -15,6 +15,8 @@ pub mod detections;
 pub mod errors;
 pub mod faces;
 pub mod frames;
+pub mod huggingface;
+pub mod image;
 pub mod metrics;
 pub mod report_files;
 pub mod scores;
@@ -38,6 +40,7 @@ pub use errors::ErrorRow;
 pub use faces::crops::FaceRow;
 pub use faces::misses::FaceMissRow;
 pub use frames::{FrameEncoding, FrameRef, FrameRow};
+pub use image::EncodedImage;
 pub use metrics::MetricsRow;
 pub use report_files::ReportFileRow;
 pub use scores::FrameScoreRow;
@@ -118,6 +121,7 @@ impl TableDef {
                 DataType::Int64 => "i64",
                 DataType::UInt32 => "u32",
                 DataType::UInt64 => "u64",
+                image if EncodedImage::is_image_type(image) => "image",
                 other => {
                     return Err(SchemaError::Unnamed {
                         table: self.name,

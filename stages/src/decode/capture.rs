@@ -122,7 +122,7 @@ pub fn decode_video(
             width,
             height,
             encoding: FrameEncoding::Raw,
-            image: pixels,
+            image: pixels.into(),
         });
     }
     if frames.is_empty() {
