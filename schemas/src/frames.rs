@@ -232,7 +232,7 @@ mod tests {
             Field::new("width", DataType::UInt32, false),
             Field::new("height", DataType::UInt32, false),
             Field::new("encoding", DataType::Utf8, false),
-            Field::new("image", EncodedImage::data_type(), false),
+            Field::new("image", EncodedImage::data_type(), true),
         ]);
         let schema = (FrameRow::TABLE.schema)();
         assert_eq!(schema.fields(), expected.fields());

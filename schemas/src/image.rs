@@ -119,7 +119,11 @@ impl Cell for EncodedImage {
     fn data_type() -> DataType {
         EncodedImage::data_type()
     }
-    const NULLABLE: bool = false;
+    /// Declared nullable though no row is ever null (one without bytes is refused on read):
+    /// `datasets` applies the metadata's `Image` feature only to a field equal to the one it
+    /// would make itself (`Features.from_arrow_schema`), nullability included, and its own
+    /// fields are nullable. A non-null image column loads as a plain `{bytes, path}` dict.
+    const NULLABLE: bool = true;
     const FEATURE: Feature = Feature::Image;
     fn build(values: Vec<&Self>) -> ArrayRef {
         let bytes = BinaryArray::from_iter_values(values.into_iter().map(|v| &v.0));

@@ -266,7 +266,13 @@ fn column_stats(
     };
     Ok(ColumnStats {
         name: field.name().clone(),
-        data_type: field.data_type().to_string(),
+        // An image column by the name Hugging Face `datasets` gives its feature, rather than
+        // Arrow's spelling of the `{bytes, path}` struct behind it.
+        data_type: if EncodedImage::is_image_type(field.data_type()) {
+            "Image".to_string()
+        } else {
+            field.data_type().to_string()
+        },
         nullable: field.is_nullable(),
         min: pick(mins, false)?,
         max: pick(maxes, true)?,
