@@ -192,6 +192,37 @@ mod tests {
 }
 
 #[cfg(test)]
+mod huggingface_tests {
+    use super::*;
+
+    /// Every table declares a `datasets` feature for each of its columns, in column order, and
+    /// the image columns (and only they) as `Image`: what `load_dataset` reads them by.
+    #[test]
+    fn every_table_declares_its_columns_and_images_to_datasets() {
+        let mut images = Vec::new();
+        for table in ALL_TABLES {
+            let schema = (table.schema)();
+            let text = &schema.metadata()[huggingface::METADATA_KEY];
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let features = value["info"]["features"].as_object().unwrap();
+            assert_eq!(features.len(), schema.fields().len(), "{}", table.name);
+            let mut found = huggingface::image_columns(&schema);
+            let mut expected: Vec<String> = schema
+                .fields()
+                .iter()
+                .filter(|f| EncodedImage::is_image_type(f.data_type()))
+                .map(|f| f.name().clone())
+                .collect();
+            found.sort();
+            expected.sort();
+            assert_eq!(found, expected, "{}", table.name);
+            images.extend(expected.into_iter().map(|c| format!("{}.{c}", table.name)));
+        }
+        assert_eq!(images, ["frames.image", "faces.image", "ssim_maps.map"]);
+    }
+}
+
+#[cfg(test)]
 mod stable_description_tests {
     use super::*;
 
