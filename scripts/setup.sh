@@ -31,10 +31,11 @@ fi
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
 # python3-pip: `python3 -m pip download` fetches the pinned wheels below (a download, not an install,
 # so Debian's externally-managed Python does not refuse it).
+# python3-venv: the virtual environment of Hugging Face `datasets` (below).
 # chromium: the end-to-end test of report.html renders it headless (DOM dump and screenshot).
 # slurm-wlm, munge: the end-to-end test of array jobs runs them on a real one-machine Slurm
 # (scripts/slurm-up.sh starts it, scripts/slurm-down.sh stops it).
-APT_PACKAGES=(libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip chromium slurm-wlm munge)
+APT_PACKAGES=(libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip python3-venv chromium slurm-wlm munge)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -181,4 +182,21 @@ chelsea.png 596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb
 coffee.png cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7
 LIST
 
-log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn, vendor/imagenet"
+# Hugging Face `datasets` (and Pillow, which its Image feature decodes with), pinned, in a virtual
+# environment of its own: tests/e2e/huggingface.rs loads our Parquet tables with the library itself
+# to prove that its `load_dataset("parquet", ...)` yields our image columns as pictures. Installed
+# (not just downloaded) because the test runs it; a venv, because Debian's own Python refuses pip
+# installs into it. Its dependencies are whatever those versions require from PyPI.
+HF_VENV=$VENDOR/python-datasets
+DATASETS_VERSION=5.2.0
+PILLOW_VERSION=12.0.0
+if ! "$HF_VENV/bin/python" -c "import sys, datasets, PIL
+sys.exit(datasets.__version__ != '$DATASETS_VERSION' or PIL.__version__ != '$PILLOW_VERSION')" 2>/dev/null; then
+  log "installing datasets $DATASETS_VERSION into $HF_VENV (about a minute)"
+  rm -rf "$HF_VENV"
+  python3 -m venv "$HF_VENV"
+  "$HF_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "datasets==$DATASETS_VERSION" "pillow==$PILLOW_VERSION"
+fi
+
+log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn, vendor/imagenet, vendor/python-datasets"

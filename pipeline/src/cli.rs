@@ -16,7 +16,7 @@ use crate::commands::{
 };
 use crate::config::{source_tree_path, Config};
 use crate::runner::{Executor, Pipeline, Selection, Share};
-use crate::runs::latest_dataset;
+use crate::runs::{latest_dataset, latest_evaluation};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -322,6 +322,7 @@ fn execute(cli: Cli) -> Result<()> {
                 },
                 wait_for_lock: wait,
                 share,
+                evaluation: None,
             })?;
         }
         Command::Evaluate {
@@ -346,8 +347,30 @@ fn execute(cli: Cli) -> Result<()> {
             shard_count,
         } => {
             let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
-            let pipeline =
-                Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?;
+            // A workspace whose last run was `dfd evaluate` is compared with that evaluation's
+            // pipeline (the models' own stage, their preprocessing settings), not the configured
+            // one its outputs were never made with.
+            let (pipeline, config) = match latest_evaluation(&workspace)? {
+                Some(evaluation) => {
+                    eprintln!(
+                        "pipeline: the evaluation of the models in {} (the last run's)",
+                        evaluation.models_workspace.display()
+                    );
+                    let assembled = evaluate::assemble(
+                        &workspace,
+                        &config,
+                        &dataset,
+                        &evaluation.models_workspace,
+                        &evaluation.models,
+                    )
+                    .context("cannot assemble the last run's evaluation")?;
+                    (assembled.pipeline, assembled.config)
+                }
+                None => (
+                    Pipeline::new(&config, dataset).context("cannot assemble the pipeline")?,
+                    config,
+                ),
+            };
             let executor = Executor::new(workspace, config.runner.videos_per_shard);
             let statuses = status::status(&pipeline, &executor, shard_count);
             if json {

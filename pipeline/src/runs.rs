@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cache::atomic::write_file_atomic;
 use crate::cache::Workspace;
@@ -27,8 +27,22 @@ pub struct RunRecord {
     pub command: Vec<String>,
     pub dataset: String,
     pub config: serde_json::Value,
+    /// What `dfd evaluate` evaluated; absent for any other run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<EvaluationRecord>,
     /// The stages begun so far (outcome `running` until they end), then every stage.
     pub stages: Vec<StageReport>,
+}
+
+/// The models a `dfd evaluate` run scored: what `dfd status` needs to assemble the same pipeline
+/// (the models' own stage and the preprocessing they were trained with) instead of the
+/// configured one, whose `train` and settings the evaluation's outputs were never made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    /// The workspace the models were trained in, absolute.
+    pub models_workspace: PathBuf,
+    /// `--model` names; empty = every model trained there.
+    pub models: Vec<String>,
 }
 
 /// A run id that sorts by time: `20261125T013812Z-4242`.
@@ -224,6 +238,25 @@ pub fn latest_fingerprint(workspace: &Workspace, stage: &str) -> Option<String> 
     })
 }
 
+/// What the newest run evaluated, when it was a `dfd evaluate`; an error when its record names an
+/// evaluation this dfd cannot read.
+pub fn latest_evaluation(workspace: &Workspace) -> Result<Option<EvaluationRecord>> {
+    let Some(record) = records(workspace).into_iter().next() else {
+        return Ok(None);
+    };
+    match record.get("evaluation") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(evaluation) => serde_json::from_value(evaluation.clone())
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "run record {} names an evaluation this dfd cannot read",
+                    record["id"]
+                )
+            }),
+    }
+}
+
 /// The dataset of the newest run, if any run is recorded.
 pub fn latest_dataset(workspace: &Workspace) -> Option<PathBuf> {
     records(workspace)
@@ -244,6 +277,7 @@ mod tests {
             command: vec![],
             dataset: "/data".into(),
             config: serde_json::Value::Null,
+            evaluation: None,
             stages: vec![],
         }
     }

@@ -9,12 +9,17 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
+use crate::huggingface::Feature;
 use crate::SchemaError;
 
 /// A Rust type stored in one Arrow column.
 pub trait Cell: Sized {
-    const DATA_TYPE: DataType;
+    /// The column's Arrow type (a function, not a constant: a struct type holds its fields in an
+    /// `Arc`, which no constant can build).
+    fn data_type() -> DataType;
     const NULLABLE: bool;
+    /// How Hugging Face `datasets` is told to read the column (the `huggingface` schema metadata).
+    const FEATURE: Feature;
     fn build(values: Vec<&Self>) -> ArrayRef;
     /// Reads row `row` of `array`.
     fn read(array: &dyn Array, row: usize) -> Result<Self, CellError>;
@@ -38,10 +43,13 @@ fn typed<A: Array + 'static>(array: &dyn Array) -> Result<&A, CellError> {
 }
 
 macro_rules! primitive_cell {
-    ($rust:ty, $arrow:ty, $dt:expr) => {
+    ($rust:ty, $arrow:ty, $dt:expr, $hf:literal) => {
         impl Cell for $rust {
-            const DATA_TYPE: DataType = $dt;
+            fn data_type() -> DataType {
+                $dt
+            }
             const NULLABLE: bool = false;
+            const FEATURE: Feature = Feature::Value($hf);
             fn build(values: Vec<&Self>) -> ArrayRef {
                 Arc::new(<$arrow>::from_iter_values(values.into_iter().copied()))
             }
@@ -51,8 +59,11 @@ macro_rules! primitive_cell {
         }
 
         impl Cell for Option<$rust> {
-            const DATA_TYPE: DataType = $dt;
+            fn data_type() -> DataType {
+                $dt
+            }
             const NULLABLE: bool = true;
+            const FEATURE: Feature = Feature::Value($hf);
             fn build(values: Vec<&Self>) -> ArrayRef {
                 Arc::new(values.into_iter().copied().collect::<$arrow>())
             }
@@ -64,15 +75,18 @@ macro_rules! primitive_cell {
     };
 }
 
-primitive_cell!(u32, UInt32Array, DataType::UInt32);
-primitive_cell!(u64, UInt64Array, DataType::UInt64);
-primitive_cell!(i64, Int64Array, DataType::Int64);
-primitive_cell!(f32, Float32Array, DataType::Float32);
-primitive_cell!(f64, Float64Array, DataType::Float64);
+primitive_cell!(u32, UInt32Array, DataType::UInt32, "uint32");
+primitive_cell!(u64, UInt64Array, DataType::UInt64, "uint64");
+primitive_cell!(i64, Int64Array, DataType::Int64, "int64");
+primitive_cell!(f32, Float32Array, DataType::Float32, "float32");
+primitive_cell!(f64, Float64Array, DataType::Float64, "float64");
 
 impl Cell for bool {
-    const DATA_TYPE: DataType = DataType::Boolean;
+    fn data_type() -> DataType {
+        DataType::Boolean
+    }
     const NULLABLE: bool = false;
+    const FEATURE: Feature = Feature::Value("bool");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(
             values
@@ -87,8 +101,11 @@ impl Cell for bool {
 }
 
 impl Cell for String {
-    const DATA_TYPE: DataType = DataType::Utf8;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
     const NULLABLE: bool = false;
+    const FEATURE: Feature = Feature::Value("string");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(StringArray::from_iter_values(values))
     }
@@ -98,8 +115,11 @@ impl Cell for String {
 }
 
 impl Cell for Option<String> {
-    const DATA_TYPE: DataType = DataType::Utf8;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
     const NULLABLE: bool = true;
+    const FEATURE: Feature = Feature::Value("string");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(
             values
@@ -115,8 +135,11 @@ impl Cell for Option<String> {
 }
 
 impl Cell for Vec<u8> {
-    const DATA_TYPE: DataType = DataType::Binary;
+    fn data_type() -> DataType {
+        DataType::Binary
+    }
     const NULLABLE: bool = false;
+    const FEATURE: Feature = Feature::Value("binary");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(BinaryArray::from_iter_values(values))
     }
@@ -141,8 +164,11 @@ fn parse_name<T: TextEnum>(text: &str) -> Result<T, CellError> {
 }
 
 impl<T: TextEnum> Cell for T {
-    const DATA_TYPE: DataType = DataType::Utf8;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
     const NULLABLE: bool = false;
+    const FEATURE: Feature = Feature::Value("string");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(StringArray::from_iter_values(
             values.into_iter().map(|v| v.as_str()),
@@ -154,8 +180,11 @@ impl<T: TextEnum> Cell for T {
 }
 
 impl<T: TextEnum> Cell for Option<T> {
-    const DATA_TYPE: DataType = DataType::Utf8;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
     const NULLABLE: bool = true;
+    const FEATURE: Feature = Feature::Value("string");
     fn build(values: Vec<&Self>) -> ArrayRef {
         Arc::new(
             values
@@ -260,14 +289,19 @@ macro_rules! table {
             // that names a function of the same name.
             const TABLE: $crate::TableDef = $crate::TableDef {
                 name: $name,
+                // The columns, and the `huggingface` metadata that tells HF `datasets` how to
+                // read each (images as pictures).
                 schema: || {
                     arrow::datatypes::Schema::new(vec![
                         $( arrow::datatypes::Field::new(
                             stringify!($field),
-                            <$ty as $crate::cell::Cell>::DATA_TYPE,
+                            <$ty as $crate::cell::Cell>::data_type(),
                             <$ty as $crate::cell::Cell>::NULLABLE,
                         ) ),+
                     ])
+                    .with_metadata($crate::huggingface::metadata(&[
+                        $( (stringify!($field), <$ty as $crate::cell::Cell>::FEATURE) ),+
+                    ]))
                 },
                 validate_values: |batch| {
                     $video_ids($name, batch)?;
@@ -317,6 +351,7 @@ mod tests {
                 ratio: f32,
                 precise: Option<f64>,
                 blob: Vec<u8>,
+                picture: crate::EncodedImage,
                 flag: bool,
                 signed: i64,
                 maybe_signed: Option<i64>,
@@ -340,6 +375,7 @@ mod tests {
                 ratio: 0.5,
                 precise: Some(1e-12),
                 blob: vec![1, 2, 3],
+                picture: vec![9, 8].into(),
                 flag: true,
                 signed: i64::MIN,
                 maybe_signed: None,
@@ -354,6 +390,7 @@ mod tests {
                 ratio: -1.0,
                 precise: None,
                 blob: vec![],
+                picture: vec![7].into(),
                 flag: false,
                 signed: -1,
                 maybe_signed: Some(7),

@@ -69,6 +69,34 @@ pub(crate) fn column<'a, A: Array + 'static>(
         })
 }
 
+/// The bytes of image column `column` of `batch` ([`crate::EncodedImage`]), borrowed: for code that
+/// looks at every image of a batch in place rather than copying each into a row.
+pub(crate) fn image_bytes<'a>(
+    table: &'static str,
+    batch: &'a RecordBatch,
+    column: &'static str,
+) -> Result<&'a arrow::array::BinaryArray, SchemaError> {
+    let array: &ArrayRef = batch
+        .column_by_name(column)
+        .ok_or(SchemaError::MissingColumn { table, column })?;
+    let wrong_type = |_| SchemaError::WrongType {
+        table,
+        column,
+        expected: "image (struct of bytes and path)",
+        found: array.data_type().to_string(),
+    };
+    let bytes = crate::EncodedImage::bytes_of(array.as_ref()).map_err(wrong_type)?;
+    match crate::EncodedImage::first_without_bytes(array.as_ref()).map_err(wrong_type)? {
+        Some(row) => Err(SchemaError::InvalidValue {
+            table,
+            column,
+            row,
+            message: "an image without bytes (only a path, or null)".into(),
+        }),
+        None => Ok(bytes),
+    }
+}
+
 /// Fails when a non-nullable string column holds an empty string (an id nobody can look up).
 pub(crate) fn require_non_empty(
     table: &'static str,

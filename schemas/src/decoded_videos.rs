@@ -68,7 +68,10 @@ mod tests {
             Field::new("height", DataType::UInt32, false),
             Field::new("note", DataType::Utf8, true),
         ]);
-        assert_eq!((DecodedVideoRow::TABLE.schema)(), expected);
+        assert_eq!(
+            (DecodedVideoRow::TABLE.schema)().fields(),
+            expected.fields()
+        );
     }
 
     #[test]

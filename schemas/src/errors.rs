@@ -47,7 +47,7 @@ mod tests {
             Field::new("stage", DataType::Utf8, false),
             Field::new("message", DataType::Utf8, false),
         ]);
-        assert_eq!((ErrorRow::TABLE.schema)(), expected);
+        assert_eq!((ErrorRow::TABLE.schema)().fields(), expected.fields());
     }
 
     fn error(video_id: &str, stage: &str, message: &str) -> ErrorRow {

@@ -22,8 +22,9 @@ pub mod crops {
             /// Size of the stored crop (224 x 224 by default).
             crop_width: u32,
             crop_height: u32,
-            /// The crop as PNG, colours in true RGB order.
-            image: Vec<u8>,
+            /// The crop as PNG, colours in true RGB order; an HF `datasets` Image (`{bytes, path}`,
+            /// `path` null).
+            image: crate::EncodedImage,
         }
         validate = |_| Ok(());
     }

@@ -8,7 +8,7 @@
 //! | pts_ms | float64 | presentation time of the frame, in milliseconds |
 //! | width, height | uint32 | frame size in pixels |
 //! | encoding | utf8 | `jpeg-preview` (the default on disk), `png`, `jpeg`, or `raw` (in memory) |
-//! | image | binary | the frame; colours in their true order for PNG/JPEG (RGB), BGR for `raw` |
+//! | image | struct{bytes: binary, path: utf8} | the frame (an HF `datasets` Image; `path` null); colours in their true order for PNG/JPEG (RGB), BGR for `raw` |
 //!
 //! What `decode` writes is a policy (`decode.keep_frames`): by default a preview (the frame scaled
 //! down, as JPEG) beside the frame's true size, index and time; the full frame (PNG, or JPEG) only
@@ -22,8 +22,8 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 
 use crate::cell::{read_cell, TextEnum};
-use crate::column::column;
-use crate::{SchemaError, TableRow};
+use crate::column::{column, image_bytes};
+use crate::{EncodedImage, SchemaError, TableRow};
 
 /// How a frame's pixels are stored in the `image` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,8 @@ crate::table! {
         width: u32,
         height: u32,
         encoding: FrameEncoding,
-        image: Vec<u8>,
+        /// On disk PNG or JPEG, which HF `datasets` decodes; `raw` only in memory.
+        image: EncodedImage,
     }
     validate = validate_frames;
 }
@@ -118,7 +119,7 @@ impl FrameRow {
         let pts = column::<Float64Array>(t, batch, "pts_ms", "float64")?;
         let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
         let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
-        let image = column::<BinaryArray>(t, batch, "image", "binary")?;
+        let image = image_bytes(t, batch, "image")?;
         (0..batch.num_rows())
             .map(|row| {
                 Ok(FrameRef {
@@ -138,13 +139,13 @@ impl FrameRow {
     /// A batch of `rows`, consuming them: each image is freed as soon as it is copied into the
     /// batch, so that a video's raw frames are not held twice.
     pub fn into_batch(mut rows: Vec<FrameRow>) -> Result<RecordBatch, SchemaError> {
-        let images: Vec<Vec<u8>> = rows
+        let images: Vec<EncodedImage> = rows
             .iter_mut()
             .map(|r| std::mem::take(&mut r.image))
             .collect();
         let skeleton = FrameRow::to_batch(&rows)?;
         drop(rows);
-        let bytes = images.iter().map(Vec::len).sum();
+        let bytes = images.iter().map(|i| i.len()).sum();
         let mut builder = BinaryBuilder::with_capacity(images.len(), bytes);
         for image in images {
             builder.append_value(&image);
@@ -152,14 +153,15 @@ impl FrameRow {
         FrameRow::replace_images(&skeleton, builder.finish(), None)
     }
 
-    /// `batch` with its `image` column replaced, and its `encoding` column where one is given
-    /// (decode's stored form of raw frames; [`FrameRow::into_batch`]).
+    /// `batch` with its `image` column replaced by `image` (the images' bytes, one per row), and
+    /// its `encoding` column where one is given (decode's stored form of raw frames;
+    /// [`FrameRow::into_batch`]).
     pub fn replace_images(
         batch: &RecordBatch,
         image: BinaryArray,
         encoding: Option<StringArray>,
     ) -> Result<RecordBatch, SchemaError> {
-        let image: ArrayRef = Arc::new(image);
+        let image: ArrayRef = Arc::new(EncodedImage::column(image));
         let encoding = encoding.map(|e| Arc::new(e) as ArrayRef);
         let schema = batch.schema();
         let columns = schema
@@ -185,7 +187,7 @@ fn validate_frames(batch: &RecordBatch) -> Result<(), SchemaError> {
     let t = FrameRow::TABLE.name;
     let width = column::<UInt32Array>(t, batch, "width", "uint32")?;
     let height = column::<UInt32Array>(t, batch, "height", "uint32")?;
-    let image = column::<BinaryArray>(t, batch, "image", "binary")?;
+    let image = image_bytes(t, batch, "image")?;
     for row in 0..batch.num_rows() {
         let bad = |column, message: &str| SchemaError::InvalidValue {
             table: t,
@@ -230,12 +232,18 @@ mod tests {
             Field::new("width", DataType::UInt32, false),
             Field::new("height", DataType::UInt32, false),
             Field::new("encoding", DataType::Utf8, false),
-            Field::new("image", DataType::Binary, false),
+            Field::new("image", EncodedImage::data_type(), true),
         ]);
-        assert_eq!((FrameRow::TABLE.schema)(), expected);
+        let schema = (FrameRow::TABLE.schema)();
+        assert_eq!(schema.fields(), expected.fields());
+        assert_eq!(
+            crate::huggingface::image_columns(&schema),
+            vec!["image".to_string()]
+        );
     }
 
     fn frame(encoding: FrameEncoding, width: u32, image: Vec<u8>) -> FrameRow {
+        let image = EncodedImage(image);
         FrameRow {
             video_id: "a.mp4".into(),
             sample_index: 0,
@@ -297,7 +305,7 @@ mod tests {
                 Arc::new(UInt32Array::from(vec![4])),
                 Arc::new(UInt32Array::from(vec![2])),
                 Arc::new(StringArray::from(vec!["webp"])),
-                Arc::new(BinaryArray::from(vec![&[1u8][..]])),
+                Arc::new(EncodedImage::column(BinaryArray::from(vec![&[1u8][..]]))),
             ],
         )
         .unwrap();

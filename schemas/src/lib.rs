@@ -15,6 +15,8 @@ pub mod detections;
 pub mod errors;
 pub mod faces;
 pub mod frames;
+pub mod huggingface;
+pub mod image;
 pub mod metrics;
 pub mod report_files;
 pub mod scores;
@@ -38,6 +40,7 @@ pub use errors::ErrorRow;
 pub use faces::crops::FaceRow;
 pub use faces::misses::FaceMissRow;
 pub use frames::{FrameEncoding, FrameRef, FrameRow};
+pub use image::EncodedImage;
 pub use metrics::MetricsRow;
 pub use report_files::ReportFileRow;
 pub use scores::FrameScoreRow;
@@ -118,6 +121,7 @@ impl TableDef {
                 DataType::Int64 => "i64",
                 DataType::UInt32 => "u32",
                 DataType::UInt64 => "u64",
+                image if EncodedImage::is_image_type(image) => "image",
                 other => {
                     return Err(SchemaError::Unnamed {
                         table: self.name,
@@ -184,6 +188,37 @@ mod tests {
                 t.name
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod huggingface_tests {
+    use super::*;
+
+    /// Every table declares a `datasets` feature for each of its columns, in column order, and
+    /// the image columns (and only they) as `Image`: what `load_dataset` reads them by.
+    #[test]
+    fn every_table_declares_its_columns_and_images_to_datasets() {
+        let mut images = Vec::new();
+        for table in ALL_TABLES {
+            let schema = (table.schema)();
+            let text = &schema.metadata()[huggingface::METADATA_KEY];
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let features = value["info"]["features"].as_object().unwrap();
+            assert_eq!(features.len(), schema.fields().len(), "{}", table.name);
+            let mut found = huggingface::image_columns(&schema);
+            let mut expected: Vec<String> = schema
+                .fields()
+                .iter()
+                .filter(|f| EncodedImage::is_image_type(f.data_type()))
+                .map(|f| f.name().clone())
+                .collect();
+            found.sort();
+            expected.sort();
+            assert_eq!(found, expected, "{}", table.name);
+            images.extend(expected.into_iter().map(|c| format!("{}.{c}", table.name)));
+        }
+        assert_eq!(images, ["frames.image", "faces.image", "ssim_maps.map"]);
     }
 }
 

@@ -19,8 +19,9 @@ pub mod maps {
             /// (map_max - map_min)` recovers the float map to within half a grey level.
             map_min: f32,
             map_max: f32,
-            /// The map min-max normalised to 8-bit grey, as PNG (as the reference stored it).
-            map: Vec<u8>,
+            /// The map min-max normalised to 8-bit grey, as PNG (as the reference stored it); an
+            /// HF `datasets` Image (`{bytes, path}`, `path` null).
+            map: crate::EncodedImage,
         }
         validate = |_| Ok(());
     }

@@ -91,7 +91,7 @@ mod tests {
             Field::new("size_bytes", DataType::UInt64, false),
             Field::new("modified_ms", DataType::Int64, false),
         ]);
-        assert_eq!((VideoRow::TABLE.schema)(), expected);
+        assert_eq!((VideoRow::TABLE.schema)().fields(), expected.fields());
     }
 
     #[test]

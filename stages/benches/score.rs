@@ -101,7 +101,7 @@ fn face_crops() -> Vec<FaceRow> {
             height: ch,
             crop_width: crop.size,
             crop_height: crop.size,
-            image,
+            image: image.into(),
         });
     }
     assert_eq!(rows.len(), BATCH, "too few faces found in the clip");

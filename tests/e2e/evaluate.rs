@@ -59,6 +59,29 @@ fn outcomes(dfd: &Dfd) -> BTreeMap<String, String> {
     dfd.outcomes().into_iter().collect()
 }
 
+/// `dfd status --json` in an evaluation workspace, with the settings the evaluations were run
+/// with: each stage's state.
+fn states(dfd: &Dfd) -> BTreeMap<String, String> {
+    let text = dfd.ok(&[
+        "--set",
+        "aggregate.bootstrap_resamples=200",
+        "status",
+        "--json",
+    ]);
+    let stages: serde_json::Value = serde_json::from_str(&text).expect("status --json is JSON");
+    stages
+        .as_array()
+        .expect("a list of stages")
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     let root = tempfile::tempdir().expect("temp dir");
@@ -187,6 +210,27 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
         );
     }
 
+    // `dfd status` compares the workspace with the evaluation it holds (the models' stage, their
+    // preprocessing), not with a training of its own: every stage is fresh.
+    let fresh = states(&b);
+    assert_eq!(
+        fresh.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            "ingest",
+            "decode",
+            "detect",
+            "crop",
+            "ssim",
+            "cues",
+            "train",
+            "score",
+            "aggregate",
+            "report"
+        ]),
+        "{fresh:?}"
+    );
+    assert!(fresh.values().all(|s| s == "fresh"), "{fresh:?}");
+
     // Unchanged: everything cached.
     evaluate(&b, b_data.path(), a.workspace.path(), &[]);
     let again = outcomes(&b);
@@ -203,6 +247,10 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
         hash,
         "another seed must train other weights"
     );
+    // Before B is evaluated again, status sees the models changed: preprocessing stays fresh.
+    let pending = states(&b);
+    assert_eq!(pending["crop"], "fresh", "{pending:?}");
+    assert_eq!(pending["train"], "stale", "{pending:?}");
     evaluate(&b, b_data.path(), a.workspace.path(), &[]);
     let after = outcomes(&b);
     for stage in ["ingest", "decode", "detect", "crop", "ssim", "cues"] {

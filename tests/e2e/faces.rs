@@ -83,6 +83,12 @@ fn faces_in_every_frame_of_a_talking_head_and_none_in_an_empty_room() {
     let text = dfd.ok(&["inspect", "faces", "--head", "1"]);
     assert!(text.contains("== faces: 20 rows"), "{text}");
     assert!(text.contains("image=224x224 png"), "{text}");
+    // The image column's type by its Hugging Face name, not Arrow's spelling of the struct.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("image ") && l.contains(" Image?")),
+        "{text}"
+    );
     assert!(
         !text.contains("frames_without_face"),
         "only the table asked for: {text}"

@@ -16,6 +16,7 @@ mod demo_data;
 mod evaluate;
 mod export;
 mod faces;
+mod huggingface;
 mod inspect;
 mod learn;
 mod learning;

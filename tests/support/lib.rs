@@ -311,18 +311,27 @@ impl Dfd {
     }
 
     pub fn table(&self, stage: &str, table: &str) -> Vec<arrow::record_batch::RecordBatch> {
+        self.table_files(stage, table)
+            .iter()
+            .flat_map(|path| read_parquet(path))
+            .collect()
+    }
+
+    /// The Parquet files of one table of a stage's latest output, in manifest order: what a
+    /// reader outside dfd (pyarrow, Hugging Face `datasets`) is pointed at.
+    pub fn table_files(&self, stage: &str, table: &str) -> Vec<PathBuf> {
         let manifest = self.manifest(stage);
         let dir = self.output_dir(stage, manifest["fingerprint"].as_str().unwrap());
-        let mut batches = Vec::new();
+        let mut files = Vec::new();
         for shard in manifest["shards"].as_array().unwrap() {
             for file in shard["files"].as_array().unwrap() {
                 let path = file["path"].as_str().unwrap();
                 if path.starts_with(&format!("{table}/")) {
-                    batches.extend(read_parquet(&dir.join(path)));
+                    files.push(dir.join(path));
                 }
             }
         }
-        batches
+        files
     }
 }
 

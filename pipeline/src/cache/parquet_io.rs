@@ -6,13 +6,16 @@ use std::path::Path;
 
 use arrow::array::{Array, BooleanArray, StringArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use dfd_schemas::{image, EncodedImage};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::atomic::{create_fresh, fsync_dir, temp_path, HashingWriter};
 use super::manifest::FileRecord;
@@ -57,12 +60,21 @@ fn encode<W: Write + Send>(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<(W, u64), ParquetError> {
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        // Encoded images do not repeat; a dictionary only costs memory.
-        .set_column_dictionary_enabled("image".into(), false)
-        .build();
+        // The schema's own metadata (the `huggingface` features) as the file's key-value
+        // metadata too, beside the `ARROW:schema` that holds it for Arrow readers: readers that
+        // go by the Parquet footer alone (`datasets`, DuckDB) find it there.
+        .set_key_value_metadata(file_metadata(&schema));
+    // Encoded images do not repeat; a dictionary only costs memory.
+    for field in schema.fields() {
+        if EncodedImage::is_image_type(field.data_type()) {
+            let bytes = ColumnPath::new(vec![field.name().clone(), image::BYTES.to_string()]);
+            props = props.set_column_dictionary_enabled(bytes, false);
+        }
+    }
+    let props = props.build();
     let mut writer = ArrowWriter::try_new(sink, schema, Some(props))?;
     let mut rows = 0;
     for batch in batches {
@@ -70,6 +82,18 @@ fn encode<W: Write + Send>(
         writer.write(batch)?;
     }
     Ok((writer.into_inner()?, rows))
+}
+
+/// `schema`'s metadata as Parquet key-value pairs, in a stable order (by key), so that the same
+/// table is the same bytes on every run; `None` when it has none.
+fn file_metadata(schema: &Schema) -> Option<Vec<KeyValue>> {
+    let mut pairs: Vec<KeyValue> = schema
+        .metadata()
+        .iter()
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
+        .collect();
+    pairs.sort_by(|a, b| a.key.cmp(&b.key));
+    (!pairs.is_empty()).then_some(pairs)
 }
 
 /// sha256 of `batches` as the cache would write them (nothing is written): a digest of rows that

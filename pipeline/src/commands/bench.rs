@@ -95,6 +95,7 @@ pub fn bench(
                 selection: Selection::default(),
                 wait_for_lock: false,
                 share: None,
+                evaluation: None,
             };
             run(request()).context("the run before the timed reruns failed")?;
             for _ in 0..repeats {

@@ -12,6 +12,7 @@ use arrow::compute::{concat, sort_to_indices, SortOptions};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use dfd_schemas::EncodedImage;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
@@ -195,7 +196,11 @@ fn view_table(name: &str, files: &[PathBuf], head: usize) -> Result<TableView> {
                 metadata.file_metadata().schema_descr(),
             )?;
             let groups = metadata.row_groups();
-            if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary) {
+            // Min and max of encoded images say nothing (and an image column, a struct, has
+            // no statistics of its own).
+            if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary)
+                && !EncodedImage::is_image_type(field.data_type())
+            {
                 mins[i].push(converter.row_group_mins(groups.iter())?);
                 maxes[i].push(converter.row_group_maxes(groups.iter())?);
             }
@@ -261,7 +266,13 @@ fn column_stats(
     };
     Ok(ColumnStats {
         name: field.name().clone(),
-        data_type: field.data_type().to_string(),
+        // An image column by the name Hugging Face `datasets` gives its feature, rather than
+        // Arrow's spelling of the `{bytes, path}` struct behind it.
+        data_type: if EncodedImage::is_image_type(field.data_type()) {
+            "Image".to_string()
+        } else {
+            field.data_type().to_string()
+        },
         nullable: field.is_nullable(),
         min: pick(mins, false)?,
         max: pick(maxes, true)?,
@@ -269,7 +280,8 @@ fn column_stats(
     })
 }
 
-/// Renders rows as text; binary cells that hold an image become `WxH format, size`.
+/// Renders rows as text; binary cells and image columns that hold an image become
+/// `WxH format, size`.
 fn render_rows(batches: &[RecordBatch]) -> Result<Head> {
     let mut head = Head::default();
     for batch in batches {
@@ -282,6 +294,9 @@ fn render_rows(batches: &[RecordBatch]) -> Result<Head> {
                     None
                 } else if let Some(binary) = column.as_any().downcast_ref::<BinaryArray>() {
                     Some(describe_blob(binary.value(row)))
+                } else if let Ok(images) = EncodedImage::bytes_of(column.as_ref()) {
+                    // An image column (`{bytes, path}`): the picture, not the struct.
+                    Some(describe_blob(images.value(row)))
                 } else {
                     let formatter =
                         ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;

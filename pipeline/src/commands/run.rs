@@ -21,7 +21,7 @@ use crate::runner::array::SharePlan;
 use crate::runner::{
     run_dag, Executor, Mode, Outcome, Pipeline, Selection, Share, StageReport, StreamPlan,
 };
-use crate::runs::{new_run_id, RunJournal, RunRecord};
+use crate::runs::{new_run_id, EvaluationRecord, RunJournal, RunRecord};
 
 /// Passes of the DAG in one run: the first, and one more per round of damaged inputs found.
 const MAX_PASSES: usize = 3;
@@ -34,6 +34,8 @@ pub struct RunRequest<'a> {
     pub wait_for_lock: bool,
     /// This task's share of an array job (`--shard`): only its shards of the per-video stages.
     pub share: Option<Share>,
+    /// What `dfd evaluate` evaluates (in the run record, for `dfd status`); `None` otherwise.
+    pub evaluation: Option<EvaluationRecord>,
 }
 
 /// Runs the DAG; returns the stage reports (also written to `runs/<id>.json`).
@@ -73,6 +75,7 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
             command: std::env::args().collect(),
             dataset: request.dataset.display().to_string(),
             config: serde_json::to_value(request.config)?,
+            evaluation: request.evaluation.clone(),
             stages: Vec::new(),
         },
     )?);

@@ -187,7 +187,7 @@ impl Crop {
                 height,
                 crop_width: self.params.size,
                 crop_height: self.params.size,
-                image,
+                image: image.into(),
             });
         }
         Ok((faces, misses))
@@ -209,7 +209,8 @@ impl Stage for Crop {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 1,
+            // 2: `image` is an HF `datasets` Image struct `{bytes, path}` (was binary).
+            version: 2,
             inputs: &[
                 InputDef::of::<FrameRow>(crate::decode::NAME),
                 InputDef::of::<DetectionRow>(crate::detect::NAME),

@@ -122,7 +122,7 @@ pub fn decode_with_opencv(
             width,
             height,
             encoding: FrameEncoding::Raw,
-            image: pixels,
+            image: pixels.into(),
         });
     }
     if frames.is_empty() {

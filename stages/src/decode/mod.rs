@@ -181,7 +181,8 @@ impl Stage for Decode {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 3,
+            // 4: `image` is an HF `datasets` Image struct `{bytes, path}` (was binary).
+            version: 4,
             inputs: &[crate::PARTITION_TABLE],
             outputs: &[
                 dfd_schemas::FrameRow::TABLE,

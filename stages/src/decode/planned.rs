@@ -118,7 +118,7 @@ pub fn decode_planned(
             width,
             height,
             encoding: FrameEncoding::Raw,
-            image: kept.remove(pts).unwrap_or_default(),
+            image: kept.remove(pts).unwrap_or_default().into(),
         })
         .collect::<Vec<_>>();
     let summary = DecodedVideoRow {

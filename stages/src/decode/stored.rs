@@ -123,7 +123,10 @@ mod tests {
     use super::*;
 
     fn raw_frame(width: u32, height: u32) -> FrameRow {
-        let image = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
+        let image = (0..width * height * 3)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
         FrameRow {
             video_id: "v.mp4".into(),
             sample_index: 0,

@@ -86,7 +86,7 @@ impl SsimStage {
                     score: ssim.score,
                     map_min,
                     map_max,
-                    map: self.encode_map(&ssim.map, map_min, map_max)?,
+                    map: self.encode_map(&ssim.map, map_min, map_max)?.into(),
                 });
             }
         }
@@ -124,7 +124,8 @@ impl Stage for SsimStage {
     fn spec(&self) -> &StageSpec {
         const SPEC: StageSpec = StageSpec {
             name: NAME,
-            version: 1,
+            // 2: `map` is an HF `datasets` Image struct `{bytes, path}` (was binary).
+            version: 2,
             inputs: &[InputDef::of::<FaceRow>(crate::crop::NAME)],
             outputs: &[
                 dfd_schemas::SsimMapRow::TABLE,

@@ -17,6 +17,7 @@ use super::run::{self, RunRequest};
 use crate::cache::Workspace;
 use crate::config::Config;
 use crate::runner::{Pipeline, Selection, StageReport};
+use crate::runs::EvaluationRecord;
 
 pub use settings::{with_training_preprocessing, Overridden, SECTIONS};
 pub use source::{trained_elsewhere, TrainedElsewhere};
@@ -34,14 +35,31 @@ pub struct EvaluateRequest<'a> {
     pub wait_for_lock: bool,
 }
 
-/// Runs the evaluation; returns the stage reports (also in `runs/<id>.json`).
-pub fn evaluate(request: EvaluateRequest) -> Result<Vec<StageReport>> {
-    let source = trained_elsewhere(request.models_workspace, request.models)?;
-    let ours = request
-        .workspace
+/// The pipeline of an evaluation and the configuration it runs with: the configured one with the
+/// models' preprocessing settings, and `train` replaced by the models of `models_workspace`.
+pub struct Evaluation {
+    pub config: Config,
+    pub pipeline: Pipeline,
+    /// Settings given for this dataset that differ from the models' (warnings to show).
+    pub overridden: Vec<Overridden>,
+    pub provenance: Provenance,
+}
+
+/// Assembles the evaluation of the models of `models_workspace` (`models`: their names, empty =
+/// all) on `dataset` in `workspace`: what `dfd evaluate` runs, and what `dfd status` compares an
+/// evaluation workspace's outputs with.
+pub fn assemble(
+    workspace: &Workspace,
+    config: &Config,
+    dataset: &Path,
+    models_workspace: &Path,
+    models: &[String],
+) -> Result<Evaluation> {
+    let source = trained_elsewhere(models_workspace, models)?;
+    let ours = workspace
         .root()
         .canonicalize()
-        .unwrap_or_else(|_| request.workspace.root().to_path_buf());
+        .unwrap_or_else(|_| workspace.root().to_path_buf());
     if Path::new(&source.source.workspace) == ours {
         bail!(
             "--models names this very workspace ({}): evaluate writes its own `train` output, so \
@@ -49,39 +67,63 @@ pub fn evaluate(request: EvaluateRequest) -> Result<Vec<StageReport>> {
             ours.display()
         );
     }
-    let (config, overridden) = with_training_preprocessing(request.config, &source.config)
-        .with_context(|| {
+    let (config, overridden) =
+        with_training_preprocessing(config, &source.config).with_context(|| {
             format!(
                 "taking the preprocessing settings of the run that trained the models in {}",
                 source.source.workspace
             )
         })?;
-    for o in &overridden {
-        eprintln!("warning: {o}");
-    }
     let imported = ImportedModels::new(source.source, source.models, source.history);
     let provenance = Provenance {
         source: imported.source().clone(),
         models: imported.identities(),
-        evaluated_on: request.dataset.display().to_string(),
+        evaluated_on: dataset.display().to_string(),
     };
+    let pipeline =
+        Pipeline::for_evaluation(&config, dataset.to_path_buf(), imported, provenance.clone())
+            .context("cannot assemble the evaluation pipeline")?;
+    Ok(Evaluation {
+        config,
+        pipeline,
+        overridden,
+        provenance,
+    })
+}
+
+/// Runs the evaluation; returns the stage reports (also in `runs/<id>.json`, which records what
+/// was evaluated for `dfd status`).
+pub fn evaluate(request: EvaluateRequest) -> Result<Vec<StageReport>> {
+    let evaluation = assemble(
+        request.workspace,
+        request.config,
+        &request.dataset,
+        request.models_workspace,
+        request.models,
+    )?;
+    for o in &evaluation.overridden {
+        eprintln!("warning: {o}");
+    }
     eprintln!(
         "evaluating {} model(s) trained on {} on {}",
-        provenance.models.len(),
-        provenance.source.dataset,
-        provenance.evaluated_on
+        evaluation.provenance.models.len(),
+        evaluation.provenance.source.dataset,
+        evaluation.provenance.evaluated_on
     );
-    let pipeline = Pipeline::for_evaluation(&config, request.dataset.clone(), imported, provenance)
-        .context("cannot assemble the evaluation pipeline")?;
     run::run_pipeline(
         RunRequest {
             workspace: request.workspace,
-            config: &config,
+            config: &evaluation.config,
             dataset: request.dataset,
             selection: Selection::default(),
             wait_for_lock: request.wait_for_lock,
             share: None,
+            evaluation: Some(EvaluationRecord {
+                // Absolute (as found), so that `dfd status` run from elsewhere finds it.
+                models_workspace: PathBuf::from(&evaluation.provenance.source.workspace),
+                models: request.models.to_vec(),
+            }),
         },
-        pipeline,
+        evaluation.pipeline,
     )
 }
