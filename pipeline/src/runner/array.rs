@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -445,13 +446,128 @@ impl Executor {
         Ok(progress)
     }
 
+    /// Per stage of `stages` (the per-video stages an array job filed) that this plain run
+    /// selects (`selected`, by index) and has not assembled yet, the indices of the shards the
+    /// store lacks. Empty when `ingest`'s output for the current dataset is not cached: no task of
+    /// an array got that far on this data, so there is nothing to say about it. Reads records,
+    /// not files, as [`Executor::store_progress`] does.
+    pub fn missing_shards(
+        &self,
+        pipeline: &Pipeline,
+        selected: &BTreeSet<usize>,
+        stages: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, MissingShards>> {
+        let modes: BTreeMap<usize, Mode> = selected.iter().map(|&i| (i, Mode::Normal)).collect();
+        let plan = SharePlan::new(pipeline, &modes)?;
+        let mut upstream = Upstream::new();
+        for &index in &plan.whole {
+            let stage = pipeline.stages()[index].as_ref();
+            let resolved = self.resolve(stage, &upstream)?;
+            match self.workspace.finished(stage.name(), &resolved.fingerprint) {
+                Some(manifest) => upstream.insert(stage.name().to_string(), Arc::new(manifest)),
+                None => return Ok(BTreeMap::new()),
+            };
+        }
+        // A stage whose output is already assembled for this data needs nothing from the array.
+        let mut assembled = upstream.clone();
+        for &index in &plan.per_video {
+            let stage = pipeline.stages()[index].as_ref();
+            if stage
+                .inputs()
+                .iter()
+                .all(|i| assembled.contains_key(i.stage))
+            {
+                let resolved = self.resolve(stage, &assembled)?;
+                if let Some(manifest) = self.workspace.finished(stage.name(), &resolved.fingerprint)
+                {
+                    assembled.insert(stage.name().to_string(), Arc::new(manifest));
+                }
+            }
+        }
+        let progress = self.store_progress(pipeline, &plan, &upstream)?;
+        Ok(progress
+            .into_iter()
+            .filter(|(stage, _)| stages.contains(stage) && !assembled.contains_key(stage))
+            .map(|(stage, done)| {
+                let missing = MissingShards {
+                    shards: (0..done.len()).filter(|&i| !done[i]).collect(),
+                    total: done.len(),
+                };
+                (stage, missing)
+            })
+            .filter(|(_, missing)| !missing.shards.is_empty())
+            .collect())
+    }
+
     /// This process's folder for the root shard of a streamed pass (removed after each shard).
     fn share_work_dir(&self) -> PathBuf {
         self.workspace.scratch_dir(&format!(
-            "array-{}-{}",
+            "{ARRAY_SCRATCH}{}-{}",
             crate::cache::host_name(),
             std::process::id()
         ))
+    }
+}
+
+/// How the scratch folder of an array task begins: `scratch/array-<host>-<pid>/` (a killed task
+/// leaves it; `gc` removes it once its owner is gone, see [`array_scratch_owner`]).
+pub const ARRAY_SCRATCH: &str = "array-";
+
+/// The host and pid of the array task whose scratch folder is named `name`, if it is one.
+pub fn array_scratch_owner(name: &str) -> Option<(&str, u32)> {
+    let (host, pid) = name.strip_prefix(ARRAY_SCRATCH)?.rsplit_once('-')?;
+    let pid = pid.parse().ok()?;
+    (!host.is_empty()).then_some((host, pid))
+}
+
+/// The shards of one stage that an array job left out of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingShards {
+    /// Their indices, ascending.
+    pub shards: Vec<usize>,
+    /// How many shards the stage has.
+    pub total: usize,
+}
+
+/// What a plain run says when an array job of `count` tasks left shards `missing` (by stage):
+/// the shards, the tasks that own them (`--shard I/N` to rerun each), and that the run computes
+/// them itself meanwhile.
+pub fn missing_shards_message(missing: &BTreeMap<String, MissingShards>, count: usize) -> String {
+    let mut text = format!(
+        "warning: the array job of {count} task(s) (`dfd run --shard I/{count}`) left shards out \
+         of the shard store:\n"
+    );
+    let mut tasks = BTreeSet::new();
+    for (stage, shards) in missing {
+        let list: Vec<String> = shards.shards.iter().map(usize::to_string).collect();
+        text.push_str(&format!(
+            "  {stage}: shard(s) {} of {}\n",
+            list.join(","),
+            shards.total
+        ));
+        tasks.extend(shards.shards.iter().map(|&s| Share::owner(s, count)));
+    }
+    let named: Vec<String> = tasks.iter().map(|t| format!("{t}/{count}")).collect();
+    let commands: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("`dfd run --shard {t}/{count}`"))
+        .collect();
+    text.push_str(&format!(
+        "task(s) {} did not finish them. This run computes them here, on this machine; to \
+         spread them over the cluster instead, stop it, rerun {} (the same workspace and \
+         settings), then `dfd run` again.",
+        and_list(&named),
+        and_list(&commands)
+    ));
+    text
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -470,6 +586,37 @@ struct ShardOfTask<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_folder_names_its_owner() {
+        assert_eq!(
+            array_scratch_owner("array-node-01.cluster-4242"),
+            Some(("node-01.cluster", 4242))
+        );
+        for other in ["decode", "array-4242", "array-host-x", "array--1"] {
+            assert_eq!(array_scratch_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_missing_shards_are_named_with_the_tasks_that_own_them() {
+        let missing: BTreeMap<String, MissingShards> = [
+            ("decode", vec![2]),
+            ("detect", vec![2, 3, 6]),
+        ]
+        .into_iter()
+        .map(|(stage, shards)| (stage.to_string(), MissingShards { shards, total: 8 }))
+        .collect();
+        let text = missing_shards_message(&missing, 4);
+        assert!(text.contains("  decode: shard(s) 2 of 8\n"), "{text}");
+        assert!(text.contains("  detect: shard(s) 2,3,6 of 8\n"), "{text}");
+        assert!(text.contains("task(s) 2/4 and 3/4 did not finish"), "{text}");
+        assert!(
+            text.contains("rerun `dfd run --shard 2/4` and `dfd run --shard 3/4`"),
+            "{text}"
+        );
+        assert_eq!(and_list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+    }
 
     #[test]
     fn a_task_refuses_force_and_leaves_training_to_the_final_run() {
