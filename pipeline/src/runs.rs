@@ -314,9 +314,21 @@ mod tests {
             }),
             ..record(id)
         };
-        write_record(&workspace, &task("a", "2026-01-01T00:00:01.000Z", 2, &["decode"])).unwrap();
-        write_record(&workspace, &task("b", "2026-01-01T00:00:02.000Z", 4, &["decode"])).unwrap();
-        write_record(&workspace, &task("c", "2026-01-01T00:00:03.000Z", 4, &["crop"])).unwrap();
+        write_record(
+            &workspace,
+            &task("a", "2026-01-01T00:00:01.000Z", 2, &["decode"]),
+        )
+        .unwrap();
+        write_record(
+            &workspace,
+            &task("b", "2026-01-01T00:00:02.000Z", 4, &["decode"]),
+        )
+        .unwrap();
+        write_record(
+            &workspace,
+            &task("c", "2026-01-01T00:00:03.000Z", 4, &["crop"]),
+        )
+        .unwrap();
         // A plain run, newer, and a task on another dataset: neither is the array.
         write_record(&workspace, &record("d")).unwrap();
         let other = RunRecord {

@@ -210,6 +210,143 @@ fn two_tasks_given_the_same_share_compute_each_shard_once_and_gc_waits() {
 }
 
 #[test]
+fn a_plain_run_after_an_unfinished_array_names_the_tasks_to_rerun_and_computes_their_shards() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    // Task 0 of 2 (shards 0 and 2) finishes; task 1 (shards 1 and 3) never runs.
+    dfd.ok(&run_args(dataset, &["--shard", "0/2"]));
+    // `dfd status` takes the count from the task's record (no --shard-count).
+    let status = dfd.ok(&[
+        "--set",
+        "runner.videos_per_shard=1",
+        "status",
+        "--dataset",
+        dataset,
+    ]);
+    let line = status.lines().find(|l| l.starts_with("crop ")).unwrap();
+    assert!(
+        line.contains("missing shards 1,3 (rerun --shard I/2 for I in 1)"),
+        "{status}"
+    );
+    let out = dfd.output(&run_args(dataset, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for stage in PER_VIDEO {
+        assert!(
+            err.contains(&format!("  {stage}: shard(s) 1,3 of 4\n")),
+            "{stage}: {err}"
+        );
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 2, "{stage}: {err}");
+        assert_eq!(report["shards_from_store"], 2, "{stage}: {err}");
+    }
+    assert!(
+        err.contains("task(s) 1/2 did not finish them")
+            && err.contains("rerun `dfd run --shard 1/2`"),
+        "{err}"
+    );
+    // Everything is assembled now: the next run has nothing to say about the array.
+    let out = dfd.output(&run_args(dataset, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+}
+
+#[test]
+fn gc_removes_free_lock_files_and_the_scratch_of_gone_tasks_only() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    let scratch = ws.join("scratch");
+    let array_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&scratch)
+            .map(|read| {
+                read.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("array-"))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A task killed during a streamed pass leaves its scratch folder.
+    let mut task = dfd.spawn(&run_args(dataset, &["--shard", "0/1"]));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while array_dirs().is_empty() {
+        assert!(task.try_wait().unwrap().is_none(), "the task ended early");
+        assert!(Instant::now() < deadline, "the task made no scratch folder");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    task.kill().unwrap();
+    task.wait().unwrap();
+    let killed = array_dirs();
+    assert_eq!(killed.len(), 1, "killed too late to test anything");
+    let locks = |stage: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(ws.join("shards").join(stage))
+            .map(|read| {
+                read.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(!locks("decode").is_empty(), "the task took no shard lock");
+    assert!(ws.join("locks/ingest.lock").is_file());
+    // A lock someone holds stays, whoever they are.
+    let held_path = ws.join("shards/decode/0123456789abcdef0123.lock");
+    let held = std::fs::File::create(&held_path).unwrap();
+    held.lock().unwrap();
+    // Scratch of tasks on another machine: a fresh one stays, one untouched for two days goes.
+    let fresh = scratch.join("array-node7.elsewhere.invalid-12");
+    let stale = scratch.join("array-node8.elsewhere.invalid-34");
+    for dir in [&fresh, &stale] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("part-00000.parquet"), b"x").unwrap();
+    }
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&stale)
+        .arg(stale.join("part-00000.parquet"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    // Scratch of a live task on this host (this test's own pid) stays.
+    let host = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let alive = scratch.join(format!("array-{}-{}", host.trim(), std::process::id()));
+    std::fs::create_dir_all(&alive).unwrap();
+
+    let out = dfd.ok(&["gc"]);
+    assert!(!killed[0].exists(), "{out}");
+    assert!(!stale.exists(), "{out}");
+    assert!(fresh.exists() && alive.exists(), "{out}");
+    assert!(
+        out.contains("node7.elsewhere.invalid") && out.contains("without a change"),
+        "{out}"
+    );
+    assert!(out.contains("is running on this host"), "{out}");
+    for stage in PER_VIDEO {
+        let left = locks(stage);
+        if stage == "decode" {
+            assert_eq!(left, [held_path.clone()], "{out}");
+        } else {
+            assert!(left.is_empty(), "{stage}: {left:?}\n{out}");
+        }
+    }
+    assert!(!ws.join("locks/ingest.lock").exists(), "{out}");
+    drop(held);
+    let out = dfd.ok(&["gc"]);
+    assert!(locks("decode").is_empty(), "{out}");
+}
+
+#[test]
 fn bad_shard_values_and_a_missing_scheduler_are_named() {
     let dfd = Dfd::new();
     let err = dfd.fails(&["run", "--shard", "4/4"]);

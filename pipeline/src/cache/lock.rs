@@ -97,7 +97,11 @@ pub fn remove_if_free(path: &Path, dry_run: bool) -> Result<bool, CacheError> {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(false),
         Err(e) => return Err(CacheError::io(path, e)),
     };
-    if !file.metadata().map_err(|e| CacheError::io(path, e))?.is_file() {
+    if !file
+        .metadata()
+        .map_err(|e| CacheError::io(path, e))?
+        .is_file()
+    {
         return Ok(false);
     }
     match file.try_lock() {

@@ -17,7 +17,8 @@ use serde::Serialize;
 use crate::cache::atomic::dir_size;
 use crate::cache::shard_store::ShardStore;
 use crate::cache::{
-    fingerprint_of_dir, host_name, partial, process_alive, remove_if_free, trash, Manifest, OutputKind, ShardRecord, Workspace,
+    fingerprint_of_dir, host_name, partial, process_alive, remove_if_free, trash, Manifest,
+    OutputKind, ShardRecord, Workspace,
 };
 use crate::runner::array::array_scratch_owner;
 use crate::runs::{fingerprints, read_all};
@@ -181,7 +182,9 @@ fn collect_scratch(workspace: &Workspace, dry_run: bool, report: &mut GcReport) 
             })
         };
         if let Some(why) = kept {
-            report.kept_scratch.push(format!("{} ({why})", dir.display()));
+            report
+                .kept_scratch
+                .push(format!("{} ({why})", dir.display()));
             continue;
         }
         report.bytes_freed += dir_size(&dir);

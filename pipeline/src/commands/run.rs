@@ -67,15 +67,18 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
         Some(_) => Some(SharePlan::new(&pipeline, &modes)?),
         None => None,
     };
-    let array_task = request.share.zip(share_plan.as_ref()).map(|(share, plan)| ArrayTask {
-        index: share.index,
-        count: share.count,
-        stages: plan
-            .per_video
-            .iter()
-            .map(|&i| pipeline.stages()[i].name().to_string())
-            .collect(),
-    });
+    let array_task = request
+        .share
+        .zip(share_plan.as_ref())
+        .map(|(share, plan)| ArrayTask {
+            index: share.index,
+            count: share.count,
+            stages: plan
+                .per_video
+                .iter()
+                .map(|&i| pipeline.stages()[i].name().to_string())
+                .collect(),
+        });
     let journal = Arc::new(RunJournal::start(
         workspace,
         RunRecord {

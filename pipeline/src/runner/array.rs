@@ -600,22 +600,26 @@ mod tests {
 
     #[test]
     fn the_missing_shards_are_named_with_the_tasks_that_own_them() {
-        let missing: BTreeMap<String, MissingShards> = [
-            ("decode", vec![2]),
-            ("detect", vec![2, 3, 6]),
-        ]
-        .into_iter()
-        .map(|(stage, shards)| (stage.to_string(), MissingShards { shards, total: 8 }))
-        .collect();
+        let missing: BTreeMap<String, MissingShards> =
+            [("decode", vec![2]), ("detect", vec![2, 3, 6])]
+                .into_iter()
+                .map(|(stage, shards)| (stage.to_string(), MissingShards { shards, total: 8 }))
+                .collect();
         let text = missing_shards_message(&missing, 4);
         assert!(text.contains("  decode: shard(s) 2 of 8\n"), "{text}");
         assert!(text.contains("  detect: shard(s) 2,3,6 of 8\n"), "{text}");
-        assert!(text.contains("task(s) 2/4 and 3/4 did not finish"), "{text}");
+        assert!(
+            text.contains("task(s) 2/4 and 3/4 did not finish"),
+            "{text}"
+        );
         assert!(
             text.contains("rerun `dfd run --shard 2/4` and `dfd run --shard 3/4`"),
             "{text}"
         );
-        assert_eq!(and_list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
     }
 
     #[test]
