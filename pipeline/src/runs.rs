@@ -41,7 +41,9 @@ pub struct RunRecord {
 pub struct ArrayTask {
     pub index: usize,
     pub count: usize,
-    /// The per-video stages whose shards the task files in the shard store.
+    /// The per-video stages whose shards the task files in the shard store: those its plan
+    /// names at its start, then (once its whole-table stages are done) those it really files,
+    /// less any already assembled and with `score` when trained models exist.
     pub stages: Vec<String>,
 }
 
@@ -99,6 +101,16 @@ impl RunJournal {
         let mut report = StageReport::not_run(stage, Outcome::Running);
         report.fingerprint = Some(fingerprint.to_string());
         self.update(|record| upsert(&mut record.stages, report));
+    }
+
+    /// The per-video stages an array task files, once it knows them all (see
+    /// [`ArrayTask::stages`]); nothing for a run that is not an array task.
+    pub fn array_stages(&self, stages: Vec<String>) {
+        self.update(|record| {
+            if let Some(task) = &mut record.array_task {
+                task.stages = stages;
+            }
+        });
     }
 
     /// A stage ended (computed, cached or failed). A failed stage keeps the fingerprint it was

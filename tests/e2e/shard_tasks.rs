@@ -11,6 +11,34 @@ use serde_json::Value;
 
 pub const PER_VIDEO: [&str; 4] = ["decode", "detect", "crop", "ssim"];
 
+/// The settings of the learning tests (tests/e2e/learn.rs), one video per shard: the whole DAG
+/// in seconds on `Dfd::tiny_demo_data`'s six videos, six shards.
+pub const SETTINGS: [&str; 12] = [
+    "--set",
+    "runner.videos_per_shard=1",
+    "--set",
+    "train.models=[\"mesonet4-single\"]",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.max_frames_per_video=6",
+    "--set",
+    "decode.frames_per_video=8",
+    "--set",
+    "train.batch_size=8",
+];
+
+/// The per-video stages an array task computes when nothing stops it (`--until`).
+pub const ARRAY_STAGES: [&str; 6] = ["decode", "detect", "crop", "ssim", "cues", "augment"];
+
+/// `dfd SETTINGS run --dataset DATA EXTRA...`: the whole DAG.
+pub fn full_run<'a>(dataset: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = SETTINGS.to_vec();
+    args.extend(["run", "--dataset", dataset]);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Four short clips, one per shard with `runner.videos_per_shard=1`.
 pub fn four_clips() -> Dataset {
     Dataset::new()
@@ -251,6 +279,58 @@ fn a_plain_run_after_an_unfinished_array_names_the_tasks_to_rerun_and_computes_t
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("did not finish"), "{err}");
+}
+
+#[test]
+fn with_models_in_the_cache_array_tasks_score_their_share_and_the_plain_run_takes_it() {
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("demo");
+    dfd.tiny_demo_data(&data);
+    let dataset = data.to_str().unwrap();
+    dfd.ok(&full_run(dataset, &[]));
+    // New score settings: the models and every per-video output stay, only `score` changes.
+    let rescore = |extra: &[&'static str]| -> Vec<String> {
+        let mut args = vec!["--set".to_string(), "score.splits=[\"test\"]".to_string()];
+        args.extend(full_run(dataset, extra).iter().map(|a| a.to_string()));
+        args
+    };
+    for task in ["0/2", "1/2"] {
+        let args = rescore(&["--shard", task]);
+        dfd.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let records = task_records(ws);
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(record["array_task"]["stages"], serde_json::json!(["score"]));
+        let crop = record["stages"]
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["stage"] == "crop"))
+            .unwrap();
+        assert_eq!(crop["outcome"]["kind"], "cached", "{record}");
+        assert_eq!(count(record, "score", "shards_from_store"), 0, "{record}");
+    }
+    let scored: u64 = records
+        .iter()
+        .map(|r| count(r, "score", "shards_computed"))
+        .sum();
+    assert_eq!(scored, 6, "each of the six shards scored by one task");
+    let args = rescore(&[]);
+    let out = dfd.output(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let report = dfd.stage_report("score");
+    assert_eq!(report["shards_computed"], 0, "{err}");
+    assert_eq!(report["shards_from_store"], 6, "{err}");
+    // The same scores and metrics as a single run with those settings.
+    let reference = Dfd::new();
+    reference.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for stage in ["score", "aggregate"] {
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
 }
 
 #[test]

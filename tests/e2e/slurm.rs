@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use dfd_tests::{dfd_bin, Dfd};
 
-use crate::shard_tasks::task_records;
+use crate::shard_tasks::{full_run, task_records, ARRAY_STAGES};
 
 /// A script of this checkout (not `dfd_tests::repo_root`, which is fixed when the support crate
 /// is built and may name another checkout sharing the build folder).
@@ -70,34 +70,6 @@ impl Drop for Cluster {
             .arg(self.dir.path())
             .status();
     }
-}
-
-/// The settings of the learning tests (tests/e2e/learn.rs), one video per shard: the whole DAG
-/// in minutes, with six shards over four tasks (two tasks own two).
-const SETTINGS: [&str; 12] = [
-    "--set",
-    "runner.videos_per_shard=1",
-    "--set",
-    "train.models=[\"mesonet4-single\"]",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.max_frames_per_video=6",
-    "--set",
-    "decode.frames_per_video=8",
-    "--set",
-    "train.batch_size=8",
-];
-
-/// The per-video stages an array task computes when nothing stops it (`--until`).
-const ARRAY_STAGES: [&str; 6] = ["decode", "detect", "crop", "ssim", "cues", "augment"];
-
-/// `dfd SETTINGS run --dataset DATA EXTRA...`.
-fn full_run<'a>(dataset: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = SETTINGS.to_vec();
-    args.extend(["run", "--dataset", dataset]);
-    args.extend_from_slice(extra);
-    args
 }
 
 /// The sha256s of the files of `table` in a manifest, in shard order.

@@ -32,7 +32,7 @@ use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput, PARTITIO
 use super::executor::{Executor, Mode, ShardTask, Upstream};
 use super::report::{Outcome, StageReport};
 use super::shard::{
-    check_declared, filtered_input_digest, input_name, pass_key, stored_form, write_tables,
+    check_declared, finished_input_digest, input_name, pass_key, stored_form, write_tables,
     PassShards,
 };
 use super::share::Share;
@@ -109,23 +109,85 @@ impl Executor {
             reports.push(report);
             upstream.insert(stage.name().to_string(), manifest);
         }
-        let per_video: Vec<&dyn Stage> = plan
-            .per_video
+        let (filed, assembled) = self.task_stages(pipeline, plan, &upstream)?;
+        self.note_array_stages(
+            filed
+                .iter()
+                .map(|&i| pipeline.stages()[i].name().to_string())
+                .collect(),
+        );
+        let per_video: Vec<&dyn Stage> = filed
             .iter()
             .map(|&i| pipeline.stages()[i].as_ref())
             .collect();
         if !per_video.is_empty() {
-            reports.extend(self.share_per_video(pipeline, &per_video, &upstream, share)?);
+            reports.extend(self.share_per_video(pipeline, &per_video, &assembled, share)?);
         }
-        for &index in &plan.later {
-            let report = StageReport::not_run(
-                pipeline.stages()[index].name(),
-                Outcome::Skipped("after the array job: a plain `dfd run`".into()),
-            );
+        for &index in plan.per_video.iter().chain(&plan.later) {
+            let stage = pipeline.stages()[index].as_ref();
+            if filed.contains(&index) {
+                continue;
+            }
+            let report = match assembled.get(stage.name()) {
+                // Assembled for this data by an earlier plain run: nothing to file.
+                Some(manifest) => StageReport {
+                    fingerprint: Some(manifest.fingerprint.clone()),
+                    ..StageReport::not_run(stage.name(), Outcome::Cached)
+                },
+                None => StageReport::not_run(
+                    stage.name(),
+                    Outcome::Skipped("after the array job: a plain `dfd run`".into()),
+                ),
+            };
             self.note_ended(&report);
             reports.push(report);
         }
+        let order = |r: &StageReport| pipeline.index_of(&r.stage).unwrap_or(usize::MAX);
+        reports.sort_by_key(order);
         Ok(reports)
+    }
+
+    /// The stages whose shards a task files once the whole-table stages are in `upstream`
+    /// (indices, in pipeline order), and `upstream` grown by every later output already
+    /// assembled for this data (by an earlier plain run). They are the stages of
+    /// `plan.per_video` not assembled yet, and the per-video stages of `plan.later` whose every
+    /// input is assembled or filed by the task itself: `score`, when `train`'s models for this
+    /// data are in the cache (a rescoring: new score settings, or videos of the test split
+    /// relabelled). Training reads every video, so before a first plain run no models exist and
+    /// `score` is left to it.
+    pub(crate) fn task_stages(
+        &self,
+        pipeline: &Pipeline,
+        plan: &SharePlan,
+        upstream: &Upstream,
+    ) -> Result<(Vec<usize>, Upstream)> {
+        let mut assembled = upstream.clone();
+        let mut filed: Vec<usize> = Vec::new();
+        let mut candidates: Vec<usize> =
+            plan.per_video.iter().chain(&plan.later).copied().collect();
+        candidates.sort_unstable();
+        for index in candidates {
+            let stage = pipeline.stages()[index].as_ref();
+            let inputs = stage.inputs();
+            if inputs.iter().all(|i| assembled.contains_key(i.stage)) {
+                let resolved = self.resolve(stage, &assembled)?;
+                if let Some(manifest) = self.workspace.finished(stage.name(), &resolved.fingerprint)
+                {
+                    assembled.insert(stage.name().to_string(), Arc::new(manifest));
+                    continue;
+                }
+            }
+            let available = |name: &str| {
+                assembled.contains_key(name)
+                    || filed.iter().any(|&j| pipeline.stages()[j].name() == name)
+            };
+            let scored_here =
+                stage.sharding() == Sharding::PerVideo && inputs.iter().all(|i| available(i.stage));
+            if plan.per_video.contains(&index) || scored_here {
+                filed.push(index);
+            }
+        }
+        Ok((filed, assembled))
     }
 
     fn share_per_video(
@@ -151,11 +213,13 @@ impl Executor {
             owned.len(),
             videos.len().div_ceil(self.videos_per_shard)
         );
-        // Whole-table inputs, read once; each shard keeps the rows of its videos.
+        // Whole-table inputs, read once; each shard keeps the rows of its videos. An assembled
+        // per-video output is read shard by shard instead.
         let mut whole: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         for stage in stages {
             for input in stage.inputs() {
-                if let Some(manifest) = upstream.get(input.stage) {
+                let found = upstream.get(input.stage);
+                if let Some(manifest) = found.filter(|m| m.videos_per_shard.is_none()) {
                     whole.insert(
                         input_name(input),
                         self.read_table(manifest, input.table.name, None)?,
@@ -218,7 +282,12 @@ impl Executor {
         // Shards this task computed (or a pass of it filed), so they are not counted as found.
         let mut made: BTreeSet<(String, String)> = BTreeSet::new();
         for &stage in task.stages {
-            let key = self.share_key(stage, (task.upstream, &task.video_ids), &known, &rows)?;
+            let key = self.share_key(
+                stage,
+                (task.upstream, task.index, &task.video_ids),
+                &known,
+                &rows,
+            )?;
             let store = ShardStore::new(&self.workspace, stage.name());
             let found = store.lookup(&key, videos);
             if let Some(record) = found {
@@ -265,7 +334,7 @@ impl Executor {
     fn share_key(
         &self,
         stage: &dyn Stage,
-        (upstream, video_ids): (&Upstream, &[String]),
+        (upstream, index, video_ids): (&Upstream, usize, &[String]),
         known: &Known,
         rows: &BTreeMap<String, Vec<RecordBatch>>,
     ) -> Result<String> {
@@ -273,10 +342,12 @@ impl Executor {
             let manifest = upstream
                 .get(input.stage)
                 .with_context(|| format!("{name} is not available to this task"))?;
-            let rows = rows
-                .get(name)
-                .with_context(|| format!("{name} was not loaded"))?;
-            filtered_input_digest(input, rows, manifest)
+            let rows = || {
+                rows.get(name)
+                    .cloned()
+                    .with_context(|| format!("{name} was not loaded"))
+            };
+            finished_input_digest(input, manifest, index, &rows)
         })
     }
 
@@ -354,10 +425,22 @@ impl Executor {
                     }
                     batches
                 }
-                None => rows
-                    .get(&name)
-                    .cloned()
-                    .with_context(|| format!("{name} was not loaded"))?,
+                None => match task.upstream.get(def.stage) {
+                    // An assembled per-video output: this shard's own files of it.
+                    Some(manifest) if manifest.videos_per_shard.is_some() => {
+                        if manifest.is_reduced(def.table.name) {
+                            bail!(
+                                "stage {} reads {name}, which is kept on disk in reduced form",
+                                stage.name()
+                            );
+                        }
+                        self.read_table(manifest, def.table.name, Some(task.index))?
+                    }
+                    _ => rows
+                        .get(&name)
+                        .cloned()
+                        .with_context(|| format!("{name} was not loaded"))?,
+                },
             };
             input = input.with_table(&def.table, batches);
         }
@@ -395,8 +478,9 @@ impl Executor {
         plan: &SharePlan,
         upstream: &Upstream,
     ) -> Result<BTreeMap<String, Vec<bool>>> {
-        let stages: Vec<&dyn Stage> = plan
-            .per_video
+        let (filed, assembled) = self.task_stages(pipeline, plan, upstream)?;
+        let upstream = &assembled;
+        let stages: Vec<&dyn Stage> = filed
             .iter()
             .map(|&i| pipeline.stages()[i].as_ref())
             .collect();
@@ -407,7 +491,8 @@ impl Executor {
         let mut whole: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         for stage in &stages {
             for input in stage.inputs() {
-                if let Some(manifest) = upstream.get(input.stage) {
+                let found = upstream.get(input.stage);
+                if let Some(manifest) = found.filter(|m| m.videos_per_shard.is_none()) {
                     whole.insert(
                         input_name(input),
                         self.read_table(manifest, input.table.name, None)?,
@@ -416,7 +501,7 @@ impl Executor {
             }
         }
         let mut progress: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-        for ids in videos.chunks(self.videos_per_shard) {
+        for (index, ids) in videos.chunks(self.videos_per_shard).enumerate() {
             let keep: HashSet<&str> = ids.iter().map(String::as_str).collect();
             let mut rows = BTreeMap::new();
             for (name, batches) in &whole {
@@ -429,7 +514,7 @@ impl Executor {
                     .iter()
                     .all(|i| known.contains_key(i.stage) || upstream.contains_key(i.stage));
                 let record = if ready {
-                    let key = self.share_key(stage, (upstream, ids), &known, &rows)?;
+                    let key = self.share_key(stage, (upstream, index, ids), &known, &rows)?;
                     ShardStore::new(&self.workspace, stage.name()).peek(&key)
                 } else {
                     None
@@ -468,26 +553,10 @@ impl Executor {
                 None => return Ok(BTreeMap::new()),
             };
         }
-        // A stage whose output is already assembled for this data needs nothing from the array.
-        let mut assembled = upstream.clone();
-        for &index in &plan.per_video {
-            let stage = pipeline.stages()[index].as_ref();
-            if stage
-                .inputs()
-                .iter()
-                .all(|i| assembled.contains_key(i.stage))
-            {
-                let resolved = self.resolve(stage, &assembled)?;
-                if let Some(manifest) = self.workspace.finished(stage.name(), &resolved.fingerprint)
-                {
-                    assembled.insert(stage.name().to_string(), Arc::new(manifest));
-                }
-            }
-        }
         let progress = self.store_progress(pipeline, &plan, &upstream)?;
         Ok(progress
             .into_iter()
-            .filter(|(stage, _)| stages.contains(stage) && !assembled.contains_key(stage))
+            .filter(|(stage, _)| stages.contains(stage))
             .map(|(stage, done)| {
                 let missing = MissingShards {
                     shards: (0..done.len()).filter(|&i| !done[i]).collect(),
