@@ -257,6 +257,15 @@ fn a_plain_run_after_an_unfinished_array_names_the_tasks_to_rerun_and_computes_t
         line.contains("missing shards 1,3 (rerun --shard I/2 for I in 1)"),
         "{status}"
     );
+    // No output holds the array's shards yet: `gc` keeps them for the final run.
+    let out = dfd.ok(&["gc"]);
+    for stage in PER_VIDEO {
+        assert_eq!(
+            store_entries(dfd.workspace.path(), stage),
+            2,
+            "{stage}: {out}"
+        );
+    }
     let out = dfd.output(&run_args(dataset, &[]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -415,7 +424,7 @@ fn gc_removes_free_lock_files_and_the_scratch_of_gone_tasks_only() {
     for stage in PER_VIDEO {
         let left = locks(stage);
         if stage == "decode" {
-            assert_eq!(left, [held_path.clone()], "{out}");
+            assert_eq!(left, std::slice::from_ref(&held_path), "{out}");
         } else {
             assert!(left.is_empty(), "{stage}: {left:?}\n{out}");
         }

@@ -111,10 +111,40 @@ pub fn collect(workspace: &Workspace, keep_runs: usize, dry_run: bool) -> Result
             report.removed.push(dir.display().to_string());
         }
     }
-    collect_shard_store(workspace, &kept_keys, dry_run, &mut report)?;
+    let unassembled = unassembled_array_stages(records.iter().take(keep_runs));
+    collect_shard_store(workspace, (&kept_keys, &unassembled), dry_run, &mut report)?;
     collect_locks(workspace, dry_run, &mut report)?;
     collect_scratch(workspace, dry_run, &mut report)?;
     Ok(report)
+}
+
+/// The stages whose shards an array task of `records` (the kept run records) filed and that no
+/// plain run has assembled since: no successful run without `--shard` on the same dataset started
+/// after that task. Their shards are the array's whole work, which no output holds yet (a task
+/// writes none), so `gc` between the array and its final run must not take them. Conservative:
+/// every entry of such a stage is kept, whatever data it was computed from, until a plain run
+/// after the array succeeds (its outputs then hold the entries it used).
+fn unassembled_array_stages<'a>(
+    records: impl Iterator<Item = &'a serde_json::Value> + Clone,
+) -> BTreeSet<String> {
+    let mut stages = BTreeSet::new();
+    for task in records.clone().filter(|r| r["array_task"].is_object()) {
+        let started = task["started_at"].as_str().unwrap_or_default();
+        let assembled = records.clone().any(|run| {
+            run["array_task"].is_null()
+                && run["ok"] == true
+                && run["dataset"] == task["dataset"]
+                && run["started_at"].as_str().unwrap_or_default() > started
+        });
+        if !assembled {
+            let named = task["array_task"]["stages"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            stages.extend(named.filter_map(|s| s.as_str().map(str::to_string)));
+        }
+    }
+    stages
 }
 
 /// Removes the lock files array tasks leave behind (one per shard they computed, one per
@@ -222,16 +252,19 @@ fn newest_change(dir: &Path) -> SystemTime {
 /// are gone).
 fn collect_shard_store(
     workspace: &Workspace,
-    kept_keys: &BTreeSet<(String, String)>,
+    (kept_keys, unassembled): (&BTreeSet<(String, String)>, &BTreeSet<String>),
     dry_run: bool,
     report: &mut GcReport,
 ) -> Result<()> {
     for stage in workspace.stages_with_store() {
         let store = ShardStore::new(workspace, &stage);
         let (keys, leftovers) = store.entries();
+        // The shards of an array job not yet assembled are held by no output, only by the run
+        // that will assemble them: every entry of such a stage stays.
+        let keep_all = unassembled.contains(&stage);
         let unused = keys
             .into_iter()
-            .filter(|k| !kept_keys.contains(&(stage.clone(), k.clone())))
+            .filter(|k| !keep_all && !kept_keys.contains(&(stage.clone(), k.clone())))
             .map(|k| store.path_of(&k));
         for dir in unused.chain(leftovers) {
             report.bytes_freed += unshared_size(&dir);
