@@ -343,6 +343,62 @@ fn with_models_in_the_cache_array_tasks_score_their_share_and_the_plain_run_take
 }
 
 #[test]
+fn tasks_after_a_plain_run_take_the_assembled_stages_and_stream_from_the_first_changed_one() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    dfd.ok(&run_args(dataset, &[]));
+    // A crop setting changed: decode and detect stay assembled; each task streams crop and ssim
+    // from the videos again (decode's frames are kept reduced) for its shards.
+    let margin = |extra: &[&'static str]| {
+        let mut args = vec!["--set", "crop.margin=0.1"];
+        args.extend(run_args(dataset, extra));
+        args
+    };
+    for task in ["0/2", "1/2"] {
+        dfd.ok(&margin(&["--shard", task]));
+    }
+    let records = task_records(ws);
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(
+            record["array_task"]["stages"],
+            serde_json::json!(["crop", "ssim"]),
+            "{record}"
+        );
+        for stage in ["decode", "detect"] {
+            let report = record["stages"]
+                .as_array()
+                .and_then(|s| s.iter().find(|r| r["stage"] == stage))
+                .unwrap();
+            assert_eq!(report["outcome"]["kind"], "cached", "{stage}: {record}");
+        }
+    }
+    for stage in ["crop", "ssim"] {
+        let computed: u64 = records
+            .iter()
+            .map(|r| count(r, stage, "shards_computed"))
+            .sum();
+        assert_eq!(computed, 4, "{stage}: {records:?}");
+    }
+    let out = dfd.output(&margin(&[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+    let reference = Dfd::new();
+    reference.ok(&margin(&[]));
+    for stage in ["crop", "ssim"] {
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 0, "{stage}: {err}");
+        assert_eq!(report["shards_from_store"], 4, "{stage}: {err}");
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+}
+
+#[test]
 fn gc_removes_free_lock_files_and_the_scratch_of_gone_tasks_only() {
     let data = four_clips();
     let dataset = data.path().to_str().unwrap();
