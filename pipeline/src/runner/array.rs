@@ -15,6 +15,9 @@
 //!   finds the shard filed.
 //! - Stages that stream (decode .. ssim) go in one pass per shard, as in a plain run, so that
 //!   decode's full frames never reach the disk.
+//! - A stage an earlier plain run assembled for this data is read as it is, shard by shard; and
+//!   once `train`'s models for this data are cached, `score` is filed per shard too (see
+//!   [`Executor::task_stages`]).
 //!
 //! A plain `dfd run` afterwards finds every shard by its key, assembles each stage's output from
 //! the store and goes on with the whole-table stages (train, aggregate, report).
@@ -469,8 +472,9 @@ impl Executor {
         Ok(record)
     }
 
-    /// Per stage of `plan.per_video`, which shards the store holds (by the keys an array task
-    /// files them under), for `dfd status`. Records are read, files not hashed (status stays
+    /// Per stage an array task would file (see [`Executor::task_stages`]: `plan.per_video` less
+    /// what is assembled, with `score` once models exist), which shards the store holds (by the
+    /// keys a task files them under), for `dfd status` and the missing-shard warning. Records are read, files not hashed (status stays
     /// quick), and nothing is changed. A shard whose input shard is missing counts as missing.
     pub fn store_progress(
         &self,
