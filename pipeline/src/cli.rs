@@ -98,7 +98,8 @@ pub enum Command {
         dataset: Option<PathBuf>,
         #[arg(long)]
         json: bool,
-        /// The N of an array job's `--shard I/N`: name the tasks whose shards are missing.
+        /// The N of an array job's `--shard I/N`: name the tasks whose shards are missing;
+        /// default: the N the newest array job on this dataset recorded.
         #[arg(long, value_name = "N")]
         shard_count: Option<usize>,
     },
@@ -347,6 +348,9 @@ fn execute(cli: Cli) -> Result<()> {
             shard_count,
         } => {
             let dataset = status_dataset(dataset.as_deref(), &config, &workspace)?;
+            // Without --shard-count, the count the newest array job on this dataset used.
+            let shard_count = shard_count
+                .or_else(|| crate::runs::latest_array(&workspace, &dataset).map(|a| a.count));
             // A workspace whose last run was `dfd evaluate` is compared with that evaluation's
             // pipeline (the models' own stage, their preprocessing settings), not the configured
             // one its outputs were never made with.
@@ -423,13 +427,22 @@ fn execute(cli: Cli) -> Result<()> {
             for dir in &report.removed_shards {
                 println!("{verb} {dir}");
             }
+            for dir in &report.removed_scratch {
+                println!("{verb} {dir} (scratch of an array task that is gone)");
+            }
             for dir in &report.left_alone {
                 println!("left alone {dir} (not a dfd output)");
             }
+            for dir in &report.kept_scratch {
+                println!("left alone {dir}");
+            }
             println!(
-                "{verb} {} folder(s) and {} shard-store entries, {}; kept {}",
+                "{verb} {} folder(s), {} shard-store entries, {} scratch folder(s) and {} free \
+                 lock file(s), {}; kept {}",
                 report.removed.len(),
                 report.removed_shards.len(),
+                report.removed_scratch.len(),
+                report.removed_locks.len(),
                 inspect::human_bytes(report.bytes_freed),
                 report.kept
             );

@@ -32,6 +32,30 @@ pub struct RunRecord {
     pub evaluation: Option<EvaluationRecord>,
     /// The stages begun so far (outcome `running` until they end), then every stage.
     pub stages: Vec<StageReport>,
+    /// Set for a task of an array job (`dfd run --shard I/N`), from its start: which task, of how
+    /// many, and which per-video stages it files. A plain run afterwards reads it to name the
+    /// tasks whose shards are missing (a killed task's record names its array too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub array_task: Option<ArrayTask>,
+}
+
+/// The share of one array task, as its run record keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArrayTask {
+    pub index: usize,
+    pub count: usize,
+    /// The per-video stages whose shards the task files in the shard store: those its plan
+    /// names at its start, then (once its whole-table stages are done) those it really files,
+    /// less any already assembled and with `score` when trained models exist.
+    pub stages: Vec<String>,
+}
+
+/// What the run records of the newest array job on one dataset say: its task count, and the
+/// stages its tasks file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayJob {
+    pub count: usize,
+    pub stages: std::collections::BTreeSet<String>,
 }
 
 /// The models a `dfd evaluate` run scored: what `dfd status` needs to assemble the same pipeline
@@ -91,6 +115,16 @@ impl RunJournal {
         let mut report = StageReport::not_run(stage, Outcome::Running);
         report.fingerprint = Some(fingerprint.to_string());
         self.update(|record| upsert(&mut record.stages, report));
+    }
+
+    /// The per-video stages an array task files, once it knows them all (see
+    /// [`ArrayTask::stages`]); nothing for a run that is not an array task.
+    pub fn array_stages(&self, stages: Vec<String>) {
+        self.update(|record| {
+            if let Some(task) = &mut record.array_task {
+                task.stages = stages;
+            }
+        });
     }
 
     /// A stage ended (computed, cached or failed). A failed stage keeps the fingerprint it was
@@ -257,6 +291,35 @@ pub fn latest_evaluation(workspace: &Workspace) -> Result<Option<EvaluationRecor
     }
 }
 
+/// The newest array job run on `dataset` (its tasks' records carry `array_task`): the count of
+/// the newest task record, and the stages of every task record of that count on that dataset.
+/// Arrays are told apart by dataset and count only: an older array of the same count on the same
+/// data adds its stages, which a newer one reruns anyway.
+pub fn latest_array(workspace: &Workspace, dataset: &Path) -> Option<ArrayJob> {
+    let dataset = dataset.display().to_string();
+    let tasks: Vec<(usize, Vec<String>)> = records(workspace)
+        .iter()
+        .filter(|r| r["dataset"].as_str() == Some(dataset.as_str()))
+        .filter_map(|r| {
+            let task = &r["array_task"];
+            let count = usize::try_from(task["count"].as_u64()?).ok()?;
+            let stages = task["stages"]
+                .as_array()?
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect();
+            Some((count, stages))
+        })
+        .collect();
+    let count = tasks.first()?.0;
+    let stages = tasks
+        .into_iter()
+        .filter(|(c, _)| *c == count)
+        .flat_map(|(_, stages)| stages)
+        .collect();
+    Some(ArrayJob { count, stages })
+}
+
 /// The dataset of the newest run, if any run is recorded.
 pub fn latest_dataset(workspace: &Workspace) -> Option<PathBuf> {
     records(workspace)
@@ -279,7 +342,52 @@ mod tests {
             config: serde_json::Value::Null,
             evaluation: None,
             stages: vec![],
+            array_task: None,
         }
+    }
+
+    #[test]
+    fn the_newest_array_on_the_dataset_gives_the_count_and_its_tasks_stages() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::new(dir.path());
+        assert_eq!(latest_array(&workspace, Path::new("/data")), None);
+        let task = |id: &str, at: &str, count: usize, stages: &[&str]| RunRecord {
+            started_at: at.into(),
+            array_task: Some(ArrayTask {
+                index: 0,
+                count,
+                stages: stages.iter().map(|s| s.to_string()).collect(),
+            }),
+            ..record(id)
+        };
+        write_record(
+            &workspace,
+            &task("a", "2026-01-01T00:00:01.000Z", 2, &["decode"]),
+        )
+        .unwrap();
+        write_record(
+            &workspace,
+            &task("b", "2026-01-01T00:00:02.000Z", 4, &["decode"]),
+        )
+        .unwrap();
+        write_record(
+            &workspace,
+            &task("c", "2026-01-01T00:00:03.000Z", 4, &["crop"]),
+        )
+        .unwrap();
+        // A plain run, newer, and a task on another dataset: neither is the array.
+        write_record(&workspace, &record("d")).unwrap();
+        let other = RunRecord {
+            dataset: "/other".into(),
+            ..task("e", "2026-01-01T00:00:04.000Z", 3, &["ssim"])
+        };
+        write_record(&workspace, &other).unwrap();
+        let job = latest_array(&workspace, Path::new("/data")).unwrap();
+        assert_eq!(job.count, 4);
+        assert_eq!(
+            job.stages.into_iter().collect::<Vec<_>>(),
+            ["crop", "decode"]
+        );
     }
 
     #[test]

@@ -11,6 +11,34 @@ use serde_json::Value;
 
 pub const PER_VIDEO: [&str; 4] = ["decode", "detect", "crop", "ssim"];
 
+/// The settings of the learning tests (tests/e2e/learn.rs), one video per shard: the whole DAG
+/// in seconds on `Dfd::tiny_demo_data`'s six videos, six shards.
+pub const SETTINGS: [&str; 12] = [
+    "--set",
+    "runner.videos_per_shard=1",
+    "--set",
+    "train.models=[\"mesonet4-single\"]",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.max_frames_per_video=6",
+    "--set",
+    "decode.frames_per_video=8",
+    "--set",
+    "train.batch_size=8",
+];
+
+/// The per-video stages an array task computes when nothing stops it (`--until`).
+pub const ARRAY_STAGES: [&str; 6] = ["decode", "detect", "crop", "ssim", "cues", "augment"];
+
+/// `dfd SETTINGS run --dataset DATA EXTRA...`: the whole DAG.
+pub fn full_run<'a>(dataset: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = SETTINGS.to_vec();
+    args.extend(["run", "--dataset", dataset]);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Four short clips, one per shard with `runner.videos_per_shard=1`.
 pub fn four_clips() -> Dataset {
     Dataset::new()
@@ -207,6 +235,260 @@ fn two_tasks_given_the_same_share_compute_each_shard_once_and_gc_waits() {
     let reference = Dfd::new();
     reference.ok(&run_args(dataset, &[]));
     finish_and_compare(&dfd, dataset, &reference);
+}
+
+#[test]
+fn a_plain_run_after_an_unfinished_array_names_the_tasks_to_rerun_and_computes_their_shards() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    // Task 0 of 2 (shards 0 and 2) finishes; task 1 (shards 1 and 3) never runs.
+    dfd.ok(&run_args(dataset, &["--shard", "0/2"]));
+    // `dfd status` takes the count from the task's record (no --shard-count).
+    let status = dfd.ok(&[
+        "--set",
+        "runner.videos_per_shard=1",
+        "status",
+        "--dataset",
+        dataset,
+    ]);
+    let line = status.lines().find(|l| l.starts_with("crop ")).unwrap();
+    assert!(
+        line.contains("missing shards 1,3 (rerun --shard I/2 for I in 1)"),
+        "{status}"
+    );
+    // No output holds the array's shards yet: `gc` keeps them for the final run.
+    let out = dfd.ok(&["gc"]);
+    for stage in PER_VIDEO {
+        assert_eq!(
+            store_entries(dfd.workspace.path(), stage),
+            2,
+            "{stage}: {out}"
+        );
+    }
+    let out = dfd.output(&run_args(dataset, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for stage in PER_VIDEO {
+        assert!(
+            err.contains(&format!("  {stage}: shard(s) 1,3 of 4\n")),
+            "{stage}: {err}"
+        );
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 2, "{stage}: {err}");
+        assert_eq!(report["shards_from_store"], 2, "{stage}: {err}");
+    }
+    assert!(
+        err.contains("task(s) 1/2 did not finish them")
+            && err.contains("rerun `dfd run --shard 1/2`"),
+        "{err}"
+    );
+    // Everything is assembled now: the next run has nothing to say about the array.
+    let out = dfd.output(&run_args(dataset, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+}
+
+#[test]
+fn with_models_in_the_cache_array_tasks_score_their_share_and_the_plain_run_takes_it() {
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("demo");
+    dfd.tiny_demo_data(&data);
+    let dataset = data.to_str().unwrap();
+    dfd.ok(&full_run(dataset, &[]));
+    // New score settings: the models and every per-video output stay, only `score` changes.
+    let rescore = |extra: &[&'static str]| -> Vec<String> {
+        let mut args = vec!["--set".to_string(), "score.splits=[\"test\"]".to_string()];
+        args.extend(full_run(dataset, extra).iter().map(|a| a.to_string()));
+        args
+    };
+    for task in ["0/2", "1/2"] {
+        let args = rescore(&["--shard", task]);
+        dfd.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let records = task_records(ws);
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(record["array_task"]["stages"], serde_json::json!(["score"]));
+        let crop = record["stages"]
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["stage"] == "crop"))
+            .unwrap();
+        assert_eq!(crop["outcome"]["kind"], "cached", "{record}");
+        assert_eq!(count(record, "score", "shards_from_store"), 0, "{record}");
+    }
+    let scored: u64 = records
+        .iter()
+        .map(|r| count(r, "score", "shards_computed"))
+        .sum();
+    assert_eq!(scored, 6, "each of the six shards scored by one task");
+    let args = rescore(&[]);
+    let out = dfd.output(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let report = dfd.stage_report("score");
+    assert_eq!(report["shards_computed"], 0, "{err}");
+    assert_eq!(report["shards_from_store"], 6, "{err}");
+    // The same scores and metrics as a single run with those settings.
+    let reference = Dfd::new();
+    reference.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for stage in ["score", "aggregate"] {
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+}
+
+#[test]
+fn tasks_after_a_plain_run_take_the_assembled_stages_and_stream_from_the_first_changed_one() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    dfd.ok(&run_args(dataset, &[]));
+    // A crop setting changed: decode and detect stay assembled; each task streams crop and ssim
+    // from the videos again (decode's frames are kept reduced) for its shards.
+    let margin = |extra: &[&'static str]| {
+        let mut args = vec!["--set", "crop.margin=0.1"];
+        args.extend(run_args(dataset, extra));
+        args
+    };
+    for task in ["0/2", "1/2"] {
+        dfd.ok(&margin(&["--shard", task]));
+    }
+    let records = task_records(ws);
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(
+            record["array_task"]["stages"],
+            serde_json::json!(["crop", "ssim"]),
+            "{record}"
+        );
+        for stage in ["decode", "detect"] {
+            let report = record["stages"]
+                .as_array()
+                .and_then(|s| s.iter().find(|r| r["stage"] == stage))
+                .unwrap();
+            assert_eq!(report["outcome"]["kind"], "cached", "{stage}: {record}");
+        }
+    }
+    for stage in ["crop", "ssim"] {
+        let computed: u64 = records
+            .iter()
+            .map(|r| count(r, stage, "shards_computed"))
+            .sum();
+        assert_eq!(computed, 4, "{stage}: {records:?}");
+    }
+    let out = dfd.output(&margin(&[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+    let reference = Dfd::new();
+    reference.ok(&margin(&[]));
+    for stage in ["crop", "ssim"] {
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 0, "{stage}: {err}");
+        assert_eq!(report["shards_from_store"], 4, "{stage}: {err}");
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+}
+
+#[test]
+fn gc_removes_free_lock_files_and_the_scratch_of_gone_tasks_only() {
+    let data = four_clips();
+    let dataset = data.path().to_str().unwrap();
+    let dfd = Dfd::new();
+    let ws = dfd.workspace.path();
+    let scratch = ws.join("scratch");
+    let array_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&scratch)
+            .map(|read| {
+                read.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("array-"))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A task killed during a streamed pass leaves its scratch folder.
+    let mut task = dfd.spawn(&run_args(dataset, &["--shard", "0/1"]));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while array_dirs().is_empty() {
+        assert!(task.try_wait().unwrap().is_none(), "the task ended early");
+        assert!(Instant::now() < deadline, "the task made no scratch folder");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    task.kill().unwrap();
+    task.wait().unwrap();
+    let killed = array_dirs();
+    assert_eq!(killed.len(), 1, "killed too late to test anything");
+    let locks = |stage: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(ws.join("shards").join(stage))
+            .map(|read| {
+                read.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(!locks("decode").is_empty(), "the task took no shard lock");
+    assert!(ws.join("locks/ingest.lock").is_file());
+    // A lock someone holds stays, whoever they are.
+    let held_path = ws.join("shards/decode/0123456789abcdef0123.lock");
+    let held = std::fs::File::create(&held_path).unwrap();
+    held.lock().unwrap();
+    // Scratch of tasks on another machine: a fresh one stays, one untouched for two days goes.
+    let fresh = scratch.join("array-node7.elsewhere.invalid-12");
+    let stale = scratch.join("array-node8.elsewhere.invalid-34");
+    for dir in [&fresh, &stale] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("part-00000.parquet"), b"x").unwrap();
+    }
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&stale)
+        .arg(stale.join("part-00000.parquet"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    // Scratch of a live task on this host (this test's own pid) stays.
+    let host = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let alive = scratch.join(format!("array-{}-{}", host.trim(), std::process::id()));
+    std::fs::create_dir_all(&alive).unwrap();
+
+    let out = dfd.ok(&["gc"]);
+    assert!(!killed[0].exists(), "{out}");
+    assert!(!stale.exists(), "{out}");
+    assert!(fresh.exists() && alive.exists(), "{out}");
+    assert!(
+        out.contains("node7.elsewhere.invalid") && out.contains("without a change"),
+        "{out}"
+    );
+    assert!(out.contains("is running on this host"), "{out}");
+    for stage in PER_VIDEO {
+        let left = locks(stage);
+        if stage == "decode" {
+            assert_eq!(left, std::slice::from_ref(&held_path), "{out}");
+        } else {
+            assert!(left.is_empty(), "{stage}: {left:?}\n{out}");
+        }
+    }
+    assert!(!ws.join("locks/ingest.lock").exists(), "{out}");
+    drop(held);
+    let out = dfd.ok(&["gc"]);
+    assert!(locks("decode").is_empty(), "{out}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use dfd_tests::{dfd_bin, Dfd};
 
-use crate::shard_tasks::{finish_and_compare, four_clips, run_args, task_records, PER_VIDEO};
+use crate::shard_tasks::{full_run, task_records, ARRAY_STAGES};
 
 /// A script of this checkout (not `dfd_tests::repo_root`, which is fixed when the support crate
 /// is built and may name another checkout sharing the build folder).
@@ -72,28 +72,50 @@ impl Drop for Cluster {
     }
 }
 
+/// The sha256s of the files of `table` in a manifest, in shard order.
+fn table_hashes(manifest: &serde_json::Value, table: &str) -> Vec<String> {
+    manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["files"].as_array().unwrap().iter())
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("{table}/")))
+        })
+        .map(|f| f["sha256"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn a_four_task_slurm_array_then_one_run_gives_the_tables_of_a_single_run() {
-    let data = four_clips();
-    let dataset = data.path().to_str().unwrap();
+fn a_four_task_slurm_array_then_one_run_gives_the_tables_and_metrics_of_a_single_run() {
     let reference = Dfd::new();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("demo");
+    reference.tiny_demo_data(&data);
+    let dataset = data.to_str().unwrap();
     let started = Instant::now();
-    reference.ok(&run_args(dataset, &[]));
+    reference.ok(&full_run(dataset, &[]));
     let single = started.elapsed().as_secs_f64();
 
     let cluster = Cluster::up();
     let dfd = Dfd::new();
     let ws = dfd.workspace.path();
-    // The dfd line of docs/slurm.sbatch, with this test's workspace, dataset and --until ssim
+    // The first dfd line of docs/slurm.sbatch, with this test's workspace, dataset and settings
     // (the final run is the plain run below, not a dependent job).
     let script = cluster.dir.path().join("job.sh");
-    let args = run_args(dataset, &["--shard", "auto"]).join(" ");
+    let args: Vec<String> = full_run(dataset, &["--shard", "auto", "--wait"])
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
     std::fs::write(
         &script,
         format!(
-            "#!/bin/bash\nexec {} --workspace {} {args}\n",
+            "#!/bin/bash\nexec {} --workspace {} {}\n",
             dfd_bin().display(),
-            ws.display()
+            ws.display(),
+            args.join(" ")
         ),
     )
     .unwrap();
@@ -102,18 +124,51 @@ fn a_four_task_slurm_array_then_one_run_gives_the_tables_of_a_single_run() {
     let array = started.elapsed().as_secs_f64();
     let records = task_records(ws);
     assert_eq!(records.len(), 4, "one record per task");
-    for stage in PER_VIDEO {
+    for stage in ARRAY_STAGES {
         let computed: u64 = records
             .iter()
             .map(|r| crate::shard_tasks::count(r, stage, "shards_computed"))
             .sum();
-        assert_eq!(computed, 4, "{stage}: each shard by one task");
+        assert_eq!(computed, 6, "{stage}: each shard by one task");
     }
     let started = Instant::now();
-    finish_and_compare(&dfd, dataset, &reference);
+    let out = dfd.output(&full_run(dataset, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("did not finish"),
+        "no shard is missing: {err}"
+    );
     let finish = started.elapsed().as_secs_f64();
+    for stage in ARRAY_STAGES {
+        let report = dfd.stage_report(stage);
+        assert_eq!(report["shards_computed"], 0, "{stage}: {err}");
+        assert_eq!(report["shards_from_store"], 6, "{stage}: {err}");
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+    // Training is deterministic: the same weights, hence the same scores and the same metrics,
+    // byte for byte (train's `training_times`, wall-clock seconds, are the one table that differs).
+    let (ours, theirs) = (dfd.manifest("train"), reference.manifest("train"));
+    assert_eq!(ours["fingerprint"], theirs["fingerprint"]);
+    assert_eq!(
+        table_hashes(&ours, "models"),
+        table_hashes(&theirs, "models")
+    );
+    for stage in ["score", "aggregate"] {
+        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+    let metrics = table_hashes(&dfd.manifest("aggregate"), "metrics");
+    assert!(!metrics.is_empty(), "aggregate has a metrics table");
+    assert_eq!(
+        metrics,
+        table_hashes(&reference.manifest("aggregate"), "metrics")
+    );
     eprintln!(
-        "wall time, 4 videos through ssim: single run {single:.1} s; 4-task Slurm array \
-         {array:.1} s + final run {finish:.1} s"
+        "wall time, 6 demo videos through the whole DAG: single run {single:.1} s; 4-task Slurm \
+         array {array:.1} s + final run {finish:.1} s"
     );
 }

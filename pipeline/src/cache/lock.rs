@@ -78,6 +78,57 @@ impl ShardLock {
     }
 }
 
+/// Removes the lock file at `path` if no process holds its lock (for `gc`: shard and stage locks
+/// are left behind by every task that took them, and are never needed again once free); returns
+/// whether it was free. The file is removed while this process holds its lock, so a holder is
+/// never robbed of it. A waiter that opened the file before it was removed could still lock the
+/// removed file beside a newcomer on a fresh one, which is why `gc` calls this only while it holds
+/// the workspace lock alone (no array task, hence no shard writer, runs meanwhile). With `dry_run`
+/// the file is only tried. A symbolic link or anything but a regular file is left alone (false).
+pub fn remove_if_free(path: &Path, dry_run: bool) -> Result<bool, CacheError> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(false),
+        Err(e) => return Err(CacheError::io(path, e)),
+    };
+    if !file
+        .metadata()
+        .map_err(|e| CacheError::io(path, e))?
+        .is_file()
+    {
+        return Ok(false);
+    }
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(false),
+        Err(TryLockError::Error(e)) => return Err(CacheError::io(path, e)),
+    }
+    if !dry_run {
+        fs::remove_file(path).map_err(|e| CacheError::io(path, e))?;
+    }
+    Ok(true)
+}
+
+/// Whether process `pid` is alive on this machine (`kill(pid, 0)`: a process of another user
+/// answers EPERM, and counts as alive). Only meaningful for a pid recorded on this host.
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Exclusive,
@@ -240,6 +291,31 @@ mod tests {
         // The name a gone holder left in the file does not hold the lock.
         assert!(fs::read_to_string(&path).unwrap().starts_with("pid "));
         ShardLock::acquire(&path, "crop shard 3", false).unwrap();
+    }
+
+    #[test]
+    fn only_a_free_lock_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shards/crop/k.lock");
+        let held = ShardLock::acquire(&path, "crop shard 3", false).unwrap();
+        assert!(!remove_if_free(&path, false).unwrap());
+        assert!(path.is_file());
+        drop(held);
+        assert!(remove_if_free(&path, true).unwrap());
+        assert!(path.is_file(), "a dry run removes nothing");
+        assert!(remove_if_free(&path, false).unwrap());
+        assert!(!path.exists());
+        assert!(!remove_if_free(&path, false).unwrap());
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_not() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+        assert!(!process_alive(0));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use fingerprint::{fingerprint, FingerprintInput};
-pub use lock::{host_name, ShardLock, WorkspaceLock};
+pub use lock::{host_name, process_alive, remove_if_free, ShardLock, WorkspaceLock};
 pub use manifest::{FileRecord, Manifest, ShardRecord};
 
 /// A failure of the cache itself (disk, Parquet, JSON), naming the file. The underlying error is
@@ -121,7 +121,12 @@ impl Workspace {
 
     /// The lock of the array task computing whole-table stage `stage` (see [`lock`]).
     pub fn stage_lock_path(&self, stage: &str) -> PathBuf {
-        self.root.join("locks").join(format!("{stage}.lock"))
+        self.locks_dir().join(format!("{stage}.lock"))
+    }
+
+    /// Where the locks of whole-table stages are (see [`Workspace::stage_lock_path`]).
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
     }
 
     /// Where outputs go between leaving the cache and being deleted (see [`trash`]).

@@ -17,11 +17,11 @@ use crate::cache::parquet_io::read_parquet;
 use crate::cache::shard_store;
 use crate::cache::{trash, Manifest, Workspace, WorkspaceLock};
 use crate::config::Config;
-use crate::runner::array::SharePlan;
+use crate::runner::array::{missing_shards_message, SharePlan};
 use crate::runner::{
     run_dag, Executor, Mode, Outcome, Pipeline, Selection, Share, StageReport, StreamPlan,
 };
-use crate::runs::{new_run_id, EvaluationRecord, RunJournal, RunRecord};
+use crate::runs::{self, new_run_id, ArrayTask, EvaluationRecord, RunJournal, RunRecord};
 
 /// Passes of the DAG in one run: the first, and one more per round of damaged inputs found.
 const MAX_PASSES: usize = 3;
@@ -65,6 +65,22 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
     };
     let pipeline = Arc::new(pipeline);
     let mut modes = request.selection.modes(&pipeline)?;
+    let share_plan = match request.share {
+        Some(_) => Some(SharePlan::new(&pipeline, &modes)?),
+        None => None,
+    };
+    let array_task = request
+        .share
+        .zip(share_plan.as_ref())
+        .map(|(share, plan)| ArrayTask {
+            index: share.index,
+            count: share.count,
+            stages: plan
+                .per_video
+                .iter()
+                .map(|&i| pipeline.stages()[i].name().to_string())
+                .collect(),
+        });
     let journal = Arc::new(RunJournal::start(
         workspace,
         RunRecord {
@@ -77,6 +93,7 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
             config: serde_json::to_value(request.config)?,
             evaluation: request.evaluation.clone(),
             stages: Vec::new(),
+            array_task,
         },
     )?);
     tracing::debug!("run record: {}", journal.path().display());
@@ -89,8 +106,7 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    if let Some(share) = request.share {
-        let plan = SharePlan::new(&pipeline, &modes)?;
+    if let (Some(share), Some(plan)) = (request.share, share_plan) {
         let outcome = executor.run_share(&pipeline, &plan, share);
         let reports = match &outcome {
             Ok(reports) => reports.clone(),
@@ -111,6 +127,7 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
         eprintln!("array task {share}: done; after the last task, a plain `dfd run` finishes");
         return Ok(reports);
     }
+    warn_missing_shards(&request, &pipeline, &executor, &modes);
     let mut by_index = BTreeMap::new();
     for pass in 1..=MAX_PASSES {
         executor.plan_streams(StreamPlan::new(&pipeline, &modes));
@@ -161,6 +178,30 @@ pub fn run_pipeline(request: RunRequest, pipeline: Pipeline) -> Result<Vec<Stage
     }
     recorded.context("the run finished but its record could not be completed")?;
     Ok(reports)
+}
+
+/// After an array job on this dataset (its tasks' run records say so), says which shards it left
+/// out of the store and which tasks to rerun for them; the run then computes them itself. A
+/// researcher whose array lost a few tasks sees what is left at once and chooses: let this run
+/// finish them on one machine, or stop it and resubmit those indices. Only looks: a failure to
+/// tell is a warning, never the run's end.
+fn warn_missing_shards(
+    request: &RunRequest,
+    pipeline: &Pipeline,
+    executor: &Executor,
+    modes: &BTreeMap<usize, Mode>,
+) {
+    let Some(array) = runs::latest_array(request.workspace, &request.dataset) else {
+        return;
+    };
+    let selected = modes.keys().copied().collect();
+    match executor.missing_shards(pipeline, &selected, &array.stages) {
+        Ok(missing) if !missing.is_empty() => {
+            eprintln!("{}", missing_shards_message(&missing, array.count));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot tell which shards the array job left out: {e:#}"),
+    }
 }
 
 /// Clears what killed processes left: outputs half-way out of the cache, and temporaries of

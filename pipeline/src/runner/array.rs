@@ -15,6 +15,9 @@
 //!   finds the shard filed.
 //! - Stages that stream (decode .. ssim) go in one pass per shard, as in a plain run, so that
 //!   decode's full frames never reach the disk.
+//! - A stage an earlier plain run assembled for this data is read as it is, shard by shard; and
+//!   once `train`'s models for this data are cached, `score` is filed per shard too (see
+//!   [`Executor::task_stages`]).
 //!
 //! A plain `dfd run` afterwards finds every shard by its key, assembles each stage's output from
 //! the store and goes on with the whole-table stages (train, aggregate, report).
@@ -22,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -31,7 +35,7 @@ use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput, PARTITIO
 use super::executor::{Executor, Mode, ShardTask, Upstream};
 use super::report::{Outcome, StageReport};
 use super::shard::{
-    check_declared, filtered_input_digest, input_name, pass_key, stored_form, write_tables,
+    check_declared, finished_input_digest, input_name, pass_key, stored_form, write_tables,
     PassShards,
 };
 use super::share::Share;
@@ -108,23 +112,85 @@ impl Executor {
             reports.push(report);
             upstream.insert(stage.name().to_string(), manifest);
         }
-        let per_video: Vec<&dyn Stage> = plan
-            .per_video
+        let (filed, assembled) = self.task_stages(pipeline, plan, &upstream)?;
+        self.note_array_stages(
+            filed
+                .iter()
+                .map(|&i| pipeline.stages()[i].name().to_string())
+                .collect(),
+        );
+        let per_video: Vec<&dyn Stage> = filed
             .iter()
             .map(|&i| pipeline.stages()[i].as_ref())
             .collect();
         if !per_video.is_empty() {
-            reports.extend(self.share_per_video(pipeline, &per_video, &upstream, share)?);
+            reports.extend(self.share_per_video(pipeline, &per_video, &assembled, share)?);
         }
-        for &index in &plan.later {
-            let report = StageReport::not_run(
-                pipeline.stages()[index].name(),
-                Outcome::Skipped("after the array job: a plain `dfd run`".into()),
-            );
+        for &index in plan.per_video.iter().chain(&plan.later) {
+            let stage = pipeline.stages()[index].as_ref();
+            if filed.contains(&index) {
+                continue;
+            }
+            let report = match assembled.get(stage.name()) {
+                // Assembled for this data by an earlier plain run: nothing to file.
+                Some(manifest) => StageReport {
+                    fingerprint: Some(manifest.fingerprint.clone()),
+                    ..StageReport::not_run(stage.name(), Outcome::Cached)
+                },
+                None => StageReport::not_run(
+                    stage.name(),
+                    Outcome::Skipped("after the array job: a plain `dfd run`".into()),
+                ),
+            };
             self.note_ended(&report);
             reports.push(report);
         }
+        let order = |r: &StageReport| pipeline.index_of(&r.stage).unwrap_or(usize::MAX);
+        reports.sort_by_key(order);
         Ok(reports)
+    }
+
+    /// The stages whose shards a task files once the whole-table stages are in `upstream`
+    /// (indices, in pipeline order), and `upstream` grown by every later output already
+    /// assembled for this data (by an earlier plain run). They are the stages of
+    /// `plan.per_video` not assembled yet, and the per-video stages of `plan.later` whose every
+    /// input is assembled or filed by the task itself: `score`, when `train`'s models for this
+    /// data are in the cache (a rescoring: new score settings, or videos of the test split
+    /// relabelled). Training reads every video, so before a first plain run no models exist and
+    /// `score` is left to it.
+    pub(crate) fn task_stages(
+        &self,
+        pipeline: &Pipeline,
+        plan: &SharePlan,
+        upstream: &Upstream,
+    ) -> Result<(Vec<usize>, Upstream)> {
+        let mut assembled = upstream.clone();
+        let mut filed: Vec<usize> = Vec::new();
+        let mut candidates: Vec<usize> =
+            plan.per_video.iter().chain(&plan.later).copied().collect();
+        candidates.sort_unstable();
+        for index in candidates {
+            let stage = pipeline.stages()[index].as_ref();
+            let inputs = stage.inputs();
+            if inputs.iter().all(|i| assembled.contains_key(i.stage)) {
+                let resolved = self.resolve(stage, &assembled)?;
+                if let Some(manifest) = self.workspace.finished(stage.name(), &resolved.fingerprint)
+                {
+                    assembled.insert(stage.name().to_string(), Arc::new(manifest));
+                    continue;
+                }
+            }
+            let available = |name: &str| {
+                assembled.contains_key(name)
+                    || filed.iter().any(|&j| pipeline.stages()[j].name() == name)
+            };
+            let scored_here =
+                stage.sharding() == Sharding::PerVideo && inputs.iter().all(|i| available(i.stage));
+            if plan.per_video.contains(&index) || scored_here {
+                filed.push(index);
+            }
+        }
+        Ok((filed, assembled))
     }
 
     fn share_per_video(
@@ -150,11 +216,13 @@ impl Executor {
             owned.len(),
             videos.len().div_ceil(self.videos_per_shard)
         );
-        // Whole-table inputs, read once; each shard keeps the rows of its videos.
+        // Whole-table inputs, read once; each shard keeps the rows of its videos. An assembled
+        // per-video output is read shard by shard instead.
         let mut whole: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         for stage in stages {
             for input in stage.inputs() {
-                if let Some(manifest) = upstream.get(input.stage) {
+                let found = upstream.get(input.stage);
+                if let Some(manifest) = found.filter(|m| m.videos_per_shard.is_none()) {
                     whole.insert(
                         input_name(input),
                         self.read_table(manifest, input.table.name, None)?,
@@ -217,7 +285,12 @@ impl Executor {
         // Shards this task computed (or a pass of it filed), so they are not counted as found.
         let mut made: BTreeSet<(String, String)> = BTreeSet::new();
         for &stage in task.stages {
-            let key = self.share_key(stage, (task.upstream, &task.video_ids), &known, &rows)?;
+            let key = self.share_key(
+                stage,
+                (task.upstream, task.index, &task.video_ids),
+                &known,
+                &rows,
+            )?;
             let store = ShardStore::new(&self.workspace, stage.name());
             let found = store.lookup(&key, videos);
             if let Some(record) = found {
@@ -264,7 +337,7 @@ impl Executor {
     fn share_key(
         &self,
         stage: &dyn Stage,
-        (upstream, video_ids): (&Upstream, &[String]),
+        (upstream, index, video_ids): (&Upstream, usize, &[String]),
         known: &Known,
         rows: &BTreeMap<String, Vec<RecordBatch>>,
     ) -> Result<String> {
@@ -272,10 +345,12 @@ impl Executor {
             let manifest = upstream
                 .get(input.stage)
                 .with_context(|| format!("{name} is not available to this task"))?;
-            let rows = rows
-                .get(name)
-                .with_context(|| format!("{name} was not loaded"))?;
-            filtered_input_digest(input, rows, manifest)
+            let rows = || {
+                rows.get(name)
+                    .cloned()
+                    .with_context(|| format!("{name} was not loaded"))
+            };
+            finished_input_digest(input, manifest, index, &rows)
         })
     }
 
@@ -353,10 +428,22 @@ impl Executor {
                     }
                     batches
                 }
-                None => rows
-                    .get(&name)
-                    .cloned()
-                    .with_context(|| format!("{name} was not loaded"))?,
+                None => match task.upstream.get(def.stage) {
+                    // An assembled per-video output: this shard's own files of it.
+                    Some(manifest) if manifest.videos_per_shard.is_some() => {
+                        if manifest.is_reduced(def.table.name) {
+                            bail!(
+                                "stage {} reads {name}, which is kept on disk in reduced form",
+                                stage.name()
+                            );
+                        }
+                        self.read_table(manifest, def.table.name, Some(task.index))?
+                    }
+                    _ => rows
+                        .get(&name)
+                        .cloned()
+                        .with_context(|| format!("{name} was not loaded"))?,
+                },
             };
             input = input.with_table(&def.table, batches);
         }
@@ -385,8 +472,9 @@ impl Executor {
         Ok(record)
     }
 
-    /// Per stage of `plan.per_video`, which shards the store holds (by the keys an array task
-    /// files them under), for `dfd status`. Records are read, files not hashed (status stays
+    /// Per stage an array task would file (see [`Executor::task_stages`]: `plan.per_video` less
+    /// what is assembled, with `score` once models exist), which shards the store holds (by the
+    /// keys a task files them under), for `dfd status` and the missing-shard warning. Records are read, files not hashed (status stays
     /// quick), and nothing is changed. A shard whose input shard is missing counts as missing.
     pub fn store_progress(
         &self,
@@ -394,8 +482,9 @@ impl Executor {
         plan: &SharePlan,
         upstream: &Upstream,
     ) -> Result<BTreeMap<String, Vec<bool>>> {
-        let stages: Vec<&dyn Stage> = plan
-            .per_video
+        let (filed, assembled) = self.task_stages(pipeline, plan, upstream)?;
+        let upstream = &assembled;
+        let stages: Vec<&dyn Stage> = filed
             .iter()
             .map(|&i| pipeline.stages()[i].as_ref())
             .collect();
@@ -406,7 +495,8 @@ impl Executor {
         let mut whole: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         for stage in &stages {
             for input in stage.inputs() {
-                if let Some(manifest) = upstream.get(input.stage) {
+                let found = upstream.get(input.stage);
+                if let Some(manifest) = found.filter(|m| m.videos_per_shard.is_none()) {
                     whole.insert(
                         input_name(input),
                         self.read_table(manifest, input.table.name, None)?,
@@ -415,7 +505,7 @@ impl Executor {
             }
         }
         let mut progress: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-        for ids in videos.chunks(self.videos_per_shard) {
+        for (index, ids) in videos.chunks(self.videos_per_shard).enumerate() {
             let keep: HashSet<&str> = ids.iter().map(String::as_str).collect();
             let mut rows = BTreeMap::new();
             for (name, batches) in &whole {
@@ -428,7 +518,7 @@ impl Executor {
                     .iter()
                     .all(|i| known.contains_key(i.stage) || upstream.contains_key(i.stage));
                 let record = if ready {
-                    let key = self.share_key(stage, (upstream, ids), &known, &rows)?;
+                    let key = self.share_key(stage, (upstream, index, ids), &known, &rows)?;
                     ShardStore::new(&self.workspace, stage.name()).peek(&key)
                 } else {
                     None
@@ -445,13 +535,112 @@ impl Executor {
         Ok(progress)
     }
 
+    /// Per stage of `stages` (the per-video stages an array job filed) that this plain run
+    /// selects (`selected`, by index) and has not assembled yet, the indices of the shards the
+    /// store lacks. Empty when `ingest`'s output for the current dataset is not cached: no task of
+    /// an array got that far on this data, so there is nothing to say about it. Reads records,
+    /// not files, as [`Executor::store_progress`] does.
+    pub fn missing_shards(
+        &self,
+        pipeline: &Pipeline,
+        selected: &BTreeSet<usize>,
+        stages: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, MissingShards>> {
+        let modes: BTreeMap<usize, Mode> = selected.iter().map(|&i| (i, Mode::Normal)).collect();
+        let plan = SharePlan::new(pipeline, &modes)?;
+        let mut upstream = Upstream::new();
+        for &index in &plan.whole {
+            let stage = pipeline.stages()[index].as_ref();
+            let resolved = self.resolve(stage, &upstream)?;
+            match self.workspace.finished(stage.name(), &resolved.fingerprint) {
+                Some(manifest) => upstream.insert(stage.name().to_string(), Arc::new(manifest)),
+                None => return Ok(BTreeMap::new()),
+            };
+        }
+        let progress = self.store_progress(pipeline, &plan, &upstream)?;
+        Ok(progress
+            .into_iter()
+            .filter(|(stage, _)| stages.contains(stage))
+            .map(|(stage, done)| {
+                let missing = MissingShards {
+                    shards: (0..done.len()).filter(|&i| !done[i]).collect(),
+                    total: done.len(),
+                };
+                (stage, missing)
+            })
+            .filter(|(_, missing)| !missing.shards.is_empty())
+            .collect())
+    }
+
     /// This process's folder for the root shard of a streamed pass (removed after each shard).
     fn share_work_dir(&self) -> PathBuf {
         self.workspace.scratch_dir(&format!(
-            "array-{}-{}",
+            "{ARRAY_SCRATCH}{}-{}",
             crate::cache::host_name(),
             std::process::id()
         ))
+    }
+}
+
+/// How the scratch folder of an array task begins: `scratch/array-<host>-<pid>/` (a killed task
+/// leaves it; `gc` removes it once its owner is gone, see [`array_scratch_owner`]).
+pub const ARRAY_SCRATCH: &str = "array-";
+
+/// The host and pid of the array task whose scratch folder is named `name`, if it is one.
+pub fn array_scratch_owner(name: &str) -> Option<(&str, u32)> {
+    let (host, pid) = name.strip_prefix(ARRAY_SCRATCH)?.rsplit_once('-')?;
+    let pid = pid.parse().ok()?;
+    (!host.is_empty()).then_some((host, pid))
+}
+
+/// The shards of one stage that an array job left out of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingShards {
+    /// Their indices, ascending.
+    pub shards: Vec<usize>,
+    /// How many shards the stage has.
+    pub total: usize,
+}
+
+/// What a plain run says when an array job of `count` tasks left shards `missing` (by stage):
+/// the shards, the tasks that own them (`--shard I/N` to rerun each), and that the run computes
+/// them itself meanwhile.
+pub fn missing_shards_message(missing: &BTreeMap<String, MissingShards>, count: usize) -> String {
+    let mut text = format!(
+        "warning: the array job of {count} task(s) (`dfd run --shard I/{count}`) left shards out \
+         of the shard store:\n"
+    );
+    let mut tasks = BTreeSet::new();
+    for (stage, shards) in missing {
+        let list: Vec<String> = shards.shards.iter().map(usize::to_string).collect();
+        text.push_str(&format!(
+            "  {stage}: shard(s) {} of {}\n",
+            list.join(","),
+            shards.total
+        ));
+        tasks.extend(shards.shards.iter().map(|&s| Share::owner(s, count)));
+    }
+    let named: Vec<String> = tasks.iter().map(|t| format!("{t}/{count}")).collect();
+    let commands: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("`dfd run --shard {t}/{count}`"))
+        .collect();
+    text.push_str(&format!(
+        "task(s) {} did not finish them. This run computes them here, on this machine; to \
+         spread them over the cluster instead, stop it, rerun {} (the same workspace and \
+         settings), then `dfd run` again.",
+        and_list(&named),
+        and_list(&commands)
+    ));
+    text
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -470,6 +659,41 @@ struct ShardOfTask<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_folder_names_its_owner() {
+        assert_eq!(
+            array_scratch_owner("array-node-01.cluster-4242"),
+            Some(("node-01.cluster", 4242))
+        );
+        for other in ["decode", "array-4242", "array-host-x", "array--1"] {
+            assert_eq!(array_scratch_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_missing_shards_are_named_with_the_tasks_that_own_them() {
+        let missing: BTreeMap<String, MissingShards> =
+            [("decode", vec![2]), ("detect", vec![2, 3, 6])]
+                .into_iter()
+                .map(|(stage, shards)| (stage.to_string(), MissingShards { shards, total: 8 }))
+                .collect();
+        let text = missing_shards_message(&missing, 4);
+        assert!(text.contains("  decode: shard(s) 2 of 8\n"), "{text}");
+        assert!(text.contains("  detect: shard(s) 2,3,6 of 8\n"), "{text}");
+        assert!(
+            text.contains("task(s) 2/4 and 3/4 did not finish"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rerun `dfd run --shard 2/4` and `dfd run --shard 3/4`"),
+            "{text}"
+        );
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
+    }
 
     #[test]
     fn a_task_refuses_force_and_leaves_training_to_the_final_run() {

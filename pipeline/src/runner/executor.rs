@@ -132,6 +132,15 @@ impl Executor {
         }
     }
 
+    /// Records which per-video stages this array task files (known once its whole-table stages
+    /// are done: `score` is one when models exist), so that a plain run after the array can
+    /// name the tasks whose shards are missing.
+    pub(super) fn note_array_stages(&self, stages: Vec<String>) {
+        if let Some(journal) = &self.journal {
+            journal.array_stages(stages);
+        }
+    }
+
     /// The stages found damaged by a reader since the last call, and forgets them.
     pub fn take_damaged(&self) -> BTreeSet<String> {
         self.damaged
