@@ -25,6 +25,17 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     /// `face` `[N, 3, 224, 224]`, scaled by [`Backbone::PIXELS`] -> features `[N, feature_len]`.
     fn features(&self, face: Tensor<4>) -> Tensor<2>;
 
+    /// [`Backbone::features`] with the activations of the last convolutional block `[N, C, h, w]`
+    /// passed through `tap`, the rest of the network reading what `tap` returns; `None` for a
+    /// backbone without convolutional blocks (ViT-B/16). Grad-CAM ([`crate::gradcam`]) taps
+    /// there: it keeps the activations and makes them a leaf of the autodiff graph, which burn
+    /// gives gradients for (an intermediate tensor keeps none). A CNN implements
+    /// [`Backbone::features`] as this with the identity tap, so the two cannot drift apart.
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        let _ = (face, tap);
+        None
+    }
+
     /// Appends the same computation as [`Backbone::features`] to `graph`, reading the value named
     /// `face`, and returns the name of the value holding the features `[N, feature_len]`.
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError>;
@@ -35,6 +46,15 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     fn weight_penalty(&self) -> Option<Tensor<1>> {
         None
     }
+}
+
+/// What [`Backbone::features_tapped`] passes the last convolutional block's activations
+/// through.
+pub type ConvTap<'a> = dyn FnMut(Tensor<4>) -> Tensor<4> + 'a;
+
+/// The identity [`ConvTap`], for a plain forward pass.
+pub fn untapped(activations: Tensor<4>) -> Tensor<4> {
+    activations
 }
 
 /// A backbone that is one of the detector architectures: the facts that build its two detector
@@ -110,6 +130,18 @@ pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     /// (+ `ssim_map`, `ssim_stats`), pixel values as [`DetectorInput`] holds them, and output
     /// `p_fake`, batch dimension dynamic.
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError>;
+
+    /// [`Detector::forward_logits`] with the face backbone's last convolutional block passed
+    /// through `tap` (see [`Backbone::features_tapped`]); `None` when the face backbone has no
+    /// convolutional block.
+    fn forward_logits_tapped(
+        &self,
+        input: &DetectorInput,
+        tap: &mut ConvTap<'_>,
+    ) -> Option<Tensor<2>> {
+        let _ = (input, tap);
+        None
+    }
 
     /// The sum of its branches' [`Backbone::weight_penalty`] terms, `[1]`; `None` when no branch
     /// has one.
