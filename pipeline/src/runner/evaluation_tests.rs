@@ -116,6 +116,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         best_val_loss: Some(0.5),
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![1, 2, 3],
+        weights: vec![],
     }];
     let history: Vec<EpochRow> = (1..=2)
         .map(|epoch| EpochRow {

@@ -1,7 +1,7 @@
 //! The two traits between the architectures and everything else (training, export, scoring).
 
 use burn::module::{Module, ParamId};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
@@ -115,6 +115,59 @@ pub struct DetectorInput {
     pub ssim_map: Option<Tensor<4>>,
     /// `[N, 2]`: SSIM mean and variance of the frame's video.
     pub ssim_stats: Option<Tensor<2>>,
+}
+
+impl DetectorInput {
+    /// A batch of `n` samples from flat channel-first values: `face` `n x 3 x 224 x 224`,
+    /// `ssim_map` `n x 1 x 224 x 224`, `ssim_stats` `n x 2`, on `device`; for callers (the
+    /// stages) that hold plain vectors, not tensors. A length that does not fit the shape is an
+    /// error naming the input.
+    pub fn from_values(
+        n: usize,
+        face: Vec<f32>,
+        ssim_map: Option<Vec<f32>>,
+        ssim_stats: Option<Vec<f32>>,
+        device: &Device,
+    ) -> Result<DetectorInput, String> {
+        let plane = crate::FACE_SIZE * crate::FACE_SIZE;
+        let check = |name: &str, len: usize, wanted: usize| {
+            if len == wanted {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} holds {len} values, not the {wanted} of {n} samples"
+                ))
+            }
+        };
+        check("face", face.len(), n * 3 * plane)?;
+        let size = crate::FACE_SIZE;
+        let face = Tensor::<4>::from_data(TensorData::new(face, [n, 3, size, size]), device);
+        let ssim_map = match ssim_map {
+            Some(map) => {
+                check("ssim_map", map.len(), n * plane)?;
+                Some(Tensor::<4>::from_data(
+                    TensorData::new(map, [n, 1, size, size]),
+                    device,
+                ))
+            }
+            None => None,
+        };
+        let ssim_stats = match ssim_stats {
+            Some(stats) => {
+                check("ssim_stats", stats.len(), n * 2)?;
+                Some(Tensor::<2>::from_data(
+                    TensorData::new(stats, [n, 2]),
+                    device,
+                ))
+            }
+            None => None,
+        };
+        Ok(DetectorInput {
+            face,
+            ssim_map,
+            ssim_stats,
+        })
+    }
 }
 
 /// A whole detector: a backbone in one of the two forms, with its head.

@@ -62,6 +62,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
             best_val_loss: Some(0.4),
             initial_weights: dfd_schemas::InitialWeights::Seeded,
             onnx: vec![],
+            weights: vec![],
         })
         .collect();
     (frames, videos, models)
