@@ -348,3 +348,78 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+/// Width and height of the PNG at `path`, decoded whole (a truncated file fails).
+fn png_dims(path: &str) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{path} is not a PNG: {e}"));
+    (image.width(), image.height())
+}
+
+#[test]
+fn explain_writes_each_verdicts_timeline_and_the_saliency_of_its_deciding_frames() {
+    let (dfd, data) = trained();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("why");
+    let files: Vec<String> = ["f1.mp4", "r1.mp4"]
+        .iter()
+        .map(|v| data.path().join(v).display().to_string())
+        .collect();
+    let (ok, report, stderr) = predict_with(&dfd, &files, &["--explain", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    for file in &files {
+        let answer = answer(&report, file);
+        let verdict = answer["verdict"].as_str().unwrap();
+        assert!(verdict == "FAKE" || verdict == "REAL", "{answer}");
+        let explanation = &answer["explanation"];
+        let timeline = explanation["timeline"].as_str().expect("a timeline path");
+        assert!(timeline.starts_with(dir.to_str().unwrap()), "{timeline}");
+        let (w, h) = png_dims(timeline);
+        assert!(w >= 640 && h >= 320, "timeline {w}x{h}");
+        // The deciding frames: the scored frames pushing hardest toward the verdict.
+        let scores: Vec<(u64, f64)> = answer["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["frame_index"].as_u64().unwrap(),
+                    f["score"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let saliency = explanation["saliency"].as_array().expect("saliency files");
+        assert!(
+            explanation.get("saliency_unavailable").is_none(),
+            "{explanation}"
+        );
+        assert_eq!(saliency.len(), scores.len().min(3), "{explanation}");
+        let chosen: Vec<u64> = saliency
+            .iter()
+            .map(|s| s["frame_index"].as_u64().unwrap())
+            .collect();
+        for s in saliency {
+            let path = s["path"].as_str().unwrap();
+            assert_eq!(png_dims(path), (224, 224), "{path}");
+            let score = s["score"].as_f64().unwrap();
+            for (frame, other) in &scores {
+                if !chosen.contains(frame) {
+                    let toward = if verdict == "FAKE" {
+                        score >= *other
+                    } else {
+                        score <= *other
+                    };
+                    assert!(toward, "frame {frame} ({other}) decides more than {s}");
+                }
+            }
+        }
+    }
+    // The text answer lists the same evidence under each video.
+    let mut args: Vec<&str> = vec!["predict", "--explain", dir.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(SETTINGS);
+    let text = dfd.ok(&args);
+    assert!(text.contains("frame scores: "), "{text}");
+    assert!(text.contains("saliency of frame "), "{text}");
+}
