@@ -15,7 +15,7 @@ pub const NAME: &str = "train";
 /// penalty on its Dense(128). 3: models take pixel values and scale them themselves
 /// (`dfd_models::pixels`); a model or checkpoint of version 2 expects `[0, 1]`, so it must not be
 /// scored or resumed with pixels, nor imported by `dfd evaluate`. 4: the `models` table also
-/// holds each model's burn record (`weights`), which Grad-CAM reads.
+/// holds each model's weights for burn (`weights`, `dfd_models::trained`), which Grad-CAM reads.
 pub const VERSION: u32 = 4;
 
 /// What a training checkpoint means, part of its key: the stage version at which checkpoints

@@ -106,6 +106,7 @@ fn rendered() -> Rendered {
             history: &history(),
             frame_scores: &frames,
             provenance: None,
+            gallery: &[],
         },
         &ReportParams::default(),
     )
