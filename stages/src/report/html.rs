@@ -395,7 +395,8 @@ footer{margin-top:2em;font-size:.85em;color:#666}\n\
 .case.fp{border-color:#d98b2b}\n\
 .case.fn{border-color:#4a7fb5}\n\
 .strip{display:flex;flex-wrap:wrap;gap:4px;align-items:flex-start}\n\
-.strip figure{margin:0}\n\
+.strip figure{margin:0;width:112px}\n\
+.strip figcaption{font-size:.75em;line-height:1.2}\n\
 .strip img{border:none}\n\
 img.timeline{max-width:640px}\n";
 

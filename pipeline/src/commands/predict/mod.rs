@@ -25,6 +25,7 @@ use dfd_schemas::{
     TrainedModelRow, VideoRow,
 };
 use dfd_stages::aggregate::{aggregate, predicted};
+use dfd_stages::train::VERSION as TRAIN_VERSION;
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
@@ -283,11 +284,30 @@ fn stored_model(
     name: Option<&str>,
 ) -> Result<TrainedModelRow> {
     let outputs = workspace.finished_outputs("train");
-    let Some((dir, manifest)) = outputs.into_iter().next() else {
-        bail!(
-            "no trained model in workspace {}: run `dfd run` first",
-            workspace.root().display()
-        );
+    let older = outputs
+        .iter()
+        .find(|(_, m)| m.version != TRAIN_VERSION)
+        .map(|(_, m)| m.version);
+    // Models of another version of the stage mean something else (version 2 took `[0, 1]`
+    // pixels) or lack a column (version 3 had no `weights`): never used, the newest of this
+    // version is.
+    let current = outputs
+        .into_iter()
+        .find(|(_, m)| m.version == TRAIN_VERSION);
+    let Some((dir, manifest)) = current else {
+        match older {
+            Some(version) => bail!(
+                "the trained models in workspace {} are of version {version} of the `train` \
+                 stage, which this dfd cannot use (it reads version {TRAIN_VERSION}): run `dfd \
+                 run` to bring them up to date (a training whose checkpoints remain is not run \
+                 again)",
+                workspace.root().display()
+            ),
+            None => bail!(
+                "no trained model in workspace {}: run `dfd run` first",
+                workspace.root().display()
+            ),
+        }
     };
     let mut models = Vec::new();
     for file in manifest.files_of(TrainedModelRow::TABLE.name) {
