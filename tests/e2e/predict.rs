@@ -423,3 +423,34 @@ fn explain_writes_each_verdicts_timeline_and_the_saliency_of_its_deciding_frames
     assert!(text.contains("frame scores: "), "{text}");
     assert!(text.contains("saliency of frame "), "{text}");
 }
+
+/// Models of an older `train` stage are not used: version 3 stored no weights for Grad-CAM, and
+/// version 2 took other pixel values.
+#[test]
+fn models_of_an_older_train_stage_are_refused_with_the_way_out() {
+    let (dfd, data) = trained();
+    let train = dfd.workspace.path().join("cache").join("train");
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(&train).unwrap() {
+        let manifest = entry.unwrap().path().join("_manifest.json");
+        if let Ok(text) = std::fs::read_to_string(&manifest) {
+            let older = text.replacen("\"version\": 4", "\"version\": 3", 1);
+            assert_ne!(
+                older,
+                text,
+                "{} holds the train version",
+                manifest.display()
+            );
+            std::fs::write(&manifest, older).unwrap();
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten > 0, "no train output in {}", train.display());
+    let file = data.path().join("f1.mp4").display().to_string();
+    let (ok, _, stderr) = predict(&dfd, &[file]);
+    assert!(!ok, "predicted with version-3 models");
+    assert!(
+        stderr.contains("version 3 of the `train` stage") && stderr.contains("dfd run"),
+        "{stderr}"
+    );
+}
