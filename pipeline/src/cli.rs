@@ -168,6 +168,10 @@ pub enum Command {
         /// submission's columns), replacing the file whole once every video is predicted.
         #[arg(long, value_name = "PATH")]
         csv: Option<PathBuf>,
+        /// Write the evidence of each verdict under DIR/<video>/: the timeline of its frame
+        /// scores and, for CNN detectors, Grad-CAM saliency images of the deciding frames.
+        #[arg(long, value_name = "DIR")]
+        explain: Option<PathBuf>,
     },
     /// Copy cached tables out of the workspace for other tools (computes nothing).
     Export {
@@ -494,6 +498,7 @@ fn execute(cli: Cli) -> Result<()> {
             model,
             json,
             csv,
+            explain,
         } => {
             // A bad --csv path fails now, not after every video is predicted.
             if let Some(csv) = &csv {
@@ -504,6 +509,7 @@ fn execute(cli: Cli) -> Result<()> {
                 config: &config,
                 paths: &paths,
                 model: model.as_deref(),
+                explain: explain.as_deref(),
             })?;
             // The answers go to stdout first, so that a CSV that cannot be written loses nothing.
             if json {

@@ -66,6 +66,10 @@ pub mod trained {
             initial_weights: InitialWeights,
             /// The model as ONNX: inputs `face` (+ `ssim_map`, `ssim_stats`), output `p_fake`.
             onnx: Vec<u8>,
+            /// The same weights, BatchNorm running statistics included, in dfd's own format
+            /// (`dfd_models::trained`, bytes that depend on the weights alone): what Grad-CAM's
+            /// gradients are computed from, which ONNX Runtime cannot give.
+            weights: Vec<u8>,
         }
         validate = |_| Ok(());
     }

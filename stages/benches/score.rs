@@ -124,6 +124,7 @@ fn model_row(architecture: Architecture) -> TrainedModelRow {
         best_val_loss: None,
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: export_fresh_variant(variant, &default_device(), 1).expect("export"),
+        weights: vec![],
     }
 }
 

@@ -9,6 +9,7 @@ pub mod crop;
 pub mod cues;
 pub mod decode;
 pub mod detect;
+pub mod explain;
 mod image_io;
 pub mod ingest;
 pub mod model_inputs;

@@ -278,11 +278,11 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
     let frames = c.rows("decode", "frames", FrameRow::from_batch);
     assert_eq!(frames.iter().filter(|f| f.video_id == "car.mp4").count(), 5);
 
-    // Models of an older train stage (version 2 took `[0, 1]`, not pixel values) are refused,
-    // not scored with the wrong scale.
+    // Models of an older train stage (version 3 stored no weights for Grad-CAM; version 2 took
+    // `[0, 1]`, not pixel values) are refused, not scored as if they were of this one.
     for manifest in glob_manifests(&a.workspace.path().join("cache").join("train")) {
         let text = std::fs::read_to_string(&manifest).unwrap();
-        let older = text.replacen("\"version\": 3", "\"version\": 2", 1);
+        let older = text.replacen("\"version\": 4", "\"version\": 3", 1);
         assert_ne!(
             older,
             text,
@@ -300,7 +300,7 @@ fn models_of_one_workspace_are_evaluated_on_another_dataset() {
         a.workspace.path().to_str().unwrap(),
     ]);
     assert!(
-        err.contains("trained by version 2 of the `train` stage") && err.contains("retrain"),
+        err.contains("trained by version 3 of the `train` stage") && err.contains("retrain"),
         "{err}"
     );
 }

@@ -348,3 +348,109 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+/// Width and height of the PNG at `path`, decoded whole (a truncated file fails).
+fn png_dims(path: &str) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{path} is not a PNG: {e}"));
+    (image.width(), image.height())
+}
+
+#[test]
+fn explain_writes_each_verdicts_timeline_and_the_saliency_of_its_deciding_frames() {
+    let (dfd, data) = trained();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("why");
+    let files: Vec<String> = ["f1.mp4", "r1.mp4"]
+        .iter()
+        .map(|v| data.path().join(v).display().to_string())
+        .collect();
+    let (ok, report, stderr) = predict_with(&dfd, &files, &["--explain", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    for file in &files {
+        let answer = answer(&report, file);
+        let verdict = answer["verdict"].as_str().unwrap();
+        assert!(verdict == "FAKE" || verdict == "REAL", "{answer}");
+        let explanation = &answer["explanation"];
+        let timeline = explanation["timeline"].as_str().expect("a timeline path");
+        assert!(timeline.starts_with(dir.to_str().unwrap()), "{timeline}");
+        let (w, h) = png_dims(timeline);
+        assert!(w >= 640 && h >= 320, "timeline {w}x{h}");
+        // The deciding frames: the scored frames pushing hardest toward the verdict.
+        let scores: Vec<(u64, f64)> = answer["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["frame_index"].as_u64().unwrap(),
+                    f["score"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let saliency = explanation["saliency"].as_array().expect("saliency files");
+        assert!(
+            explanation.get("saliency_unavailable").is_none(),
+            "{explanation}"
+        );
+        assert_eq!(saliency.len(), scores.len().min(3), "{explanation}");
+        let chosen: Vec<u64> = saliency
+            .iter()
+            .map(|s| s["frame_index"].as_u64().unwrap())
+            .collect();
+        for s in saliency {
+            let path = s["path"].as_str().unwrap();
+            assert_eq!(png_dims(path), (224, 224), "{path}");
+            let score = s["score"].as_f64().unwrap();
+            for (frame, other) in &scores {
+                if !chosen.contains(frame) {
+                    let toward = if verdict == "FAKE" {
+                        score >= *other
+                    } else {
+                        score <= *other
+                    };
+                    assert!(toward, "frame {frame} ({other}) decides more than {s}");
+                }
+            }
+        }
+    }
+    // The text answer lists the same evidence under each video.
+    let mut args: Vec<&str> = vec!["predict", "--explain", dir.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(SETTINGS);
+    let text = dfd.ok(&args);
+    assert!(text.contains("frame scores: "), "{text}");
+    assert!(text.contains("saliency of frame "), "{text}");
+}
+
+/// Models of an older `train` stage are not used: version 3 stored no weights for Grad-CAM, and
+/// version 2 took other pixel values.
+#[test]
+fn models_of_an_older_train_stage_are_refused_with_the_way_out() {
+    let (dfd, data) = trained();
+    let train = dfd.workspace.path().join("cache").join("train");
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(&train).unwrap() {
+        let manifest = entry.unwrap().path().join("_manifest.json");
+        if let Ok(text) = std::fs::read_to_string(&manifest) {
+            let older = text.replacen("\"version\": 4", "\"version\": 3", 1);
+            assert_ne!(
+                older,
+                text,
+                "{} holds the train version",
+                manifest.display()
+            );
+            std::fs::write(&manifest, older).unwrap();
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten > 0, "no train output in {}", train.display());
+    let file = data.path().join("f1.mp4").display().to_string();
+    let (ok, _, stderr) = predict(&dfd, &[file]);
+    assert!(!ok, "predicted with version-3 models");
+    assert!(
+        stderr.contains("version 3 of the `train` stage") && stderr.contains("dfd run"),
+        "{stderr}"
+    );
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dfd_schemas::{ReportFileRow, TableRow};
+use dfd_schemas::{Label, ReportFileRow, TableRow, VideoScoreRow};
 use dfd_tests::{Dfd, SMALLEST_TRAINING};
 
 /// The `chromium` binary on `PATH`.
@@ -175,6 +175,99 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// The decoded image of a `data:` URI of `media` (`image/jpeg` or `image/png`) in an `<img>` tag.
+fn data_image(tag: &str, media: &str) -> image::RgbImage {
+    let src = attribute(tag, "src").unwrap_or_else(|| panic!("<img{tag}> has no src"));
+    let prefix = format!("data:{media};base64,");
+    let data = src
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("<img> src is not a {media} data URI: {src:.80}"));
+    image::load_from_memory(&base64_decode(data))
+        .unwrap_or_else(|e| panic!("an {media} of the gallery does not decode: {e}"))
+        .to_rgb8()
+}
+
+/// The `<img>` tags of `html`, without their `<img`.
+fn img_tags(html: &str) -> Vec<&str> {
+    html.split("<img")
+        .skip(1)
+        .map(|img| img.split_once('>').map_or(img, |(tag, _)| tag))
+        .collect()
+}
+
+/// The gallery shows, for the model, its most confident mistakes on the test split, as the
+/// `video_scores` table has them (REAL videos called FAKE by score, highest first, then FAKE
+/// videos called REAL, lowest first, three of each at most), each with its face crops, its
+/// timeline and the saliency of its deciding frames, every image decoding.
+fn check_gallery(dfd: &Dfd, gallery: &str) {
+    let scores: Vec<VideoScoreRow> =
+        dfd.rows("aggregate", "video_scores", VideoScoreRow::from_batch);
+    let of_model = |label: Label, predicted: Label| -> Vec<&VideoScoreRow> {
+        scores
+            .iter()
+            .filter(|s| s.model == "mesonet4-single" && s.split == "test" && s.rule == "mean")
+            .filter(|s| s.label == Some(label) && s.predicted == predicted)
+            .collect()
+    };
+    let mut fp = of_model(Label::Real, Label::Fake);
+    fp.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut fn_ = of_model(Label::Fake, Label::Real);
+    fn_.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let expected: Vec<&str> = fp
+        .iter()
+        .take(3)
+        .chain(fn_.iter().take(3))
+        .map(|s| s.video_id.as_str())
+        .collect();
+    assert!(
+        gallery.contains("data-model=\"mesonet4-single\""),
+        "no gallery for the model: {gallery:.500}"
+    );
+    let cases: Vec<&str> = gallery.split("<div class=\"case ").skip(1).collect();
+    let shown: Vec<String> = cases
+        .iter()
+        .map(|c| attribute(c, "data-video").expect("a case names its video"))
+        .collect();
+    assert_eq!(shown, expected, "the gallery's cases");
+    assert!(
+        !cases.is_empty(),
+        "the run made no mistake to show: the test checks nothing"
+    );
+    for case in cases {
+        let images = img_tags(case);
+        let faces: Vec<&&str> = images
+            .iter()
+            .filter(|t| t.contains("alt=\"face "))
+            .collect();
+        assert!(
+            !faces.is_empty() && faces.len() <= 6,
+            "{} faces",
+            faces.len()
+        );
+        for tag in faces {
+            assert_eq!(data_image(tag, "image/jpeg").dimensions(), (80, 80));
+        }
+        let timeline: Vec<&&str> = images
+            .iter()
+            .filter(|t| t.contains("class=\"timeline\""))
+            .collect();
+        assert_eq!(timeline.len(), 1);
+        assert!(data_image(timeline[0], "image/png").width() >= 640);
+        let saliency: Vec<&&str> = images
+            .iter()
+            .filter(|t| t.contains("alt=\"saliency "))
+            .collect();
+        assert!(
+            (1..=3).contains(&saliency.len()),
+            "{} saliency maps",
+            saliency.len()
+        );
+        for tag in saliency {
+            assert_eq!(data_image(tag, "image/jpeg").dimensions(), (112, 112));
+        }
+    }
+}
+
 #[test]
 fn report_html_renders_the_summary_and_every_plot_in_a_browser() {
     let browser = chromium(); // first: no point in a run the browser cannot check
@@ -249,8 +342,18 @@ fn report_html_renders_the_summary_and_every_plot_in_a_browser() {
     for expected in ["roc-test.png", "confusion-test.png", "training-curves.png"] {
         assert!(pngs.contains(expected), "{expected} missing from {pngs:?}");
     }
+    // The error gallery has images of its own (JPEG face crops and saliency maps, a PNG
+    // timeline per case), checked by `check_gallery`; the plots are the rest of the page.
+    let (before, rest) = dom
+        .split_once("<section id=\"errors\">")
+        .expect("report.html has the error gallery section");
+    let (gallery, after) = rest
+        .split_once("</section>")
+        .expect("the gallery section ends");
+    check_gallery(&dfd, gallery);
+    let plots = format!("{before}{after}");
     let mut shown = BTreeSet::new();
-    for img in dom.split("<img").skip(1) {
+    for img in plots.split("<img").skip(1) {
         let tag = img.split_once('>').map_or(img, |(tag, _)| tag);
         let src = attribute(tag, "src").unwrap_or_else(|| panic!("<img{tag}> has no src"));
         let data = src

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{
-    EpochRow, FrameScoreRow, Label, TableDef, TableRow, TrainedModelRow, VideoCueRow, VideoRow,
+    EpochRow, FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableDef, TableRow,
+    TrainedModelRow, VideoCueRow, VideoRow,
 };
 use dfd_stages::{Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec};
 
@@ -60,6 +61,8 @@ impl Stage for Fixed {
 const VIDEOS: &[TableDef] = &[VideoRow::TABLE];
 const CUES: &[TableDef] = &[VideoCueRow::TABLE];
 const SCORES: &[TableDef] = &[dfd_schemas::FrameScoreRow::TABLE];
+const FACES: &[TableDef] = &[FaceRow::TABLE];
+const SSIM: &[TableDef] = &[SsimMapRow::TABLE, SsimStatsRow::TABLE];
 const TRAINED: &[TableDef] = &[
     dfd_schemas::TrainedModelRow::TABLE,
     dfd_schemas::EpochRow::TABLE,
@@ -116,6 +119,7 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
         best_val_loss: Some(0.5),
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![1, 2, 3],
+        weights: vec![],
     }];
     let history: Vec<EpochRow> = (1..=2)
         .map(|epoch| EpochRow {
@@ -158,6 +162,20 @@ fn upstream() -> Vec<Arc<dyn Stage>> {
                 FrameScoreRow::to_batch(&frames).unwrap(),
             )],
         )),
+        // No face crops: the report's error gallery then shows each mistake's timeline alone.
+        Arc::new(Fixed::new(
+            dfd_stages::crop::NAME,
+            FACES,
+            vec![(FaceRow::TABLE, FaceRow::to_batch(&[]).unwrap())],
+        )),
+        Arc::new(Fixed::new(
+            dfd_stages::ssim::NAME,
+            SSIM,
+            vec![
+                (SsimMapRow::TABLE, SsimMapRow::to_batch(&[]).unwrap()),
+                (SsimStatsRow::TABLE, SsimStatsRow::to_batch(&[]).unwrap()),
+            ],
+        )),
     ]
 }
 
@@ -188,7 +206,7 @@ fn aggregate_and_report_run_cache_and_publish() {
     for report in first.values() {
         assert_eq!(report.outcome, Outcome::Computed, "{}", report.stage);
     }
-    let report = &first[&5];
+    let report = &first[&7];
     assert_eq!(report.stage, "report");
     let published = publish(&workspace, report.fingerprint.as_deref().unwrap()).unwrap();
     for name in [
@@ -200,6 +218,18 @@ fn aggregate_and_report_run_cache_and_publish() {
         assert!(published.join(name).is_file(), "{name}");
     }
     assert!(published.join("training-curves.png").is_file());
+    // The error gallery: the two false alarms, the higher first; no saliency without weights.
+    let html = std::fs::read_to_string(published.join("report.html")).unwrap();
+    let gallery = &html[html.find("<section id=\"errors\">").expect("a gallery")..];
+    let v9 = gallery
+        .find("data-video=\"v9.mp4\"")
+        .expect("v9 in the gallery");
+    let v7 = gallery
+        .find("data-video=\"v7.mp4\"")
+        .expect("v7 in the gallery");
+    assert!(v9 < v7, "the most confident mistake first");
+    assert_eq!(gallery.matches("<div class=\"case ").count(), 2);
+    assert!(gallery.contains("stored without its burn weights"));
 
     // `dfd report` reads the same metrics back (no run record here: the newest output is used).
     let s = summary(&workspace, &config.report).unwrap();
@@ -224,5 +254,6 @@ fn aggregate_and_report_run_cache_and_publish() {
     config.aggregate.bootstrap_seed = 1;
     let third = run(&workspace, &config);
     assert_eq!(third[&3].outcome, Outcome::Cached);
-    assert_eq!(third[&4].outcome, Outcome::Computed);
+    assert_eq!(third[&6].outcome, Outcome::Computed);
+    assert_eq!(third[&6].stage, "aggregate");
 }

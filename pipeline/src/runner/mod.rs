@@ -247,7 +247,10 @@ mod tests {
         };
         assert_eq!(parents("ingest"), Vec::<&str>::new());
         assert_eq!(parents("score"), ["ingest", "crop", "ssim", "train"]);
-        assert_eq!(parents("report"), ["train", "score", "aggregate"]);
+        assert_eq!(
+            parents("report"),
+            ["crop", "ssim", "train", "score", "aggregate"]
+        );
     }
 
     #[test]

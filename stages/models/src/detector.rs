@@ -1,7 +1,7 @@
 //! The two traits between the architectures and everything else (training, export, scoring).
 
 use burn::module::{Module, ParamId};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
@@ -25,6 +25,17 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     /// `face` `[N, 3, 224, 224]`, scaled by [`Backbone::PIXELS`] -> features `[N, feature_len]`.
     fn features(&self, face: Tensor<4>) -> Tensor<2>;
 
+    /// [`Backbone::features`] with the activations of the last convolutional block `[N, C, h, w]`
+    /// passed through `tap`, the rest of the network reading what `tap` returns; `None` for a
+    /// backbone without convolutional blocks (ViT-B/16). Grad-CAM ([`crate::gradcam`]) taps
+    /// there: it keeps the activations and makes them a leaf of the autodiff graph, which burn
+    /// gives gradients for (an intermediate tensor keeps none). A CNN implements
+    /// [`Backbone::features`] as this with the identity tap, so the two cannot drift apart.
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        let _ = (face, tap);
+        None
+    }
+
     /// Appends the same computation as [`Backbone::features`] to `graph`, reading the value named
     /// `face`, and returns the name of the value holding the features `[N, feature_len]`.
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError>;
@@ -35,6 +46,15 @@ pub trait Backbone: Module + Clone + core::fmt::Debug + Send + 'static {
     fn weight_penalty(&self) -> Option<Tensor<1>> {
         None
     }
+}
+
+/// What [`Backbone::features_tapped`] passes the last convolutional block's activations
+/// through.
+pub type ConvTap<'a> = dyn FnMut(Tensor<4>) -> Tensor<4> + 'a;
+
+/// The identity [`ConvTap`], for a plain forward pass.
+pub fn untapped(activations: Tensor<4>) -> Tensor<4> {
+    activations
 }
 
 /// A backbone that is one of the detector architectures: the facts that build its two detector
@@ -97,6 +117,59 @@ pub struct DetectorInput {
     pub ssim_stats: Option<Tensor<2>>,
 }
 
+impl DetectorInput {
+    /// A batch of `n` samples from flat channel-first values: `face` `n x 3 x 224 x 224`,
+    /// `ssim_map` `n x 1 x 224 x 224`, `ssim_stats` `n x 2`, on `device`; for callers (the
+    /// stages) that hold plain vectors, not tensors. A length that does not fit the shape is an
+    /// error naming the input.
+    pub fn from_values(
+        n: usize,
+        face: Vec<f32>,
+        ssim_map: Option<Vec<f32>>,
+        ssim_stats: Option<Vec<f32>>,
+        device: &Device,
+    ) -> Result<DetectorInput, String> {
+        let plane = crate::FACE_SIZE * crate::FACE_SIZE;
+        let check = |name: &str, len: usize, wanted: usize| {
+            if len == wanted {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} holds {len} values, not the {wanted} of {n} samples"
+                ))
+            }
+        };
+        check("face", face.len(), n * 3 * plane)?;
+        let size = crate::FACE_SIZE;
+        let face = Tensor::<4>::from_data(TensorData::new(face, [n, 3, size, size]), device);
+        let ssim_map = match ssim_map {
+            Some(map) => {
+                check("ssim_map", map.len(), n * plane)?;
+                Some(Tensor::<4>::from_data(
+                    TensorData::new(map, [n, 1, size, size]),
+                    device,
+                ))
+            }
+            None => None,
+        };
+        let ssim_stats = match ssim_stats {
+            Some(stats) => {
+                check("ssim_stats", stats.len(), n * 2)?;
+                Some(Tensor::<2>::from_data(
+                    TensorData::new(stats, [n, 2]),
+                    device,
+                ))
+            }
+            None => None,
+        };
+        Ok(DetectorInput {
+            face,
+            ssim_map,
+            ssim_stats,
+        })
+    }
+}
+
 /// A whole detector: a backbone in one of the two forms, with its head.
 pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     /// The form, which decides which inputs [`Detector::forward_logits`] reads.
@@ -110,6 +183,18 @@ pub trait Detector: Module + Clone + core::fmt::Debug + Send + 'static {
     /// (+ `ssim_map`, `ssim_stats`), pixel values as [`DetectorInput`] holds them, and output
     /// `p_fake`, batch dimension dynamic.
     fn export_onnx(&self) -> Result<Vec<u8>, ExportError>;
+
+    /// [`Detector::forward_logits`] with the face backbone's last convolutional block passed
+    /// through `tap` (see [`Backbone::features_tapped`]); `None` when the face backbone has no
+    /// convolutional block.
+    fn forward_logits_tapped(
+        &self,
+        input: &DetectorInput,
+        tap: &mut ConvTap<'_>,
+    ) -> Option<Tensor<2>> {
+        let _ = (input, tap);
+        None
+    }
 
     /// The sum of its branches' [`Backbone::weight_penalty`] terms, `[1]`; `None` when no branch
     /// has one.

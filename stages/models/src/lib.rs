@@ -21,6 +21,7 @@ pub mod arch;
 pub mod augment;
 pub mod detector;
 pub mod export;
+pub mod gradcam;
 pub mod head;
 pub mod keras;
 pub mod multi;
@@ -31,10 +32,13 @@ pub mod rng;
 pub mod self_blend;
 pub mod single;
 pub mod state_dict;
+pub mod trained;
 pub mod training;
 pub mod variant;
 
-pub use detector::{ArchitectureBackbone, Backbone, Detector, DetectorInput, Form};
+pub use detector::{
+    untapped, ArchitectureBackbone, Backbone, ConvTap, Detector, DetectorInput, Form,
+};
 pub use onnx::{ExportError, OnnxGraph};
 pub use variant::{
     backend_name, build_pretrained_variant, build_variant, default_device, export_fresh_variant,

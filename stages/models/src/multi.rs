@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::arch::baseline::Baseline;
 use crate::arch::ssim_map_cnn::SsimMapCnn;
-use crate::detector::{Backbone, Detector, DetectorInput, Form};
+use crate::detector::{Backbone, ConvTap, Detector, DetectorInput, Form};
 use crate::export;
 use crate::head::{Head, HeadConfig};
 use crate::keras;
@@ -211,7 +211,17 @@ impl<B: Backbone> MultiInput<B> {
         ssim_map: Tensor<4>,
         ssim_stats: Tensor<2>,
     ) -> Tensor<2> {
-        let mut face = self.face.features(B::PIXELS.apply(face));
+        let face = self.face.features(B::PIXELS.apply(face));
+        self.forward_from_face_features(face, ssim_map, ssim_stats)
+    }
+
+    /// The rest of [`MultiInput::forward`] once the face backbone gave its features.
+    fn forward_from_face_features(
+        &self,
+        mut face: Tensor<2>,
+        ssim_map: Tensor<4>,
+        ssim_stats: Tensor<2>,
+    ) -> Tensor<2> {
         if let Some(score) = &self.face_score {
             face = sigmoid(score.forward(face));
         }
@@ -224,6 +234,20 @@ impl<B: Backbone> MultiInput<B> {
     }
 }
 
+/// The SSIM inputs of a multi-input batch. Panics when one is missing: the caller builds the
+/// input from [`Detector::form`], so a missing one is a bug, not bad data.
+fn ssim_inputs(input: &DetectorInput) -> (Tensor<4>, Tensor<2>) {
+    let map = input
+        .ssim_map
+        .clone()
+        .expect("a multi-input detector needs ssim_map (see Detector::form)");
+    let stats = input
+        .ssim_stats
+        .clone()
+        .expect("a multi-input detector needs ssim_stats (see Detector::form)");
+    (map, stats)
+}
+
 impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
     fn form(&self) -> Form {
         Form::Multi
@@ -232,15 +256,22 @@ impl<B: Backbone + ModuleDisplay> Detector for MultiInput<B> {
     /// Panics when `ssim_map` or `ssim_stats` is missing: the caller builds the input from
     /// [`Detector::form`], so a missing one is a bug, not bad data.
     fn forward_logits(&self, input: &DetectorInput) -> Tensor<2> {
-        let map = input
-            .ssim_map
-            .clone()
-            .expect("a multi-input detector needs ssim_map (see Detector::form)");
-        let stats = input
-            .ssim_stats
-            .clone()
-            .expect("a multi-input detector needs ssim_stats (see Detector::form)");
+        let (map, stats) = ssim_inputs(input);
         self.forward(input.face.clone(), map, stats)
+    }
+
+    /// Only the face backbone is tapped: the SSIM-map branch is a CNN too, but the saliency
+    /// asked for is the face's.
+    fn forward_logits_tapped(
+        &self,
+        input: &DetectorInput,
+        tap: &mut ConvTap<'_>,
+    ) -> Option<Tensor<2>> {
+        let (map, stats) = ssim_inputs(input);
+        let face = self
+            .face
+            .features_tapped(B::PIXELS.apply(input.face.clone()), tap)?;
+        Some(self.forward_from_face_features(face, map, stats))
     }
 
     fn backbone_param_ids(&self) -> Vec<burn::module::ParamId> {

@@ -3,7 +3,7 @@
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 
-use crate::detector::{Backbone, Detector, DetectorInput, Form};
+use crate::detector::{Backbone, ConvTap, Detector, DetectorInput, Form};
 use crate::head::{Head, HeadConfig};
 use crate::onnx::{Dim, ExportError, OnnxGraph};
 use crate::FACE_SIZE;
@@ -54,6 +54,17 @@ impl<B: Backbone + ModuleDisplay> Detector for SingleInput<B> {
 
     fn forward_logits(&self, input: &DetectorInput) -> Tensor<2> {
         self.forward(input.face.clone())
+    }
+
+    fn forward_logits_tapped(
+        &self,
+        input: &DetectorInput,
+        tap: &mut ConvTap<'_>,
+    ) -> Option<Tensor<2>> {
+        let features = self
+            .backbone
+            .features_tapped(B::PIXELS.apply(input.face.clone()), tap)?;
+        Some(self.head.forward(features))
     }
 
     fn backbone_param_ids(&self) -> Vec<burn::module::ParamId> {

@@ -75,6 +75,14 @@ impl Architecture {
     pub fn has_imagenet_weights(self) -> bool {
         self == Architecture::EfficientNetLite0
     }
+
+    /// Whether its face backbone ends in a convolutional block, which Grad-CAM
+    /// ([`crate::gradcam`]) explains; ViT-B/16's transformer has none. Lets callers say "not
+    /// available" without building the model; the Grad-CAM tests check it against each
+    /// backbone's [`crate::Backbone::features_tapped`].
+    pub fn has_conv_block(self) -> bool {
+        self != Architecture::VitB16
+    }
 }
 
 /// Why a pretrained detector could not be built.

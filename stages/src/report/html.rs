@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use dfd_schemas::MetricsRow;
 
+use super::gallery::{Case, GalleryModel, Kind};
 use super::summary::{self, RowKind, SummaryChoice, HEADLINE_COLUMNS, OTHER_COLUMNS};
 
 /// The page's file name in `report_files`.
@@ -33,12 +34,13 @@ pub struct Figure<'a> {
 /// The page. Figures appear grouped: those of the quoted split first, then each other split's in
 /// name order, then those over all splits; within a group in the order given.
 /// `provenance` is an HTML section placed right under the header (a cross-dataset evaluation's
-/// models and data).
+/// models and data); `gallery`, each model's most confident errors, follows the plots.
 pub fn page(
     metrics: &[MetricsRow],
     choice: &SummaryChoice,
     figures: &[Figure],
     provenance: Option<&str>,
+    gallery: &[GalleryModel],
 ) -> String {
     let rows = summary::summary_rows(metrics, choice);
     let mut html = String::with_capacity(
@@ -112,6 +114,10 @@ pub fn page(
             push_figure(&mut html, figure);
         }
         html.push_str("</section>\n");
+    }
+
+    if !gallery.is_empty() {
+        push_gallery(&mut html, gallery, choice);
     }
 
     let others = summary::other_rows(metrics, &rows);
@@ -210,6 +216,90 @@ fn push_figure(html: &mut String, figure: &Figure) {
     );
 }
 
+/// The error gallery: per model, its false positives then its false negatives, each a row of
+/// face crops, the timeline and the saliency of the deciding frames.
+fn push_gallery(html: &mut String, gallery: &[GalleryModel], choice: &SummaryChoice) {
+    let _ = writeln!(
+        html,
+        "<section id=\"errors\">\n<h2>Error gallery: the most confident mistakes on the {} \
+         split ({} rule)</h2>\n<p>For each model, up to three REAL videos it scored highest \
+         above the threshold and three FAKE videos it scored lowest below it: a strip of their \
+         face crops, their frame scores over time, and, for CNN detectors, the Grad-CAM \
+         saliency of the frames that decided the wrong verdict (red: what pushed the score \
+         toward it).</p>",
+        escape(&choice.split),
+        escape(&choice.rule)
+    );
+    for model in gallery {
+        let _ = writeln!(
+            html,
+            "<div class=\"gallery\" data-model=\"{0}\">\n<h3>{0}</h3>",
+            escape(&model.model)
+        );
+        if let Some(reason) = &model.saliency_unavailable {
+            let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(reason));
+        }
+        if model.cases.is_empty() {
+            html.push_str("<p>No labelled video of this split was misclassified.</p>\n");
+        }
+        for kind in [Kind::FalsePositive, Kind::FalseNegative] {
+            let cases: Vec<&Case> = model.cases.iter().filter(|c| c.kind == kind).collect();
+            if cases.is_empty() {
+                continue;
+            }
+            let _ = writeln!(html, "<h4>{}</h4>", kind.title());
+            for case in cases {
+                push_case(html, case);
+            }
+        }
+        html.push_str("</div>\n");
+    }
+    html.push_str("</section>\n");
+}
+
+fn push_case(html: &mut String, case: &Case) {
+    let video = escape(&case.video_id);
+    let _ = writeln!(
+        html,
+        "<div class=\"case {}\" data-video=\"{video}\">\n<p><code>{video}</code>, video \
+         score {:.3}</p>\n<div class=\"strip faces\">",
+        case.kind.class(),
+        case.score
+    );
+    for (i, jpeg) in case.faces.iter().enumerate() {
+        let _ = write!(
+            html,
+            "<img src=\"data:image/jpeg;base64,{}\" alt=\"face {} of {video}\">",
+            base64(jpeg),
+            i + 1
+        );
+    }
+    html.push_str("</div>\n");
+    let size = png_size(&case.timeline)
+        .map(|(w, h)| format!(" width=\"{w}\" height=\"{h}\""))
+        .unwrap_or_default();
+    let _ = writeln!(
+        html,
+        "<img class=\"timeline\" src=\"data:image/png;base64,{}\"{size} alt=\"frame scores \
+         of {video} over time\">",
+        base64(&case.timeline)
+    );
+    if !case.saliency.is_empty() {
+        html.push_str("<div class=\"strip saliency\">");
+        for (frame, p_fake, jpeg) in &case.saliency {
+            let _ = write!(
+                html,
+                "<figure><img src=\"data:image/jpeg;base64,{}\" alt=\"saliency of frame \
+                 {frame} of {video}\"><figcaption>frame {frame}, P(FAKE) {p_fake:.3}\
+                 </figcaption></figure>",
+                base64(jpeg)
+            );
+        }
+        html.push_str("</div>\n");
+    }
+    html.push_str("</div>\n");
+}
+
 /// Width and height from a PNG's header (IHDR is always the first chunk), so the page reserves
 /// the plot's room before drawing it; `None` for bytes that are not a PNG.
 fn png_size(png: &[u8]) -> Option<(u32, u32)> {
@@ -299,7 +389,16 @@ code{font-family:\"DejaVu Sans Mono\",monospace;font-size:.92em;background:#f1f1
 figure{margin:1.2em 0}\n\
 img{max-width:100%;height:auto;border:1px solid #ddd}\n\
 figcaption{font-size:.9em;color:#555}\n\
-footer{margin-top:2em;font-size:.85em;color:#666}\n";
+footer{margin-top:2em;font-size:.85em;color:#666}\n\
+.gallery h3{margin-bottom:.2em}\n\
+.case{border-left:4px solid #bbb;padding-left:.8em;margin:1em 0}\n\
+.case.fp{border-color:#d98b2b}\n\
+.case.fn{border-color:#4a7fb5}\n\
+.strip{display:flex;flex-wrap:wrap;gap:4px;align-items:flex-start}\n\
+.strip figure{margin:0;width:112px}\n\
+.strip figcaption{font-size:.75em;line-height:1.2}\n\
+.strip img{border:none}\n\
+img.timeline{max-width:640px}\n";
 
 #[cfg(test)]
 mod tests {
@@ -383,7 +482,7 @@ mod tests {
             split: Some("test"),
             png: &png,
         }];
-        let html = page(&metrics(), &choice(), &figures, None);
+        let html = page(&metrics(), &choice(), &figures, None, &[]);
         for raw in ["<script", "<img src=x", "alert(\"x\")", "<b>"] {
             assert!(
                 !html.contains(raw),
@@ -425,8 +524,8 @@ mod tests {
                 png: &png,
             },
         ];
-        let html = page(&metrics(), &choice(), &figures, None);
-        assert_eq!(html, page(&metrics(), &choice(), &figures, None));
+        let html = page(&metrics(), &choice(), &figures, None, &[]);
+        assert_eq!(html, page(&metrics(), &choice(), &figures, None, &[]));
         let lower = html.to_ascii_lowercase();
         for reference in ["http://", "https://", "<script", "<link", "@import", "url("] {
             assert!(!lower.contains(reference), "`{reference}` in\n{html}");
@@ -445,7 +544,7 @@ mod tests {
     #[test]
     fn the_table_holds_summary_md_cells() {
         let metrics = metrics();
-        let html = page(&metrics, &choice(), &[], None);
+        let html = page(&metrics, &choice(), &[], None, &[]);
         let md = summary::markdown(&metrics, &choice());
         let rows = summary::summary_rows(&metrics, &choice());
         assert_eq!(rows.len(), 4);
@@ -469,18 +568,18 @@ mod tests {
     fn a_provenance_section_comes_before_the_summary() {
         let metrics = metrics();
         let section = "<section>\n<h2>Models evaluated</h2>\n</section>\n";
-        let html = page(&metrics, &choice(), &[], Some(section));
+        let html = page(&metrics, &choice(), &[], Some(section), &[]);
         let at = |text: &str| {
             html.find(text)
                 .unwrap_or_else(|| panic!("{text} not in {html}"))
         };
         assert!(at("</header>") < at(section) && at(section) < at("<h2>Summary</h2>"));
-        assert!(!page(&metrics, &choice(), &[], None).contains("Models evaluated"));
+        assert!(!page(&metrics, &choice(), &[], None, &[]).contains("Models evaluated"));
     }
 
     #[test]
     fn nothing_scored_still_renders_a_page() {
-        let html = page(&[], &choice(), &[], None);
+        let html = page(&[], &choice(), &[], None, &[]);
         assert!(html.contains("nothing was scored there"), "{html}");
         assert!(!html.contains("<table"), "{html}");
         assert!(html.ends_with("</html>\n"));

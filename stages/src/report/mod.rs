@@ -1,13 +1,15 @@
 //! `report`: the rendered results of a run, as a table of files (`report_files`): `summary.md`,
 //! `summary.csv`, `summary.parquet`, ROC curves and confusion matrices per split, per-video
 //! timelines of frame scores, training curves, and `report.html`, all of it on one
-//! self-contained page.
+//! self-contained page, with an error gallery (each model's most confident mistakes, their face
+//! crops and Grad-CAM saliency, see `gallery`).
 //!
 //! The report is a stage rather than a step after the run so that it is cached and fingerprinted
 //! like everything else (a rerun with nothing new renders nothing), its files are checked before
 //! they are committed, and `dfd inspect report` shows them; the pipeline copies the files to the
 //! workspace's `report/` folder, where people open them.
 
+pub mod gallery;
 pub mod html;
 pub mod plots;
 mod provenance;

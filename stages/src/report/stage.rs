@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use dfd_schemas::{
-    EpochRow, FrameScoreRow, Label, MetricsRow, ReportFileRow, TableRow, VideoScoreRow,
+    EpochRow, FaceRow, FrameScoreRow, Label, MetricsRow, ReportFileRow, SsimMapRow, SsimStatsRow,
+    TableRow, TrainedModelRow, VideoScoreRow,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::gallery::{self, GalleryInput, GalleryModel};
 use super::html;
 use super::plots::{self, Curve, EpochLoss, History, Matrix, Timeline};
 use super::provenance::Provenance;
@@ -66,6 +68,8 @@ pub struct ReportInput<'a> {
     pub frame_scores: &'a [FrameScoreRow],
     /// Set for a cross-dataset evaluation: where the models come from, said first.
     pub provenance: Option<&'a Provenance>,
+    /// Each model's most confident mistakes (computed by [`gallery::gallery`]).
+    pub gallery: &'a [GalleryModel],
 }
 
 /// Renders every file of the report. The font must be registered (`plots::register_font`).
@@ -144,6 +148,7 @@ pub fn render(
         &choice,
         &figures,
         input.provenance.map(Provenance::html).as_deref(),
+        input.gallery,
     );
     files.push(file(html::FILE_NAME, "text/html", page.into_bytes()));
     Ok(files)
@@ -293,12 +298,18 @@ impl Stage for Report {
             name: NAME,
             // 2: report.html, and confusion plots at least 640 px wide; an output of version 1
             // lacks the page, so it must not be a cache hit. 3: timelines of frame scores.
-            version: 3,
+            // 4: the error gallery (face crops and Grad-CAM saliency of each model's most
+            // confident mistakes), hence the crops, SSIM inputs and models as inputs.
+            version: 4,
             inputs: &[
                 InputDef::of::<MetricsRow>(AGGREGATE),
                 InputDef::of::<VideoScoreRow>(AGGREGATE),
                 InputDef::of::<FrameScoreRow>(crate::score::NAME),
                 InputDef::of::<EpochRow>(TRAIN_STAGE),
+                InputDef::of::<TrainedModelRow>(TRAIN_STAGE),
+                InputDef::of::<FaceRow>(crate::crop::NAME),
+                InputDef::of::<SsimMapRow>(crate::ssim::NAME),
+                InputDef::of::<SsimStatsRow>(crate::ssim::NAME),
             ],
             outputs: &[dfd_schemas::ReportFileRow::TABLE],
             sharding: Sharding::Whole,
@@ -332,7 +343,20 @@ impl Stage for Report {
         let video_scores = input.rows::<VideoScoreRow>()?;
         let history = input.rows::<EpochRow>()?;
         let frame_scores = input.rows::<FrameScoreRow>()?;
+        let models = input.rows::<TrainedModelRow>()?;
         plots::register_font(&self.font()?)?;
+        let choice = self.params.choice();
+        let gallery = gallery::gallery(
+            &GalleryInput {
+                split: &choice.split,
+                rule: &choice.rule,
+                threshold: metrics.first().map_or(0.5, |m| m.threshold),
+                models: &models,
+                video_scores: &video_scores,
+                frame_scores: &frame_scores,
+            },
+            input,
+        )?;
         let files = render(
             &ReportInput {
                 metrics: &metrics,
@@ -340,6 +364,7 @@ impl Stage for Report {
                 history: &history,
                 frame_scores: &frame_scores,
                 provenance: self.provenance.as_ref(),
+                gallery: &gallery,
             },
             &self.params,
         )?;

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use dfd_models::params::keras_param_count;
+use dfd_models::trained::weights_to_bytes;
 use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
@@ -149,7 +150,7 @@ impl Train {
         })?;
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
-        hasher.update(self.version().to_le_bytes()); // what a checkpoint means changes with it
+        hasher.update(super::CHECKPOINT_VERSION.to_le_bytes()); // what a checkpoint means
         hasher.update(backend_name()); // a checkpoint resumes bit-exactly on its own backend only
         hasher.update(config_bytes);
         for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
@@ -235,6 +236,7 @@ impl VariantVisitor for TrainVariant<'_> {
             .model
             .export_onnx()
             .map_err(|e| format!("exporting {name} to ONNX: {e}"))?;
+        let weights = weights_to_bytes(&outcome.model, &name).map_err(|e| e.to_string())?;
         let history = outcome
             .history
             .iter()
@@ -265,6 +267,7 @@ impl VariantVisitor for TrainVariant<'_> {
                     InitialWeights::Seeded
                 },
                 onnx,
+                weights,
             },
             history,
             times,

@@ -56,6 +56,7 @@ fn model(name: &str, parameters: u64) -> TrainedModelRow {
         best_val_loss: None,
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: vec![],
+        weights: vec![],
     }
 }
 

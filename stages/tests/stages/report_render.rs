@@ -62,6 +62,7 @@ fn tables() -> (Vec<FrameScoreRow>, Vec<VideoRow>, Vec<TrainedModelRow>) {
             best_val_loss: Some(0.4),
             initial_weights: dfd_schemas::InitialWeights::Seeded,
             onnx: vec![],
+            weights: vec![],
         })
         .collect();
     (frames, videos, models)
@@ -105,6 +106,7 @@ fn rendered() -> Rendered {
             history: &history(),
             frame_scores: &frames,
             provenance: None,
+            gallery: &[],
         },
         &ReportParams::default(),
     )

@@ -24,6 +24,7 @@ fn mesonet4(form: Form) -> TrainedModelRow {
         best_val_loss: None,
         initial_weights: dfd_schemas::InitialWeights::Seeded,
         onnx: export_fresh_variant(variant, &default_device(), 7).expect("export"),
+        weights: vec![],
     }
 }
 

@@ -50,8 +50,9 @@ pub fn trained_elsewhere(workspace: &Path, wanted: &[String]) -> Result<TrainedE
     if manifest.version != TRAIN_VERSION {
         bail!(
             "the models in workspace {} were trained by version {} of the `{TRAIN}` stage, which \
-             this dfd cannot score (its models are version {TRAIN_VERSION}: they take pixel values \
-             and scale them themselves): retrain them there with `dfd run`",
+             this dfd cannot read (its models are version {TRAIN_VERSION}: they take pixel values \
+             and scale them themselves, and carry their burn weights for Grad-CAM): retrain \
+             them there with `dfd run` (a training whose checkpoints remain is not run again)",
             root.display(),
             manifest.version
         );

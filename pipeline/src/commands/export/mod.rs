@@ -32,7 +32,7 @@
 //!   files are written into `DIR.partial-<pid>` beside it, flushed to disk, and renamed to DIR at
 //!   the end, so an export that fails or is killed never leaves a DIR that looks whole.
 
-mod names;
+pub(crate) mod names;
 mod sources;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -108,6 +108,7 @@ mod tests {
                     faces_found: 4,
                     error: None,
                     frames: Vec::new(),
+                    explanation: None,
                 },
                 Prediction::error("bad.mp4", "decode: cannot open, truncated".into()),
             ],

@@ -11,18 +11,21 @@
 //! needs the memory of one chunk, not of the folder.
 
 mod csv;
+mod explain;
 mod inputs;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{
-    ErrorRow, FaceRow, FrameRow, FrameScoreRow, TableRow, TrainedModelRow, VideoRow,
+    ErrorRow, FaceRow, FrameRow, FrameScoreRow, SsimMapRow, SsimStatsRow, TableRow,
+    TrainedModelRow, VideoRow,
 };
 use dfd_stages::aggregate::{aggregate, predicted};
+use dfd_stages::train::VERSION as TRAIN_VERSION;
 use dfd_stages::{Stage, StageContext, StageInput};
 use serde::Serialize;
 
@@ -33,6 +36,7 @@ use crate::runner::stream::stream_group;
 use crate::runner::Pipeline;
 
 pub use csv::{check_target as check_csv_target, write as write_csv};
+pub use explain::{Explanation, SaliencyFile};
 
 /// The stages a prediction runs, in order; `ingest` is replaced by the rows of the arguments and
 /// `train` by the stored model.
@@ -63,6 +67,9 @@ pub struct Prediction {
     /// Each scored frame, in time order: the evidence behind the score (`--json` only; the
     /// CSV keeps one row per video).
     pub frames: Vec<FrameScore>,
+    /// With `--explain`: the files showing why (a FAKE or REAL verdict only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 /// One scored face frame of a prediction.
@@ -91,6 +98,8 @@ pub struct PredictRequest<'a> {
     /// Video files and folders of them, as given on the command line.
     pub paths: &'a [PathBuf],
     pub model: Option<&'a str>,
+    /// `--explain DIR`: write each verdict's evidence there (see `explain`).
+    pub explain: Option<&'a Path>,
 }
 
 pub fn predict(request: PredictRequest) -> Result<PredictReport> {
@@ -98,6 +107,14 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
     let model = stored_model(request.workspace, request.config, request.model)?;
     let model_batch = TrainedModelRow::to_batch(std::slice::from_ref(&model))?;
     let inputs = inputs::inputs(request.paths);
+    if let Some(dir) = request.explain {
+        // Before any video: a folder that cannot be made, or no font for the timelines, fails
+        // now rather than after the first chunk.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the --explain folder {}", dir.display()))?;
+        let font = dfd_stages::report::plots::font_path(request.config.report.font.as_deref())?;
+        dfd_stages::report::plots::register_font(&font)?;
+    }
 
     let mut config = request.config.clone();
     config.score.splits = vec![SPLIT.into()];
@@ -127,8 +144,13 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
             .iter()
             .filter_map(|&i| inputs[i].row.as_ref().ok().cloned())
             .collect();
-        let predictions = predict_chunk(&pipeline, &config, &model_batch, &rows)
-            .with_context(|| format!("videos {}-{} of {total}", done + 1, done + rows.len()))?;
+        let chunk_model = ChunkModel {
+            row: &model,
+            batch: &model_batch,
+        };
+        let predictions =
+            predict_chunk(&pipeline, &config, &chunk_model, &rows, request.explain)
+                .with_context(|| format!("videos {}-{} of {total}", done + 1, done + rows.len()))?;
         for (&i, prediction) in chunk.iter().zip(predictions) {
             answers[i] = Some(prediction);
         }
@@ -156,18 +178,26 @@ pub fn predict(request: PredictRequest) -> Result<PredictReport> {
 /// The split the rows of a prediction carry (score scores only the splits it is told to).
 const SPLIT: &str = "test";
 
+/// The stored model, as a row and as the one-row `models` table `score` reads.
+struct ChunkModel<'a> {
+    row: &'a TrainedModelRow,
+    batch: &'a RecordBatch,
+}
+
 /// The stages over one chunk of videos, all in memory; an answer per row, in order. A video the
 /// stages fail on (a corrupt file) is an `errors` row of its stage, and so an `error` answer,
-/// while the others go on; an `Err` here is the stage failing as a whole.
+/// while the others go on; an `Err` here is the stage failing as a whole. With `explain`, each
+/// verdict's evidence is written there (see `explain`).
 fn predict_chunk(
     pipeline: &Pipeline,
     config: &Config,
-    model: &RecordBatch,
+    model: &ChunkModel,
     rows: &[VideoRow],
+    explain: Option<&Path>,
 ) -> Result<Vec<Prediction>> {
     let names: Vec<String> = rows.iter().map(|r| r.video_id.clone()).collect();
     let mut tables: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
-    tables.insert(TrainedModelRow::TABLE.name, vec![model.clone()]);
+    tables.insert(TrainedModelRow::TABLE.name, vec![model.batch.clone()]);
     tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(rows)?]);
     let mut errors: Vec<ErrorRow> = Vec::new();
     let mut stages = Vec::new();
@@ -212,10 +242,22 @@ fn predict_chunk(
     }
     let faces = rows_of::<FaceRow>(&tables)?;
     let scores = rows_of::<FrameScoreRow>(&tables)?;
-    Ok(names
+    let mut predictions: Vec<Prediction> = names
         .iter()
         .map(|name| verdict(name, config, &faces, &scores, &errors))
-        .collect())
+        .collect();
+    if let Some(dir) = explain {
+        let maps = rows_of::<SsimMapRow>(&tables)?;
+        let stats = rows_of::<SsimStatsRow>(&tables)?;
+        let inputs = explain::ChunkFaces {
+            faces: &faces,
+            maps: &maps,
+            stats: &stats,
+        };
+        let threshold = config.aggregate.threshold;
+        explain::explain_chunk(dir, model.row, threshold, &inputs, &mut predictions)?;
+    }
+    Ok(predictions)
 }
 
 /// Adds a stage's output table to the chunk's tables, or its rows to `errors`.
@@ -242,11 +284,30 @@ fn stored_model(
     name: Option<&str>,
 ) -> Result<TrainedModelRow> {
     let outputs = workspace.finished_outputs("train");
-    let Some((dir, manifest)) = outputs.into_iter().next() else {
-        bail!(
-            "no trained model in workspace {}: run `dfd run` first",
-            workspace.root().display()
-        );
+    let older = outputs
+        .iter()
+        .find(|(_, m)| m.version != TRAIN_VERSION)
+        .map(|(_, m)| m.version);
+    // Models of another version of the stage mean something else (version 2 took `[0, 1]`
+    // pixels) or lack a column (version 3 had no `weights`): never used, the newest of this
+    // version is.
+    let current = outputs
+        .into_iter()
+        .find(|(_, m)| m.version == TRAIN_VERSION);
+    let Some((dir, manifest)) = current else {
+        match older {
+            Some(version) => bail!(
+                "the trained models in workspace {} are of version {version} of the `train` \
+                 stage, which this dfd cannot use (it reads version {TRAIN_VERSION}): run `dfd \
+                 run` to bring them up to date (a training whose checkpoints remain is not run \
+                 again)",
+                workspace.root().display()
+            ),
+            None => bail!(
+                "no trained model in workspace {}: run `dfd run` first",
+                workspace.root().display()
+            ),
+        }
     };
     let mut models = Vec::new();
     for file in manifest.files_of(TrainedModelRow::TABLE.name) {
@@ -313,6 +374,7 @@ impl Prediction {
             faces_found: 0,
             error: Some(error),
             frames: Vec::new(),
+            explanation: None,
         }
     }
 }
@@ -363,6 +425,7 @@ fn verdict(
         faces_found,
         error,
         frames,
+        explanation: None,
     }
 }
 
@@ -386,5 +449,31 @@ pub fn print_text(report: &PredictReport) {
                 .map(|e| format!("  ({e})"))
                 .unwrap_or_default()
         );
+        if let Some(explanation) = &p.explanation {
+            print_explanation(p, explanation);
+        }
+    }
+}
+
+/// The lines `--explain` adds under a video: its frame scores in time order, and the files.
+fn print_explanation(p: &Prediction, explanation: &Explanation) {
+    let timeline: Vec<String> = p
+        .frames
+        .iter()
+        .map(|f| format!("{:.2}s {:.3}", f.time_s, f.score))
+        .collect();
+    println!("    frame scores: {}", timeline.join(", "));
+    println!("    timeline: {}", explanation.timeline.display());
+    for s in &explanation.saliency {
+        println!(
+            "    saliency of frame {} ({:.2}s, score {:.3}): {}",
+            s.frame_index,
+            s.time_s,
+            s.score,
+            s.path.display()
+        );
+    }
+    if let Some(reason) = &explanation.saliency_unavailable {
+        println!("    saliency: {reason}");
     }
 }

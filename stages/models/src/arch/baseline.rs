@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::{ConvReluBnPool, GlobalAvgPool};
 use crate::detector::ArchitectureBackbone;
-use crate::detector::Backbone;
+use crate::detector::{untapped, Backbone, ConvTap};
 use crate::export;
 use crate::head::HeadConfig;
 use crate::keras;
@@ -72,6 +72,18 @@ impl Baseline {
     }
 }
 
+impl Baseline {
+    /// The features, the last convolutional block's output passed through `tap` before the
+    /// global pooling.
+    fn tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(face, |x, block| block.forward(x));
+        let x = self
+            .activation
+            .forward(self.dense.forward(self.pool.forward(tap(x))));
+        self.dropout.forward(x)
+    }
+}
+
 impl ArchitectureBackbone for Baseline {
     const ARCHITECTURE: Architecture = Architecture::Baseline;
     /// The head of both forms: a bare Dense(1).
@@ -95,11 +107,11 @@ impl Backbone for Baseline {
     }
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(face, |x, block| block.forward(x));
-        let x = self
-            .activation
-            .forward(self.dense.forward(self.pool.forward(x)));
-        self.dropout.forward(x)
+        self.tapped(face, &mut untapped)
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(self.tapped(face, tap))
     }
 
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {

@@ -32,7 +32,7 @@ use super::blocks::activation::{Activation, Gate};
 use super::blocks::conv_bn::{BnSpec, ConvBn, ConvSpec};
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual, SeSpec};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
-use crate::detector::ArchitectureBackbone;
+use crate::detector::{ArchitectureBackbone, ConvTap};
 use crate::head::HeadConfig;
 use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
@@ -244,6 +244,17 @@ pub(super) fn layers(
     (stem, blocks, top)
 }
 
+impl EfficientNetB0 {
+    /// The top convolution's map `[N, 1280, 7, 7]` (before the global pooling).
+    fn feature_map(&self, face: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem.forward(self.normalization.forward(face));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.top.forward(x)
+    }
+}
+
 impl ArchitectureBackbone for EfficientNetB0 {
     const ARCHITECTURE: Architecture = Architecture::EfficientNetB0;
     /// The single-input detector of the reference: the backbone's pooled features, then Dense(1).
@@ -264,11 +275,11 @@ impl Backbone for EfficientNetB0 {
     }
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(self.normalization.forward(face));
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        global_avg_pool(self.top.forward(x))
+        global_avg_pool(self.feature_map(face))
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(global_avg_pool(tap(self.feature_map(face))))
     }
 
     fn export_features(&self, g: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {

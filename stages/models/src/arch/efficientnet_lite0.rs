@@ -54,7 +54,7 @@ use super::blocks::activation::Activation;
 use super::blocks::conv_bn::ConvBn;
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
-use crate::detector::ArchitectureBackbone;
+use crate::detector::{ArchitectureBackbone, ConvTap};
 use crate::head::HeadConfig;
 use crate::multi::{MultiConfig, MultiInput};
 use crate::onnx::{ExportError, OnnxGraph};
@@ -259,6 +259,10 @@ impl Backbone for EfficientNetLite0 {
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
         global_avg_pool(self.feature_map(face))
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(global_avg_pool(tap(self.feature_map(face))))
     }
 
     fn export_features(&self, g: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {

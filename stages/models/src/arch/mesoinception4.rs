@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::{ConvBnLeaky, ConvReluBnPool};
 use crate::detector::ArchitectureBackbone;
-use crate::detector::Backbone;
+use crate::detector::{untapped, Backbone, ConvTap};
 use crate::export;
 use crate::head::HeadConfig;
 use crate::multi::MultiConfig;
@@ -101,6 +101,17 @@ impl MesoInception4 {
     }
 }
 
+impl MesoInception4 {
+    /// The features, the last convolutional block's output passed through `tap`.
+    fn tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Tensor<2> {
+        let x = self.inception.iter().fold(face, |x, block| {
+            self.inception_pool.forward(block.forward(x))
+        });
+        let x = self.convs.iter().fold(x, |x, block| block.forward(x));
+        tap(x).flatten(1, 3)
+    }
+}
+
 impl ArchitectureBackbone for MesoInception4 {
     const ARCHITECTURE: Architecture = Architecture::MesoInception4;
     /// The head of both forms.
@@ -120,13 +131,11 @@ impl Backbone for MesoInception4 {
     }
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
-        let x = self.inception.iter().fold(face, |x, block| {
-            self.inception_pool.forward(block.forward(x))
-        });
-        self.convs
-            .iter()
-            .fold(x, |x, block| block.forward(x))
-            .flatten(1, 3)
+        self.tapped(face, &mut untapped)
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(self.tapped(face, tap))
     }
 
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {

@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::cnn_blocks::ConvReluBnPool;
 use crate::detector::ArchitectureBackbone;
-use crate::detector::Backbone;
+use crate::detector::{untapped, Backbone, ConvTap};
 use crate::export;
 use crate::head::HeadConfig;
 use crate::multi::MultiConfig;
@@ -54,6 +54,14 @@ impl MesoNet4 {
     }
 }
 
+impl MesoNet4 {
+    /// The features, the fourth block's output (16 x 7 x 7) passed through `tap`.
+    fn tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(face, |x, block| block.forward(x));
+        tap(x).flatten(1, 3)
+    }
+}
+
 impl ArchitectureBackbone for MesoNet4 {
     const ARCHITECTURE: Architecture = Architecture::MesoNet4;
     const HEAD: HeadConfig = HeadConfig::MESO;
@@ -72,10 +80,11 @@ impl Backbone for MesoNet4 {
     }
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
-        self.blocks
-            .iter()
-            .fold(face, |x, block| block.forward(x))
-            .flatten(1, 3)
+        self.tapped(face, &mut untapped)
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(self.tapped(face, tap))
     }
 
     fn export_features(&self, graph: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {

@@ -26,7 +26,7 @@ use super::blocks::activation::{Activation, Gate};
 use super::blocks::conv_bn::{BnSpec, ConvBn, ConvSpec};
 use super::blocks::inverted_residual::{BlockSpec, InvertedResidual, SeSpec};
 use super::blocks::squeeze_excite::{export_global_avg_pool, global_avg_pool};
-use crate::detector::ArchitectureBackbone;
+use crate::detector::{ArchitectureBackbone, ConvTap};
 use crate::head::HeadConfig;
 use crate::multi::MultiConfig;
 use crate::onnx::{ExportError, OnnxGraph};
@@ -178,6 +178,17 @@ impl MobileNetV3Small {
     }
 }
 
+impl MobileNetV3Small {
+    /// The last convolution's map (before the global pooling) of `face` scaled to `[0, 1]`.
+    fn feature_map(&self, face: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem.forward(face.mul_scalar(2.0).sub_scalar(1.0));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.last.forward(x)
+    }
+}
+
 impl ArchitectureBackbone for MobileNetV3Small {
     const ARCHITECTURE: Architecture = Architecture::MobileNetV3Small;
     /// The single-input detector of the reference: the backbone's pooled features, then Dense(1).
@@ -198,11 +209,11 @@ impl Backbone for MobileNetV3Small {
     }
 
     fn features(&self, face: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(face.mul_scalar(2.0).sub_scalar(1.0));
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        global_avg_pool(self.last.forward(x))
+        global_avg_pool(self.feature_map(face))
+    }
+
+    fn features_tapped(&self, face: Tensor<4>, tap: &mut ConvTap<'_>) -> Option<Tensor<2>> {
+        Some(global_avg_pool(tap(self.feature_map(face))))
     }
 
     fn export_features(&self, g: &mut OnnxGraph, face: &str) -> Result<String, ExportError> {
