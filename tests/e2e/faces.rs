@@ -240,22 +240,23 @@ fn detections_are_the_same_whatever_the_thread_count() {
         (manifest, rows, log)
     };
     let (one, one_rows, one_log) = detect(&["--set", "detect.intra_op_threads=1"]);
-    assert!(one_log.contains("1 thread(s) per detector"), "{one_log}");
+    assert!(
+        one_log.contains("1 detector(s) of 1 thread(s) each"),
+        "{one_log}"
+    );
     assert!(one_rows.contains("big.mp4") && one_rows.contains("talking.mp4"));
-    for settings in [
-        &["--set", "detect.intra_op_threads=2"][..],
-        &["--set", "runner.threads=3"][..],
+    // One detector of two threads per video, and (runner.threads 3, intra_op_threads 0) three
+    // single-threaded detectors each taking a run of one video's frames.
+    for (settings, split) in [
+        (
+            &["--set", "detect.intra_op_threads=2"][..],
+            "1 detector(s) of 2",
+        ),
+        (&["--set", "runner.threads=3"][..], "3 detector(s) of 1"),
     ] {
         let (other, other_rows, log) = detect(settings);
-        let threads = if settings[1].starts_with("runner") {
-            3
-        } else {
-            2
-        };
         assert!(
-            log.contains(&format!(
-                "1 video(s) in this call, {threads} thread(s) per detector"
-            )),
+            log.contains(&format!("1 video(s) in this call, {split} thread(s) each")),
             "{settings:?}: {log}"
         );
         assert_eq!(other["fingerprint"], one["fingerprint"], "{settings:?}");

@@ -65,12 +65,11 @@ pub fn decode_planned(
     // decoding timestamp) is not known and nothing is skipped; then the plan is final.
     let mut plan: Option<Plan> = None;
     let mut kept: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
-    let all_kept = |plan: &Option<Plan>, kept: &BTreeMap<i64, Vec<u8>>| {
-        plan.as_ref()
-            .is_some_and(|plan| plan.kept.keys().all(|pts| kept.contains_key(pts)))
+    let all_kept = |plan: Option<&Plan>, kept: &BTreeMap<i64, Vec<u8>>| {
+        plan.is_some_and(|plan| plan.kept.keys().all(|pts| kept.contains_key(pts)))
     };
     for packet in packets.iter().map(Some).chain(std::iter::once(None)) {
-        if all_kept(&plan, &kept) {
+        if all_kept(plan.as_ref(), &kept) {
             break;
         }
         let discard = match (&plan, packet) {
@@ -103,7 +102,7 @@ pub fn decode_planned(
         }
     }
     let plan = plan.ok_or_else(|| Declined("no frame could be decoded".into()))?;
-    if !all_kept(&Some(plan.clone()), &kept) {
+    if !all_kept(Some(&plan), &kept) {
         return Err(Declined("a planned frame was never decoded".into()));
     }
     let frames = plan
