@@ -57,6 +57,9 @@ pub fn decode_planned(
     let packets = demux(&mut input, &clock, params)?;
     let mut times: Vec<i64> = packets.iter().map(Packet::pts).collect();
     times.sort_unstable();
+    let Some(&earliest) = times.first() else {
+        return Err(Declined("the stream holds no video packet".into()));
+    };
 
     let mut decoder = Decoder::new(&input, threads)?;
     let (width, height) = decoder.size();
@@ -82,7 +85,7 @@ pub fn decode_planned(
         while let Some(frame) = decoder.receive()? {
             let reported = clock.opencv_ms(frame.opencv_timestamp());
             if plan.is_none() {
-                if frame.pts() != times[0] {
+                if frame.pts() != earliest {
                     return Err(Declined("the first frame out is not the earliest".into()));
                 }
                 plan = Some(Plan::new(&times, reported, &clock, &info, params)?);
@@ -93,7 +96,7 @@ pub fn decode_planned(
             let Some(&(_, planned_ms)) = plan.kept.get(&frame.pts()) else {
                 continue;
             };
-            if frame.pts() != times[0] && reported != planned_ms {
+            if frame.pts() != earliest && reported != planned_ms {
                 return Err(Declined(format!(
                     "a kept frame's timestamp ({reported} ms) is not the planned {planned_ms} ms"
                 )));
