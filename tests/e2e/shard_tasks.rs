@@ -108,12 +108,8 @@ pub fn store_entries(workspace: &Path, stage: &str) -> usize {
 pub fn finish_and_compare(dfd: &Dfd, dataset: &str, reference: &Dfd) {
     let out = dfd.ok(&run_args(dataset, &[]));
     for stage in PER_VIDEO {
-        let report = dfd.stage_report(stage);
-        assert_eq!(report["shards_computed"], 0, "{stage}: {out}");
-        assert_eq!(report["shards_from_store"], 4, "{stage}: {out}");
-        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
-        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
-        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+        dfd.assert_taken_from_store(stage, 4, &out);
+        dfd.assert_same_output(reference, stage);
     }
 }
 
@@ -329,16 +325,12 @@ fn with_models_in_the_cache_array_tasks_score_their_share_and_the_plain_run_take
     let out = dfd.output(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let report = dfd.stage_report("score");
-    assert_eq!(report["shards_computed"], 0, "{err}");
-    assert_eq!(report["shards_from_store"], 6, "{err}");
+    dfd.assert_taken_from_store("score", 6, &err);
     // The same scores and metrics as a single run with those settings.
     let reference = Dfd::new();
     reference.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     for stage in ["score", "aggregate"] {
-        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
-        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
-        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+        dfd.assert_same_output(&reference, stage);
     }
 }
 
@@ -389,12 +381,8 @@ fn tasks_after_a_plain_run_take_the_assembled_stages_and_stream_from_the_first_c
     let reference = Dfd::new();
     reference.ok(&margin(&[]));
     for stage in ["crop", "ssim"] {
-        let report = dfd.stage_report(stage);
-        assert_eq!(report["shards_computed"], 0, "{stage}: {err}");
-        assert_eq!(report["shards_from_store"], 4, "{stage}: {err}");
-        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
-        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
-        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+        dfd.assert_taken_from_store(stage, 4, &err);
+        dfd.assert_same_output(&reference, stage);
     }
 }
 

@@ -141,12 +141,8 @@ fn a_four_task_slurm_array_then_one_run_gives_the_tables_and_metrics_of_a_single
     );
     let finish = started.elapsed().as_secs_f64();
     for stage in ARRAY_STAGES {
-        let report = dfd.stage_report(stage);
-        assert_eq!(report["shards_computed"], 0, "{stage}: {err}");
-        assert_eq!(report["shards_from_store"], 6, "{stage}: {err}");
-        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
-        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
-        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+        dfd.assert_taken_from_store(stage, 6, &err);
+        dfd.assert_same_output(&reference, stage);
     }
     // Training is deterministic: the same weights, hence the same scores and the same metrics,
     // byte for byte (train's `training_times`, wall-clock seconds, are the one table that differs).
@@ -157,9 +153,7 @@ fn a_four_task_slurm_array_then_one_run_gives_the_tables_and_metrics_of_a_single
         table_hashes(&theirs, "models")
     );
     for stage in ["score", "aggregate"] {
-        let (ours, theirs) = (dfd.manifest(stage), reference.manifest(stage));
-        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
-        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+        dfd.assert_same_output(&reference, stage);
     }
     let metrics = table_hashes(&dfd.manifest("aggregate"), "metrics");
     assert!(!metrics.is_empty(), "aggregate has a metrics table");

@@ -278,6 +278,22 @@ impl Dfd {
             .unwrap_or_else(|| panic!("no stage {stage} in the run record"))
     }
 
+    /// Asserts that `stage`'s output in the newest run has the fingerprint and the content hash
+    /// of its output in `reference`'s newest run: the same recipe, the same bytes.
+    pub fn assert_same_output(&self, reference: &Dfd, stage: &str) {
+        let (ours, theirs) = (self.manifest(stage), reference.manifest(stage));
+        assert_eq!(ours["fingerprint"], theirs["fingerprint"], "{stage}");
+        assert_eq!(ours["content_hash"], theirs["content_hash"], "{stage}");
+    }
+
+    /// Asserts that the newest run computed no shard of `stage` and took all `shards` from the
+    /// shard store; `context` (the run's output) goes into the failure message.
+    pub fn assert_taken_from_store(&self, stage: &str, shards: u64, context: &str) {
+        let report = self.stage_report(stage);
+        assert_eq!(report["shards_computed"], 0, "{stage}: {context}");
+        assert_eq!(report["shards_from_store"], shards, "{stage}: {context}");
+    }
+
     /// The manifest of the output `stage` had in the newest run.
     pub fn manifest(&self, stage: &str) -> Value {
         let fingerprint = self.stage_report(stage)["fingerprint"]
