@@ -129,26 +129,25 @@ fn wrong_videos<'a>(g: &GalleryInput<'a>, model: &str) -> Vec<&'a VideoScoreRow>
             .iter()
             .filter(move |s| s.model == model && s.split == g.split && s.rule == g.rule)
     };
-    let mut fp: Vec<&VideoScoreRow> = of_model()
-        .filter(|s| s.label == Some(Label::Real) && s.predicted == Label::Fake)
-        .collect();
-    fp.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.video_id.cmp(&b.video_id))
-    });
-    fp.truncate(CASES);
-    let mut fn_: Vec<&VideoScoreRow> = of_model()
-        .filter(|s| s.label == Some(Label::Fake) && s.predicted == Label::Real)
-        .collect();
-    fn_.sort_by(|a, b| {
-        a.score
-            .total_cmp(&b.score)
-            .then(a.video_id.cmp(&b.video_id))
-    });
-    fn_.truncate(CASES);
-    fp.extend(fn_);
-    fp
+    // The `CASES` videos of `label` called `predicted` that the model was surest of: highest
+    // score first for false positives, lowest first for false negatives.
+    let surest = |label: Label, predicted: Label| {
+        let mut wrong: Vec<&VideoScoreRow> = of_model()
+            .filter(|s| s.label == Some(label) && s.predicted == predicted)
+            .collect();
+        wrong.sort_by(|a, b| {
+            let by_score = match predicted {
+                Label::Fake => b.score.total_cmp(&a.score),
+                Label::Real => a.score.total_cmp(&b.score),
+            };
+            by_score.then(a.video_id.cmp(&b.video_id))
+        });
+        wrong.truncate(CASES);
+        wrong
+    };
+    let mut cases = surest(Label::Real, Label::Fake);
+    cases.extend(surest(Label::Fake, Label::Real));
+    cases
 }
 
 fn model_gallery(
