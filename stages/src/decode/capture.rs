@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use arrow::record_batch::RecordBatch;
 use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
 use opencv::core::Mat;
 use opencv::prelude::*;
@@ -17,7 +18,9 @@ use super::DecodeParams;
 
 /// The sampled frames of one video and what the stream held.
 pub struct DecodedVideo {
-    pub frames: Vec<FrameRow>,
+    /// The video's `frames` rows, raw BGR, their pixels in one buffer
+    /// ([`FrameRow::with_shared_images`]).
+    pub frames: RecordBatch,
     pub summary: DecodedVideoRow,
 }
 
@@ -61,6 +64,8 @@ pub fn decode_with_opencv(
         fps,
     );
     let mut frames = Vec::new();
+    // Every kept frame's pixels, one after another: the batch's buffer (see `DecodedVideo`).
+    let mut pixels = Vec::new();
     let mut mat = Mat::default();
     let mut decoded: u64 = 0;
     let mut last_pts_ms = f64::NEG_INFINITY;
@@ -110,10 +115,13 @@ pub fn decode_with_opencv(
         }
         width = mat.cols() as u32;
         height = mat.rows() as u32;
-        let pixels = mat
+        let frame = mat
             .data_bytes()
-            .map_err(|e| cv("cannot read frame pixels", e))?
-            .to_vec();
+            .map_err(|e| cv("cannot read frame pixels", e))?;
+        if pixels.is_empty() {
+            pixels.reserve_exact(frame.len() * params.frames_per_video as usize);
+        }
+        pixels.extend_from_slice(frame);
         frames.push(FrameRow {
             video_id: video_id.to_string(),
             sample_index: frames.len() as u32,
@@ -122,7 +130,7 @@ pub fn decode_with_opencv(
             width,
             height,
             encoding: FrameEncoding::Raw,
-            image: pixels.into(),
+            image: Default::default(),
         });
     }
     if frames.is_empty() {
@@ -151,6 +159,7 @@ pub fn decode_with_opencv(
         height,
         note,
     };
+    let frames = FrameRow::with_shared_images(&frames, pixels).map_err(|e| e.to_string())?;
     Ok(DecodedVideo { frames, summary })
 }
 

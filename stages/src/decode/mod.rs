@@ -140,16 +140,18 @@ impl DecodeParams {
     }
 }
 
-/// Decodes the sampled frames of the video at `path` with the reader `params` names; the error
-/// is a one-line message for the `errors` table (the caller adds the file name). The planned
-/// reader hands a video it cannot vouch for to OpenCV, which also words the errors.
+/// Decodes the sampled frames of the video at `path` with the reader `params` names, the planned
+/// one on `threads` decoder threads; the error is a one-line message for the `errors` table (the
+/// caller adds the file name). The planned reader hands a video it cannot vouch for to OpenCV,
+/// which also words the errors.
 pub fn decode_video(
     video_id: &str,
     path: &std::path::Path,
     params: &DecodeParams,
+    threads: usize,
 ) -> Result<DecodedVideo, String> {
     if params.reader == VideoReader::Planned {
-        match decode_planned(video_id, path, params, decoder_threads()) {
+        match decode_planned(video_id, path, params, threads) {
             Ok(video) => return Ok(video),
             Err(Declined(reason)) => tracing::debug!(
                 video = video_id,
@@ -161,10 +163,14 @@ pub fn decode_video(
     decode_with_opencv(video_id, path, params)
 }
 
-/// OpenCV's decoder thread count (the machine's CPUs, at most 16), so both readers run the
-/// decoder alike.
-fn decoder_threads() -> usize {
-    opencv::core::get_number_of_cpus().map_or(1, |n| n.clamp(1, 16) as usize)
+/// Decoder threads for each of `videos` videos decoded side by side on `workers` worker threads:
+/// the workers shared among them (at least one each), at most OpenCV's count (the machine's CPUs,
+/// at most 16). FFmpeg's decoders give the same pixels on any number of threads, and each frame
+/// thread holds frames of its own: two 1080p videos on two cores held 99 MB of decoder buffers
+/// with two threads each.
+fn decoder_threads(workers: usize, videos: usize) -> usize {
+    let opencv = opencv::core::get_number_of_cpus().map_or(1, |n| n.clamp(1, 16) as usize);
+    (workers / videos.clamp(1, workers.max(1))).clamp(1, opencv)
 }
 
 pub struct Decode {
@@ -214,25 +220,26 @@ impl Stage for Decode {
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
         let videos = input.rows::<VideoRow>()?;
+        let threads = decoder_threads(rayon::current_num_threads(), videos.len());
         let items = videos
             .into_iter()
             .map(|v| (v.video_id.clone(), v))
             .collect();
         let (decoded, errors) = per_video(NAME, items, ctx, |video_id, video: VideoRow| {
-            decode_video(video_id, video.path.as_ref(), &self.params)
+            decode_video(video_id, video.path.as_ref(), &self.params, threads)
                 .map_err(|message| format!("{}: {message}", video.path))
         });
-        let mut frames = Vec::new();
+        // One batch a video, each holding the buffer its frames were decoded into: raw frames
+        // are never copied (a 1080p video's are 124 MB).
+        let mut output = StageOutput::default();
         let mut summaries = Vec::new();
         for video in decoded {
-            frames.extend(video.frames);
+            output = output.with_table(&FrameRow::TABLE, video.frames);
             summaries.push(video.summary);
         }
-        // Consumed into the batch frame by frame: raw frames are not held twice.
-        let frames = FrameRow::into_batch(frames)?;
-        Ok(StageOutput::default()
-            .with_table(&FrameRow::TABLE, frames)
-            .with_rows(&summaries)?
-            .with_rows(&errors)?)
+        if summaries.is_empty() {
+            output = output.with_rows::<FrameRow>(&[])?;
+        }
+        Ok(output.with_rows(&summaries)?.with_rows(&errors)?)
     }
 }

@@ -67,10 +67,13 @@ pub fn decode_planned(
     // Until the first frame is out, its reported time (which OpenCV may take from the packet's
     // decoding timestamp) is not known and nothing is skipped; then the plan is final.
     let mut plan: Option<Plan> = None;
-    let mut kept: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
-    let all_kept = |plan: Option<&Plan>, kept: &BTreeMap<i64, Vec<u8>>| {
-        plan.is_some_and(|plan| plan.kept.keys().all(|pts| kept.contains_key(pts)))
-    };
+    // The kept frames' timestamps in the order they came out, and their pixels one after another
+    // in one buffer that becomes the batch's (see `DecodedVideo`). A frame comes out after every
+    // earlier one (checked), so that order is the plan's.
+    let mut kept: Vec<i64> = Vec::new();
+    let mut pixels: Vec<u8> = Vec::new();
+    let all_kept =
+        |plan: Option<&Plan>, kept: &[i64]| plan.is_some_and(|plan| plan.kept.len() == kept.len());
     for packet in packets.iter().map(Some).chain(std::iter::once(None)) {
         if all_kept(plan.as_ref(), &kept) {
             break;
@@ -88,7 +91,9 @@ pub fn decode_planned(
                 if frame.pts() != earliest {
                     return Err(Declined("the first frame out is not the earliest".into()));
                 }
-                plan = Some(Plan::new(&times, reported, &clock, &info, params)?);
+                let made = Plan::new(&times, reported, &clock, &info, params)?;
+                pixels.reserve_exact(made.kept.len() * width as usize * height as usize * 3);
+                plan = Some(made);
             }
             let Some(plan) = plan.as_ref() else {
                 continue;
@@ -101,18 +106,24 @@ pub fn decode_planned(
                     "a kept frame's timestamp ({reported} ms) is not the planned {planned_ms} ms"
                 )));
             }
-            kept.insert(frame.pts(), converter.convert(&frame)?);
+            if kept.last().is_some_and(|&last| last >= frame.pts()) {
+                return Err(Declined(
+                    "a kept frame came out before an earlier one".into(),
+                ));
+            }
+            converter.convert_into(&frame, &mut pixels)?;
+            kept.push(frame.pts());
         }
     }
     let plan = plan.ok_or_else(|| Declined("no frame could be decoded".into()))?;
     if !all_kept(Some(&plan), &kept) {
         return Err(Declined("a planned frame was never decoded".into()));
     }
-    let frames = plan
+    let rows = plan
         .kept
-        .iter()
+        .values()
         .enumerate()
-        .map(|(sample_index, (pts, &(frame_index, pts_ms)))| FrameRow {
+        .map(|(sample_index, &(frame_index, pts_ms))| FrameRow {
             video_id: video_id.to_string(),
             sample_index: sample_index as u32,
             frame_index,
@@ -120,13 +131,13 @@ pub fn decode_planned(
             width,
             height,
             encoding: FrameEncoding::Raw,
-            image: kept.remove(pts).unwrap_or_default().into(),
+            image: Default::default(),
         })
         .collect::<Vec<_>>();
     let summary = DecodedVideoRow {
         video_id: video_id.to_string(),
         frames_requested: params.frames_per_video,
-        frames_kept: frames.len() as u32,
+        frames_kept: rows.len() as u32,
         frames_decoded: plan.decoded,
         declared_frames: clock.declared_frames,
         fps: clock.fps,
@@ -135,6 +146,8 @@ pub fn decode_planned(
         height,
         note: None,
     };
+    // A size that changed mid-stream leaves the pixels short of the rows' sizes: declined.
+    let frames = FrameRow::with_shared_images(&rows, pixels)?;
     Ok(DecodedVideo { frames, summary })
 }
 

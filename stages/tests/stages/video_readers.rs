@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dfd_schemas::FrameRow;
 use dfd_stages::decode::{decode_planned, decode_with_opencv, DecodeParams, DecodedVideo};
 
 const MEDIA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/media");
@@ -161,13 +162,15 @@ fn assert_same(clip: &Path, planned: &DecodedVideo, reference: &DecodedVideo) {
         "{}: summary",
         clip.display()
     );
+    let planned = FrameRow::refs(&planned.frames).expect("planned frames");
+    let reference = FrameRow::refs(&reference.frames).expect("OpenCV frames");
     assert_eq!(
-        planned.frames.len(),
-        reference.frames.len(),
+        planned.len(),
+        reference.len(),
         "{}: frames kept",
         clip.display()
     );
-    for (a, b) in planned.frames.iter().zip(&reference.frames) {
+    for (a, b) in planned.iter().zip(&reference) {
         let what = format!("{} sample {}", clip.display(), b.sample_index);
         assert_eq!(
             (a.sample_index, a.frame_index, a.pts_ms, a.width, a.height),
@@ -198,9 +201,14 @@ fn compare(clips: &[PathBuf], params: &DecodeParams) -> Vec<String> {
     for clip in clips {
         let reference = decode_with_opencv("v", clip, params)
             .unwrap_or_else(|e| panic!("{}: OpenCV: {e}", clip.display()));
-        match decode_planned("v", clip, params, 2) {
-            Ok(planned) => assert_same(clip, &planned, &reference),
-            Err(reason) => {
+        // The decoder's thread count follows the videos decoded side by side; pixels must not.
+        let mut planned = [1, 3].map(|threads| decode_planned("v", clip, params, threads));
+        match &mut planned {
+            [Ok(one), Ok(three)] => {
+                assert_same(clip, one, &reference);
+                assert_same(clip, three, &reference);
+            }
+            [Err(reason), Err(_)] => {
                 eprintln!("{}: declined: {}", clip.display(), reason.0);
                 declined.push(clip.display().to_string());
                 assert!(
@@ -210,6 +218,11 @@ fn compare(clips: &[PathBuf], params: &DecodeParams) -> Vec<String> {
                     reason.0
                 );
             }
+            [one, _] => panic!(
+                "{}: declined on {} thread(s) only",
+                clip.display(),
+                if one.is_err() { 1 } else { 3 }
+            ),
         }
     }
     declined

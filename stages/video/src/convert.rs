@@ -34,8 +34,15 @@ impl Default for BgrConverter {
 }
 
 impl BgrConverter {
-    /// The frame's pixels as tightly packed BGR24 rows, at the decoder's declared size.
-    pub fn convert(&mut self, frame: &Frame<'_>) -> Result<Vec<u8>, VideoError> {
+    /// Appends the frame's pixels to `pixels` as tightly packed BGR24 rows, at the decoder's
+    /// declared size. Appending, so that a caller that reserved room for all of a video's frames
+    /// gets them in one buffer that becomes the `frames` batch's without a copy (a 1080p video's
+    /// 20 frames are 124 MB; a copy doubled that while it ran).
+    pub fn convert_into(
+        &mut self,
+        frame: &Frame<'_>,
+        pixels: &mut Vec<u8>,
+    ) -> Result<(), VideoError> {
         let (coded_width, coded_height) = frame.decoder.coded_size();
         let (width, height) = frame.decoder.size();
         // SAFETY: the frame is a decoded picture (valid planes and line sizes); the context and the
@@ -99,11 +106,11 @@ impl BgrConverter {
             let stride = (*self.output).linesize[0] as usize;
             let row = width as usize * 3;
             let base = (*self.output).data[0];
-            let mut pixels = Vec::with_capacity(row * height as usize);
+            pixels.reserve(row * height as usize);
             for y in 0..height as usize {
                 pixels.extend_from_slice(std::slice::from_raw_parts(base.add(y * stride), row));
             }
-            Ok(pixels)
+            Ok(())
         }
     }
 }
