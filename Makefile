@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DFD := target/release/dfd
 
-.PHONY: run test setup build demo lint bench
+.PHONY: run test setup build demo lint bench gpu
 
 run: demo
 	$(DFD) run
@@ -17,6 +17,12 @@ test: setup
 
 setup:
 	bash scripts/setup.sh
+
+# The GPU build (needs a Linux x86_64 machine; an NVIDIA GPU to use it): libtorch with CUDA and
+# ONNX Runtime's CUDA provider from PyPI, pinned, and target/gpu/release/dfd built with the `tch`
+# feature; run it through vendor/gpu-env.sh (see the README's "GPU" section).
+gpu:
+	bash scripts/setup.sh --gpu
 
 build: setup
 	$(CARGO) build --release --workspace

@@ -10,6 +10,16 @@ mkdir -p "$VENDOR/wheels"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
+# `--gpu` adds the GPU build after everything below (scripts/setup-gpu.sh; `make gpu`); without
+# it, nothing changes.
+GPU=0
+for arg in "$@"; do
+  case $arg in
+    --gpu) GPU=1 ;;
+    *) log "unknown argument '$arg' (usage: scripts/setup.sh [--gpu])"; exit 1 ;;
+  esac
+done
+
 # --- What must exist before this script can do the rest ---------------------------------------------
 # Checked first, so that a missing toolchain is one sentence here rather than a failure deep in
 # `cargo build` after two minutes of downloads.
@@ -200,3 +210,6 @@ sys.exit(datasets.__version__ != '$DATASETS_VERSION' or PIL.__version__ != '$PIL
 fi
 
 log "ready: system packages, vendor/media, vendor/onnxruntime, vendor/mtcnn, vendor/imagenet, vendor/python-datasets"
+if ((GPU)); then
+  exec bash scripts/setup-gpu.sh
+fi

@@ -299,6 +299,8 @@ fn execute(cli: Cli) -> Result<()> {
     if cli.command.does_per_video_work() {
         size_worker_pool(&config)?;
     }
+    let (trains, scores) = cli.command.computes_with_models();
+    config.check_devices(trains, scores)?;
     let workspace = Workspace::new(&cli.workspace);
     match cli.command {
         Command::Run {
@@ -581,6 +583,19 @@ fn execute(cli: Cli) -> Result<()> {
 }
 
 impl Command {
+    /// Whether the command (may) train models and score with them, and so needs `train.device`
+    /// and `score.device` to be usable here ([`Config::check_devices`]).
+    fn computes_with_models(&self) -> (bool, bool) {
+        match self {
+            Command::Run { .. }
+            | Command::Bench {
+                what: BenchWhat::Rerun { .. },
+            } => (true, true),
+            Command::Evaluate { .. } | Command::Predict { .. } => (false, true),
+            _ => (false, false),
+        }
+    }
+
     /// Whether the command runs stages over videos, and so needs the worker pool sized by
     /// `runner.threads` (the others build none).
     fn does_per_video_work(&self) -> bool {

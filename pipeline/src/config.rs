@@ -165,6 +165,24 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the devices asked for can be had here, for a command that trains (`train.device`)
+    /// and one that scores (`score.device`): called before any work, so that a GPU that this
+    /// build or machine lacks fails at once, naming the key and what is missing, not after an
+    /// hour of preprocessing, and never by running on the CPU instead. Apart from
+    /// [`Config::validate`] because it looks at the machine (and loads ONNX Runtime for a GPU):
+    /// `dfd config` and `dfd status` work with a GPU config on a machine without one.
+    pub fn check_devices(&self, trains: bool, scores: bool) -> Result<()> {
+        if trains {
+            let device = self.train_params().device;
+            dfd_models::resolve_device(device)
+                .map_err(|e| anyhow::anyhow!("train.device = \"{device}\": {e}"))?;
+        }
+        if scores {
+            dfd_stages::score::check_score_device(self.score.device)?;
+        }
+        Ok(())
+    }
+
     /// The training values in effect: `[train]`'s profile with its overrides applied.
     pub fn train_params(&self) -> TrainParams {
         TrainParams::from_section(&self.train)
@@ -306,6 +324,31 @@ mod tests {
             let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
             let err = Config::load(None, &overrides).unwrap_err().to_string();
             assert!(err.contains(named), "{overrides:?}: {err}");
+        }
+    }
+
+    /// The devices load from `--set` into the values training and scoring use; `config` is
+    /// not where a missing GPU is noticed ([`Config::check_devices`] is), and on this build (no
+    /// GPU backend) that check refuses a GPU for training, and only for a command that trains.
+    #[test]
+    fn devices_are_read_and_checked_only_for_the_commands_that_use_them() {
+        use dfd_models::ComputeDevice;
+        let config = Config::load(
+            None,
+            &["train.device=cuda:2".into(), "score.device=cuda".into()],
+        )
+        .unwrap();
+        assert_eq!(config.train_params().device, ComputeDevice::Cuda(2));
+        assert_eq!(config.score.device, ComputeDevice::Cuda(0));
+        config.check_devices(false, false).unwrap();
+        let defaults = Config::load(None, &[]).unwrap();
+        assert_eq!(defaults.train_params().device, ComputeDevice::Cpu);
+        defaults.check_devices(true, true).unwrap();
+        #[cfg(not(feature = "tch"))]
+        {
+            let err = config.check_devices(true, false).unwrap_err().to_string();
+            assert!(err.starts_with(r#"train.device = "cuda:2": "#), "{err}");
+            assert!(err.contains("make gpu"), "{err}");
         }
     }
 

@@ -195,6 +195,19 @@ pub fn key_params<T: serde::Serialize>(
     Ok(value)
 }
 
+/// Puts `device` into a stage's cache key `params` (a map) the way every stage that computes on
+/// one does: the CPU, the default, is no entry at all, so every key made before the device
+/// setting existed stays the same; a GPU is `"device": "cuda"`, its kind, since its arithmetic
+/// differs from the CPU's in the low bits (see [`dfd_models::ComputeDevice::key`]).
+pub fn key_device(params: &mut serde_json::Value, device: dfd_models::ComputeDevice) {
+    if let Some(object) = params.as_object_mut() {
+        match device.key() {
+            Some(kind) => object.insert("device".into(), kind.into()),
+            None => object.remove("device"),
+        };
+    }
+}
+
 /// What the runner knows of a stage without running it: one value per stage, written as a
 /// `const`, so the properties cannot drift between calls and are read in one place (DataFusion's
 /// `PlanProperties` is the model). The wiring check at start-up, the cache key, sharding and

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dfd_tests::Dfd;
+use dfd_tests::{Dataset, Dfd};
 
 /// `dfd ARGS`, killed after `limit`; (finished in time, success, stderr).
 fn run_with_limit(dfd: &Dfd, args: &[&str], limit: Duration) -> (bool, bool, String) {
@@ -130,4 +130,95 @@ fn a_pretrained_batch_norm_momentum_without_a_pretrained_model_is_refused() {
         "config",
     ]);
     assert!(err.contains("must be in (0, 1], got 1.5"), "{err}");
+}
+
+/// `train.device` and `score.device` take "cpu", "cuda" or "cuda:N"; any other value is refused
+/// naming the key and the accepted forms. `dfd config` shows a GPU setting on a machine without
+/// one (it computes nothing), and "cpu" by default.
+#[test]
+fn a_device_other_than_cpu_or_cuda_is_refused_naming_the_key_and_the_forms() {
+    let dfd = Dfd::new();
+    for key in ["train.device", "score.device"] {
+        for value in ["gpu", "cuda:x"] {
+            let err = dfd.fails(&["--set", &format!("{key}={value}"), "config"]);
+            assert!(err.contains(&format!("`{key}`")), "{key}={value}: {err}");
+            assert!(err.contains(&format!("`{value}` is not a device")), "{err}");
+            assert!(err.contains(r#""cpu", "cuda" or "cuda:N""#), "{err}");
+        }
+        let config = dfd.ok(&["--set", &format!("{key}=cuda:1"), "config"]);
+        assert!(config.contains(r#"device = "cuda:1""#), "{key}: {config}");
+    }
+    let config = dfd.ok(&["config"]);
+    assert_eq!(
+        config.matches(r#"device = "cpu""#).count(),
+        2,
+        "[train] and [score]: {config}"
+    );
+}
+
+/// The default build has no GPU backend: training on "cuda" fails at start-up, before any stage
+/// runs (no cache folder), saying how to get the GPU build, instead of training on the CPU.
+#[test]
+fn training_on_a_gpu_with_the_default_build_is_refused_before_any_work() {
+    let dfd = Dfd::new();
+    let dataset = Dataset::two_short_clips();
+    let dataset = dataset.path().to_str().expect("a UTF-8 path");
+    for value in ["cuda", "cuda:1"] {
+        let err = dfd.fails(&[
+            "--set",
+            &format!("train.device={value}"),
+            "run",
+            "--dataset",
+            dataset,
+        ]);
+        assert!(err.contains("train.device = \"cuda:"), "{err}");
+        assert!(err.contains("built without a GPU backend"), "{err}");
+        assert!(
+            err.contains("make gpu") && err.contains("scripts/setup.sh --gpu"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            !dfd.workspace.path().join("cache").exists(),
+            "no stage ran: {err}"
+        );
+    }
+}
+
+/// The ONNX Runtime the set-up installs is the CPU build: scoring on "cuda" is refused by every
+/// command that scores (run, evaluate, predict) before any work, naming the library loaded and
+/// the set-up that installs onnxruntime-gpu's; never a quiet CPU run.
+#[test]
+fn scoring_on_a_gpu_with_the_cpu_onnx_runtime_names_the_library_before_any_work() {
+    let dfd = Dfd::new();
+    let dataset = Dataset::two_short_clips();
+    let dataset = dataset.path().to_str().expect("a UTF-8 path");
+    let models = tempfile::tempdir().expect("temp dir");
+    let models = models.path().to_str().expect("a UTF-8 path");
+    let clip = dfd_tests::media("single_face.mp4");
+    let clip = clip.to_str().expect("a UTF-8 path");
+    let commands: [&[&str]; 3] = [
+        &["run", "--dataset", dataset],
+        &["evaluate", "--dataset", dataset, "--models", models],
+        &["predict", clip],
+    ];
+    for command in commands {
+        let mut args = vec!["--set", "score.device=cuda"];
+        args.extend_from_slice(command);
+        let err = dfd.fails(&args);
+        assert!(
+            err.contains(r#"score.device = "cuda:0""#),
+            "{command:?}: {err}"
+        );
+        assert!(err.contains("no CUDA execution provider"), "{err}");
+        assert!(err.contains("libonnxruntime.so.1.31.1"), "{err}");
+        assert!(
+            err.contains("CPU build") && err.contains("scripts/setup.sh --gpu"),
+            "{err}"
+        );
+        assert!(
+            !dfd.workspace.path().join("cache").exists(),
+            "{command:?}: no stage ran: {err}"
+        );
+    }
 }

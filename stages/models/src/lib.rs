@@ -20,6 +20,7 @@
 pub mod arch;
 pub mod augment;
 pub mod detector;
+pub mod device;
 pub mod export;
 pub mod gradcam;
 pub mod head;
@@ -39,11 +40,13 @@ pub mod variant;
 pub use detector::{
     untapped, ArchitectureBackbone, Backbone, ConvTap, Detector, DetectorInput, Form,
 };
+pub use device::{
+    backend_name, default_device, resolve_device, ComputeDevice, DeviceError, DEVICE_FORMS,
+};
 pub use onnx::{ExportError, OnnxGraph};
 pub use variant::{
-    backend_name, build_pretrained_variant, build_variant, default_device, export_fresh_variant,
-    for_architecture, Architecture, ArchitectureVisitor, ModelVariant, PretrainedError,
-    VariantVisitor,
+    build_pretrained_variant, build_variant, export_fresh_variant, for_architecture, Architecture,
+    ArchitectureVisitor, ModelVariant, PretrainedError, VariantVisitor,
 };
 
 /// Side of the square face crop every model takes.

@@ -252,35 +252,6 @@ pub fn export_fresh_variant(
     build_variant(variant, device, seed, Export)
 }
 
-/// The name of the backend [`default_device`] trains on: `cuda`, `tch` or `flex`. Backends draw
-/// different seeded weights and round differently, so what a training produces depends on it.
-pub fn backend_name() -> &'static str {
-    if cfg!(feature = "cuda") {
-        "cuda"
-    } else if cfg!(feature = "tch") {
-        "tch"
-    } else {
-        "flex"
-    }
-}
-
-/// The device training runs on: the CUDA GPU with the `cuda` feature, libtorch's CPU with `tch`,
-/// else burn's pure-Rust `flex` CPU backend.
-pub fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    {
-        Device::cuda(0)
-    }
-    #[cfg(all(feature = "tch", not(feature = "cuda")))]
-    {
-        Device::libtorch()
-    }
-    #[cfg(not(any(feature = "cuda", feature = "tch")))]
-    {
-        Device::flex()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,10 @@
 //! ONNX Runtime, the same engine as detection. Scoring the exported ONNX model rather than the burn
 //! model is deliberate: it is the artefact a user ships, so the report measures what runs.
 
+mod device;
 mod session;
 
+use dfd_models::ComputeDevice;
 use dfd_schemas::{
     FaceRow, FrameScoreRow, Label, SsimMapRow, SsimStatsRow, TableRow, TrainedModelRow, VideoRow,
 };
@@ -14,6 +16,7 @@ use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
     StageSpec,
 };
+pub use device::{check_score_device, ort_library, ScoreDeviceError};
 pub use session::{ort_channel_block, ModelSession, ScoreError};
 
 pub const NAME: &str = "score";
@@ -30,6 +33,9 @@ pub struct ScoreParams {
     pub threads: usize,
     /// Which splits are scored. Training frames are left out: scores on them say nothing.
     pub splits: Vec<String>,
+    /// Where ONNX Runtime scores: `"cpu"` (default), `"cuda"` or `"cuda:N"` (its CUDA execution
+    /// provider, which needs onnxruntime-gpu's library: `scripts/setup.sh --gpu`).
+    pub device: ComputeDevice,
 }
 
 impl Default for ScoreParams {
@@ -38,6 +44,7 @@ impl Default for ScoreParams {
             batch_size: 8,
             threads: 0,
             splits: vec!["val".into(), "test".into()],
+            device: ComputeDevice::Cpu,
         }
     }
 }
@@ -144,16 +151,23 @@ impl Stage for Score {
     }
 
     fn params(&self) -> Result<serde_json::Value, StageError> {
-        // Threads and batch size change speed, not scores (up to float summation order).
+        // Threads and batch size change speed, not scores (up to float summation order). The
+        // device is in the key as a GPU only (see `key_device`), so CPU keys are as they were.
         if self.every_video {
-            let mut key =
-                crate::key_params(NAME, &self.params, &["threads", "batch_size", "splits"])?;
+            let mut key = crate::key_params(
+                NAME,
+                &self.params,
+                &["threads", "batch_size", "splits", "device"],
+            )?;
             if let Some(object) = key.as_object_mut() {
                 object.insert("every_video".into(), true.into());
             }
+            crate::key_device(&mut key, self.params.device);
             return Ok(key);
         }
-        crate::key_params(NAME, &self.params, &["threads", "batch_size"])
+        let mut key = crate::key_params(NAME, &self.params, &["threads", "batch_size", "device"])?;
+        crate::key_device(&mut key, self.params.device);
+        Ok(key)
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
@@ -161,7 +175,7 @@ impl Stage for Score {
         let (videos, errors) = self.samples(input, ctx)?;
         let mut rows = Vec::new();
         for model in &models {
-            let mut session = ModelSession::load(model, self.params.threads)
+            let mut session = ModelSession::load_on(model, self.params.threads, self.params.device)
                 .map_err(|e| StageError::Other(e.to_string()))?;
             for video in &videos {
                 let samples: Vec<&ModelSample> = video
@@ -194,5 +208,67 @@ impl Stage for Score {
         Ok(StageOutput::default()
             .with_rows(&rows)?
             .with_rows(&errors)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(params: ScoreParams, every_video: bool) -> serde_json::Value {
+        let stage = if every_video {
+            Score::every_video(params)
+        } else {
+            Score::new(params)
+        };
+        stage.params().expect("the params serialise")
+    }
+
+    /// On the CPU the key is what it was before `device` existed (the splits, or every video);
+    /// a GPU changes it, by its kind only; threads and batch size never enter it.
+    #[test]
+    fn a_gpu_changes_the_cache_key_and_the_cpu_does_not() {
+        let cpu = ScoreParams::default();
+        let gpu = |index| ScoreParams {
+            device: ComputeDevice::Cuda(index),
+            ..ScoreParams::default()
+        };
+        assert_eq!(
+            key(cpu.clone(), false),
+            serde_json::json!({"splits": ["val", "test"]})
+        );
+        assert_eq!(
+            key(cpu.clone(), true),
+            serde_json::json!({"every_video": true})
+        );
+        for every_video in [false, true] {
+            let cuda = key(gpu(0), every_video);
+            assert_eq!(cuda["device"], "cuda", "{cuda}");
+            assert_ne!(cuda, key(cpu.clone(), every_video));
+            assert_eq!(key(gpu(1), every_video), cuda);
+        }
+        let faster = ScoreParams {
+            threads: 3,
+            batch_size: 64,
+            ..cpu.clone()
+        };
+        assert_eq!(key(faster, false), key(cpu, false));
+    }
+
+    /// The ONNX Runtime the set-up installs (the tests run against it) is the CPU build: a GPU
+    /// is refused naming the library and how to get onnxruntime-gpu's, before any session.
+    #[test]
+    fn a_gpu_on_the_cpu_onnx_runtime_names_the_library_and_the_gpu_setup() {
+        let error = check_score_device(ComputeDevice::Cuda(0)).expect_err("the CPU build");
+        assert!(
+            matches!(error, ScoreDeviceError::NoCudaProvider { .. }),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&ort_library()), "{message}");
+        assert!(message.contains("libonnxruntime.so.1.31.1"), "{message}");
+        assert!(message.contains("CPU build"), "{message}");
+        assert!(message.contains("scripts/setup.sh --gpu"), "{message}");
+        check_score_device(ComputeDevice::Cpu).expect("the CPU needs nothing");
     }
 }

@@ -7,6 +7,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use dfd_models::ComputeDevice;
 use dfd_schemas::TrainedModelRow;
 
 use crate::model_inputs::{fill_face_batch, ssim_map_batch, ssim_stats_batch, ModelSample};
@@ -18,6 +19,11 @@ pub enum ScoreError {
     Runtime { model: String, detail: String },
     #[error("model {model}: {detail}")]
     Contract { model: String, detail: String },
+    #[error("model {model}: {source}")]
+    Device {
+        model: String,
+        source: super::device::ScoreDeviceError,
+    },
 }
 
 /// A loaded model and what it takes.
@@ -58,6 +64,20 @@ impl ModelSession {
         Self::load_with_block(row, threads, ort_channel_block())
     }
 
+    /// [`ModelSession::load`] on `device`: the CPU as there, or a CUDA device through ONNX
+    /// Runtime's CUDA provider (see [`super::device`]), with the graph as exported (the paired
+    /// first convolution suits the CPU's kernels only).
+    pub fn load_on(
+        row: &TrainedModelRow,
+        threads: usize,
+        device: ComputeDevice,
+    ) -> Result<ModelSession, ScoreError> {
+        match device {
+            ComputeDevice::Cpu => Self::load(row, threads),
+            ComputeDevice::Cuda(_) => Self::build(row, threads, None, device),
+        }
+    }
+
     /// [`ModelSession::load`] for a given channel block width (`None`: the graph as exported),
     /// for comparing the two forms.
     pub fn load_with_block(
@@ -65,6 +85,20 @@ impl ModelSession {
         threads: usize,
         block: Option<usize>,
     ) -> Result<ModelSession, ScoreError> {
+        Self::build(row, threads, block, ComputeDevice::Cpu)
+    }
+
+    fn build(
+        row: &TrainedModelRow,
+        threads: usize,
+        block: Option<usize>,
+        device: ComputeDevice,
+    ) -> Result<ModelSession, ScoreError> {
+        let on_device = |source| ScoreError::Device {
+            model: row.model.clone(),
+            source,
+        };
+        let provider = super::device::cuda_provider(device).map_err(on_device)?;
         let runtime = |detail: String| ScoreError::Runtime {
             model: row.model.clone(),
             detail,
@@ -85,10 +119,17 @@ impl ModelSession {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let session = Session::builder(&env)
+        let mut builder = Session::builder(&env)
             .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
             .and_then(|b| Ok(b.with_intra_threads(threads)?))
-            .and_then(|mut b| b.commit_from_memory(&graph))
+            .map_err(|e| runtime(e.to_string()))?;
+        if let Some(provider) = provider {
+            builder = builder
+                .with_execution_providers([provider])
+                .map_err(|e| on_device(super::device::register_error(device, e.to_string())))?;
+        }
+        let session = builder
+            .commit_from_memory(&graph)
             .map_err(|e| runtime(e.to_string()))?;
         let mut inputs: Vec<String> = session
             .inputs()

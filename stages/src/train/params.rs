@@ -6,7 +6,7 @@
 use dfd_models::augment::AugmentConfig;
 use dfd_models::self_blend::SelfBlendConfig;
 use dfd_models::training::Monitor;
-use dfd_models::{Architecture, ModelVariant};
+use dfd_models::{Architecture, ComputeDevice, ModelVariant};
 use serde::{Deserialize, Serialize};
 
 /// The default weight of each new batch in a pretrained backbone's BatchNorm running statistics:
@@ -79,6 +79,9 @@ pub struct TrainSection {
     /// From this epoch on, keep the mean of the weights after each epoch instead of the best
     /// epoch's (0: keep the best epoch's). The `models` table's `averaged_from` says which.
     pub average_from_epoch: Option<u32>,
+    /// Where training runs: `"cpu"` (default), `"cuda"` or `"cuda:N"`. A GPU needs the GPU
+    /// build (`make gpu`); see the README's "GPU" section.
+    pub device: Option<ComputeDevice>,
 }
 
 impl TrainSection {
@@ -108,6 +111,7 @@ impl TrainSection {
             backbone_learning_rate: p.backbone_learning_rate,
             pretrained_batch_norm_momentum: p.pretrained_batch_norm_momentum,
             average_from_epoch: Some(p.average_from_epoch),
+            device: Some(p.device),
         }
     }
 }
@@ -152,6 +156,11 @@ pub struct TrainParams {
     /// 0 = keep the best epoch's weights; left out of the cache key when 0.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub average_from_epoch: u32,
+    /// Where training runs. Left out when it is the CPU, so that every key made before the
+    /// setting existed stays; the stage keys a GPU by its kind only (see
+    /// [`ComputeDevice::key`]).
+    #[serde(default, skip_serializing_if = "ComputeDevice::is_cpu")]
+    pub device: ComputeDevice,
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -284,6 +293,7 @@ impl TrainParams {
             backbone_learning_rate: None,
             pretrained_batch_norm_momentum: None,
             average_from_epoch: 0,
+            device: ComputeDevice::Cpu,
         };
         match profile {
             Profile::Paper => paper,
@@ -339,6 +349,7 @@ impl TrainParams {
                 .unwrap_or(p.freeze_backbone_epochs),
             backbone_learning_rate: section.backbone_learning_rate.or(p.backbone_learning_rate),
             average_from_epoch: section.average_from_epoch.unwrap_or(p.average_from_epoch),
+            device: section.device.unwrap_or(p.device),
         }
     }
 

@@ -14,7 +14,7 @@ use dfd_models::training::{
     sample_key, train, EpochStats, LossKind, TrainConfig, TrainEvent, TrainSample, TrainingData,
 };
 use dfd_models::{
-    backend_name, build_pretrained_variant, build_variant, default_device, Architecture, Detector,
+    backend_name, build_pretrained_variant, build_variant, resolve_device, Architecture, Detector,
     Form, ModelVariant, VariantVisitor,
 };
 use dfd_schemas::{
@@ -151,7 +151,13 @@ impl Train {
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
         hasher.update(super::CHECKPOINT_VERSION.to_le_bytes()); // what a checkpoint means
-        hasher.update(backend_name()); // a checkpoint resumes bit-exactly on its own backend only
+                                                                // A checkpoint resumes bit-exactly on its own backend and kind of device only; the CPU
+                                                                // adds nothing, so that checkpoints made before devices existed still resume.
+        let device = self.params.device;
+        hasher.update(backend_name(device));
+        if let Some(kind) = device.key() {
+            hasher.update(kind);
+        }
         hasher.update(config_bytes);
         for (split, samples) in [("train", &data.train), ("val", &data.validation)] {
             hasher.update(split);
@@ -317,19 +323,25 @@ impl Stage for Train {
         &SPEC
     }
 
-    /// The settings, and the backend: the same settings train different weights on another
-    /// backend, so a build with another backend does not reuse this one's models.
+    /// The settings, the backend and a GPU: the same settings train different weights on
+    /// another backend or device, so a build with another backend, or a GPU run, does not reuse
+    /// this one's models. The CPU is in no key (as before devices existed).
     fn params(&self) -> Result<serde_json::Value, StageError> {
         let mut params = crate::key_params(NAME, &self.params, &[])?;
+        crate::key_device(&mut params, self.params.device);
         if let Some(object) = params.as_object_mut() {
-            object.insert("backend".into(), backend_name().into());
+            object.insert("backend".into(), backend_name(self.params.device).into());
         }
         Ok(params)
     }
 
     fn run(&self, input: &StageInput, ctx: &StageContext) -> Result<StageOutput, StageError> {
+        // Before the frames are decoded: a GPU this build or machine lacks fails at once. The
+        // CLI checks it before any stage runs; this is for every other caller.
+        let asked = self.params.device;
+        let device = resolve_device(asked)
+            .map_err(|e| StageError::Other(format!("train.device = \"{asked}\": {e}")))?;
         let (train_split, val_split, errors) = self.load(input, ctx)?;
-        let device = default_device();
         let mut models = Vec::new();
         let mut history = Vec::new();
         let mut times = Vec::new();
@@ -385,12 +397,38 @@ impl Stage for Train {
 mod tests {
     use super::*;
     use crate::train::params::Profile;
+    use dfd_models::ComputeDevice;
 
     #[test]
     fn the_fingerprinted_params_name_the_backend() {
         let train = Train::new(TrainParams::preset(Profile::Demo), PathBuf::new());
         let params = train.params().expect("the params serialise");
-        assert_eq!(params["backend"], backend_name());
+        assert_eq!(params["backend"], backend_name(ComputeDevice::Cpu));
         assert_eq!(params["epochs"], 3, "the settings are still there");
+    }
+
+    /// The CPU leaves the key as it was before devices existed (no `device` in it); a GPU
+    /// changes it, by its kind only (`cuda:1` keys as `cuda:0`).
+    #[test]
+    fn a_gpu_changes_the_cache_key_and_the_cpu_does_not() {
+        let on = |device: ComputeDevice| {
+            let params = TrainParams {
+                device,
+                ..TrainParams::preset(Profile::Demo)
+            };
+            Train::new(params, PathBuf::new())
+                .params()
+                .expect("the params serialise")
+        };
+        let cpu = on(ComputeDevice::Cpu);
+        assert!(cpu.get("device").is_none(), "{cpu}");
+        let mut before_devices =
+            serde_json::to_value(TrainParams::preset(Profile::Demo)).expect("serialises");
+        before_devices["backend"] = backend_name(ComputeDevice::Cpu).into();
+        assert_eq!(cpu, before_devices, "the key of a CPU run is unchanged");
+        let cuda = on(ComputeDevice::Cuda(0));
+        assert_eq!(cuda["device"], "cuda");
+        assert_ne!(cuda, cpu);
+        assert_eq!(on(ComputeDevice::Cuda(1)), cuda);
     }
 }

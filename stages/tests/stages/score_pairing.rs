@@ -1,6 +1,7 @@
 //! The scorer's paired MesoNet-4 graph (`ModelSession::load_with_block`, two crops per first
 //! convolution) gives the scores of the graph as exported, for even and odd batches (an odd one
-//! gets a blank crop whose score is dropped), in the single and the multi-input form.
+//! gets a blank crop whose score is dropped), in the single and the multi-input form; and the
+//! session on a device (`ModelSession::load_on`).
 
 use dfd_models::{default_device, export_fresh_variant, Architecture, Form, ModelVariant};
 use dfd_schemas::TrainedModelRow;
@@ -84,4 +85,39 @@ fn paired_mesonet4_scores_equal_the_exported_graph_for_any_batch() {
             );
         }
     }
+}
+
+/// `score.device`: the CPU is the session `load` makes; a GPU on the ONNX Runtime the set-up
+/// installs (the CPU build, which the tests run against) is refused naming the model, the
+/// library and the GPU set-up, never a session that quietly runs on the CPU.
+#[test]
+fn a_session_on_a_gpu_is_refused_on_the_cpu_onnx_runtime() {
+    use dfd_models::ComputeDevice;
+    use dfd_stages::score::{ScoreDeviceError, ScoreError};
+    let row = mesonet4(Form::Single);
+    let samples = samples(3);
+    let mut on_cpu = ModelSession::load_on(&row, 2, ComputeDevice::Cpu).expect("CPU session");
+    let mut plain = ModelSession::load(&row, 2).expect("CPU session");
+    assert_eq!(on_cpu.paired(), plain.paired());
+    assert_eq!(
+        scores(&mut on_cpu, &samples, 3),
+        scores(&mut plain, &samples, 3)
+    );
+    let Err(error) = ModelSession::load_on(&row, 2, ComputeDevice::Cuda(0)) else {
+        panic!("a CUDA session on the CPU build of ONNX Runtime");
+    };
+    assert!(
+        matches!(
+            &error,
+            ScoreError::Device {
+                source: ScoreDeviceError::NoCudaProvider { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("mesonet4-single"), "{message}");
+    assert!(message.contains("libonnxruntime.so.1.31.1"), "{message}");
+    assert!(message.contains("scripts/setup.sh --gpu"), "{message}");
 }
