@@ -21,37 +21,12 @@ use criterion::{
 use dfd_models::training::{train, TrainConfig, TrainSample, TrainingData};
 use dfd_models::{
     build_variant, default_device, Architecture, Detector, Form, ModelVariant, VariantVisitor,
-    FACE_SIZE,
 };
 
 /// The reference study's batch size.
 const BATCH: usize = 16;
 /// Threads when `RAYON_NUM_THREADS` is unset: the 2 cores the figures are for.
 const DEFAULT_THREADS: usize = 2;
-
-/// `n` samples of deterministic noise, alternately REAL and FAKE (so both class weights are 1).
-fn samples(n: usize) -> Vec<TrainSample> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|i| {
-            let face = (0..3 * FACE_SIZE * FACE_SIZE)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    (state >> 56) as u8
-                })
-                .collect();
-            TrainSample {
-                key: i as u64,
-                face,
-                ssim_map: None,
-                ssim_stats: None,
-                is_fake: i % 2 == 1,
-            }
-        })
-        .collect()
-}
 
 /// Benchmarks training steps of whatever detector the variant builds.
 struct StepBench<'g, 'c> {
@@ -74,7 +49,7 @@ impl VariantVisitor for StepBench<'_, '_> {
         self.group.bench_function(self.name, |b| {
             b.iter_custom(|iters| {
                 if data.as_ref().is_none_or(|(n, _)| *n != iters) {
-                    let train = samples(BATCH * iters as usize);
+                    let train = TrainSample::noise(BATCH * iters as usize, 0x9E37_79B9_7F4A_7C15);
                     data = Some((
                         iters,
                         TrainingData {

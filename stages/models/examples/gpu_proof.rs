@@ -21,7 +21,7 @@ use burn::tensor::Device;
 use dfd_models::training::{train, TrainConfig, TrainSample, TrainingData};
 use dfd_models::{
     build_variant, resolve_device, Architecture, ComputeDevice, Detector, DetectorInput, Form,
-    ModelVariant, VariantVisitor, FACE_SIZE,
+    ModelVariant, VariantVisitor,
 };
 
 /// The reference study's batch size.
@@ -64,30 +64,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// `n` samples of deterministic noise, alternately REAL and FAKE (as `benches/train_step.rs`).
-fn samples(n: usize, seed: u64) -> Vec<TrainSample> {
-    let mut state = seed;
-    (0..n)
-        .map(|i| {
-            let face = (0..3 * FACE_SIZE * FACE_SIZE)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    (state >> 56) as u8
-                })
-                .collect();
-            TrainSample {
-                key: i as u64,
-                face,
-                ssim_map: None,
-                ssim_stats: None,
-                is_fake: i % 2 == 1,
-            }
-        })
-        .collect()
-}
-
 /// Seconds per step: one warm-up epoch of one step (kernel selection, allocations), then one
 /// epoch of `steps` steps, timed whole (as the bench: the batch building and the loss read-back
 /// of a real run included).
@@ -107,7 +83,7 @@ impl VariantVisitor for TimeSteps {
         };
         let run = |n: usize| {
             let data = TrainingData {
-                train: samples(BATCH * n, 0x9E37_79B9_7F4A_7C15),
+                train: TrainSample::noise(BATCH * n, 0x9E37_79B9_7F4A_7C15),
                 validation: Vec::new(),
             };
             let started = Instant::now();
@@ -130,7 +106,7 @@ impl VariantVisitor for CompareForward {
     type Output = Result<f64, String>;
 
     fn visit<D: Detector>(self, detector: D) -> Self::Output {
-        let faces: Vec<f32> = samples(FORWARD_BATCH, 7)
+        let faces: Vec<f32> = TrainSample::noise(FORWARD_BATCH, 7)
             .into_iter()
             .flat_map(|s| s.face.into_iter().map(f32::from))
             .collect();

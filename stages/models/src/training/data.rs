@@ -31,6 +31,34 @@ pub struct TrainSample {
     pub is_fake: bool,
 }
 
+impl TrainSample {
+    /// `n` face-only samples of deterministic noise (a 64-bit LCG from `seed`), alternately REAL
+    /// and FAKE (so both class weights are 1): for the training-step benchmark and the GPU proof,
+    /// which time the arithmetic, not the data.
+    pub fn noise(n: usize, seed: u64) -> Vec<TrainSample> {
+        let mut state = seed;
+        (0..n)
+            .map(|i| {
+                let face = (0..3 * PLANE)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        (state >> 56) as u8
+                    })
+                    .collect();
+                TrainSample {
+                    key: i as u64,
+                    face,
+                    ssim_map: None,
+                    ssim_stats: None,
+                    is_fake: i % 2 == 1,
+                }
+            })
+            .collect()
+    }
+}
+
 /// The samples of one training run.
 #[derive(Clone, Debug, Default)]
 pub struct TrainingData {
