@@ -119,7 +119,9 @@ pub fn decode_with_opencv(
             .data_bytes()
             .map_err(|e| cv("cannot read frame pixels", e))?;
         if pixels.is_empty() {
-            pixels.reserve_exact(frame.len() * params.frames_per_video as usize);
+            // Room for every frame asked for, as a hint: where that cannot be had at once
+            // (a huge `frames_per_video`), the buffer grows as frames come instead.
+            let _ = pixels.try_reserve_exact(frame.len() * params.frames_per_video as usize);
         }
         pixels.extend_from_slice(frame);
         frames.push(FrameRow {

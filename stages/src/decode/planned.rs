@@ -92,7 +92,9 @@ pub fn decode_planned(
                     return Err(Declined("the first frame out is not the earliest".into()));
                 }
                 let made = Plan::new(&times, reported, &clock, &info, params)?;
-                pixels.reserve_exact(made.kept.len() * width as usize * height as usize * 3);
+                // A hint, as in `capture`: without it the buffer grows as frames come.
+                let room = made.kept.len() * width as usize * height as usize * 3;
+                let _ = pixels.try_reserve_exact(room);
                 plan = Some(made);
             }
             let Some(plan) = plan.as_ref() else {
