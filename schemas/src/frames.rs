@@ -16,9 +16,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BinaryArray, BinaryBuilder, Float64Array, StringArray, UInt32Array, UInt64Array,
-};
+use arrow::array::{ArrayRef, BinaryArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::record_batch::RecordBatch;
 
@@ -140,9 +138,8 @@ impl FrameRow {
     /// A batch of raw-frame `rows` (their `image` left empty) whose images are `images`: every
     /// row's `width x height x 3` bytes, one after another in row order. The buffer becomes the
     /// column's values without a copy, so a video decoded straight into one buffer is held
-    /// once. (Copying frame by frame, as [`FrameRow::into_batch`] does, held a 1080p video's
-    /// 124 MB twice at the peak: the allocator keeps the freed frames for reuse rather than
-    /// handing them back.)
+    /// once. (Copying frame by frame into a builder held a 1080p video's 124 MB twice at the
+    /// peak: the allocator keeps the freed frames for reuse rather than handing them back.)
     pub fn with_shared_images(
         rows: &[FrameRow],
         images: Vec<u8>,
@@ -183,23 +180,6 @@ impl FrameRow {
         )
         .map_err(|source| SchemaError::Build { table, source })?;
         FrameRow::replace_images(&FrameRow::to_batch(rows)?, image, None)
-    }
-
-    /// A batch of `rows`, consuming them: each image is freed as soon as it is copied into the
-    /// batch (which the allocator may keep for reuse; see [`FrameRow::with_shared_images`]).
-    pub fn into_batch(mut rows: Vec<FrameRow>) -> Result<RecordBatch, SchemaError> {
-        let images: Vec<EncodedImage> = rows
-            .iter_mut()
-            .map(|r| std::mem::take(&mut r.image))
-            .collect();
-        let skeleton = FrameRow::to_batch(&rows)?;
-        drop(rows);
-        let bytes = images.iter().map(|i| i.len()).sum();
-        let mut builder = BinaryBuilder::with_capacity(images.len(), bytes);
-        for image in images {
-            builder.append_value(&image);
-        }
-        FrameRow::replace_images(&skeleton, builder.finish(), None)
     }
 
     /// `batch` with its `image` column replaced by `image` (the images' bytes, one per row), and
@@ -324,19 +304,27 @@ mod tests {
     }
 
     #[test]
-    fn a_consumed_batch_equals_the_copied_one_and_refs_borrow_it() {
+    fn a_shared_buffer_batch_equals_the_copied_one_and_refs_borrow_it() {
         let rows = vec![
             frame(FrameEncoding::Raw, 1, vec![1, 2, 3, 4, 5, 6]),
-            frame(FrameEncoding::Preview, 4, vec![7]),
+            frame(FrameEncoding::Raw, 2, (7..19).collect()),
         ];
         let copied = FrameRow::to_batch(&rows).unwrap();
-        let consumed = FrameRow::into_batch(rows.clone()).unwrap();
-        assert_eq!(copied, consumed);
-        let refs = FrameRow::refs(&consumed).unwrap();
+        let pixels: Vec<u8> = rows.iter().flat_map(|r| r.image.to_vec()).collect();
+        let mut bare = rows.clone();
+        for row in &mut bare {
+            row.image = EncodedImage::default();
+        }
+        let shared = FrameRow::with_shared_images(&bare, pixels.clone()).unwrap();
+        assert_eq!(copied, shared);
+        let refs = FrameRow::refs(&shared).unwrap();
         assert_eq!(refs.len(), 2);
-        assert_eq!(refs[0].image, &rows[0].image[..]);
-        assert_eq!(refs[1].encoding, FrameEncoding::Preview);
-        assert_eq!((refs[1].width, refs[1].video_id), (4, "a.mp4"));
+        assert_eq!(refs[1].image, &rows[1].image[..]);
+        assert_eq!((refs[1].width, refs[1].video_id), (2, "a.mp4"));
+        // The buffer must hold exactly every row's width x height x 3 bytes, and only raw rows.
+        let short = FrameRow::with_shared_images(&bare, pixels[1..].to_vec()).unwrap_err();
+        assert!(short.to_string().contains("17 bytes of pixels"), "{short}");
+        assert!(FrameRow::with_shared_images(&rows, pixels).is_err());
         // A raw frame must hold width x height x 3 bytes.
         let short = FrameRow::to_batch(&[frame(FrameEncoding::Raw, 2, vec![1, 2, 3])]).unwrap();
         assert!(FrameRow::refs(&short).is_err());

@@ -153,19 +153,15 @@ impl Stage for Score {
     fn params(&self) -> Result<serde_json::Value, StageError> {
         // Threads and batch size change speed, not scores (up to float summation order). The
         // device is in the key as a GPU only (see `key_device`), so CPU keys are as they were.
-        if self.every_video {
-            let mut key = crate::key_params(
-                NAME,
-                &self.params,
-                &["threads", "batch_size", "splits", "device"],
-            )?;
-            if let Some(object) = key.as_object_mut() {
-                object.insert("every_video".into(), true.into());
-            }
-            crate::key_device(&mut key, self.params.device);
-            return Ok(key);
+        let unkeyed: &[&str] = if self.every_video {
+            &["threads", "batch_size", "splits", "device"]
+        } else {
+            &["threads", "batch_size", "device"]
+        };
+        let mut key = crate::key_params(NAME, &self.params, unkeyed)?;
+        if let (true, Some(object)) = (self.every_video, key.as_object_mut()) {
+            object.insert("every_video".into(), true.into());
         }
-        let mut key = crate::key_params(NAME, &self.params, &["threads", "batch_size", "device"])?;
         crate::key_device(&mut key, self.params.device);
         Ok(key)
     }

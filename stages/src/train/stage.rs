@@ -150,9 +150,10 @@ impl Train {
         })?;
         let mut hasher = Sha256::new();
         hasher.update(variant.name());
-        hasher.update(super::CHECKPOINT_VERSION.to_le_bytes()); // what a checkpoint means
-                                                                // A checkpoint resumes bit-exactly on its own backend and kind of device only; the CPU
-                                                                // adds nothing, so that checkpoints made before devices existed still resume.
+        // What a checkpoint means.
+        hasher.update(super::CHECKPOINT_VERSION.to_le_bytes());
+        // A checkpoint resumes bit-exactly on its own backend and kind of device only; the CPU
+        // adds nothing, so that checkpoints made before devices existed still resume.
         let device = self.params.device;
         hasher.update(backend_name(device));
         if let Some(kind) = device.key() {
