@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use dfd_schemas::{DetectionRow, FaceMissRow, FaceRow, FrameRef, FrameRow, TableRow};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
+use opencv::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use choose::{choose_face, Region};
@@ -92,7 +94,11 @@ impl CropParams {
 
     /// The face crop as the `faces` table stores it: `region` (x, y, width, height, as from
     /// [`CropParams::region`]) of the BGR `frame`, resized to `size` x `size`, as PNG.
-    pub fn cut(&self, frame: &Mat, region: (u32, u32, u32, u32)) -> Result<Vec<u8>, String> {
+    pub fn cut(
+        &self,
+        frame: &impl MatTraitConst,
+        region: (u32, u32, u32, u32),
+    ) -> Result<Vec<u8>, String> {
         let (x, y, width, height) = region;
         let rect = Rect::new(x as i32, y as i32, width as i32, height as i32);
         let roi = Mat::roi(frame, rect).map_err(|e| format!("cannot cut {rect:?}: {e}"))?;
@@ -127,13 +133,16 @@ impl Crop {
         Crop { params }
     }
 
-    /// The crops of one video's frames, in time order.
+    /// The crops of one video's frames, in time order. Which face a frame keeps depends on the
+    /// face kept before it ([`choose_face`] follows it), so the choices are made in order; the
+    /// cuts, nearly all of the work, then run in parallel (a video alone in its group has every
+    /// core).
     fn crop_video(
         &self,
         frames: &[FrameRef],
         detections: &BTreeMap<u32, Vec<&DetectionRow>>,
     ) -> Result<(Vec<FaceRow>, Vec<FaceMissRow>), String> {
-        let mut faces = Vec::new();
+        let mut picks: Vec<(&FrameRef, &DetectionRow, (u32, u32, u32, u32))> = Vec::new();
         let mut misses = Vec::new();
         let mut previous: Option<Region> = None;
         for frame in frames {
@@ -163,45 +172,41 @@ impl Crop {
                 misses.push(miss("no face detected"));
                 continue;
             };
-            let Some((x, y, width, height)) =
-                self.params
-                    .region(&candidates[chosen].0, frame.width, frame.height)
+            let Some(region) = self
+                .params
+                .region(&candidates[chosen].0, frame.width, frame.height)
             else {
                 misses.push(miss("face box lies outside the frame"));
                 continue;
             };
             previous = Some(candidates[chosen].0);
-            let image = self
-                .cut(frame, x, y, width, height)
-                .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
-            faces.push(FaceRow {
-                video_id: frame.video_id.to_string(),
-                sample_index: frame.sample_index,
-                frame_index: frame.frame_index,
-                pts_ms: frame.pts_ms,
-                face_index: found[chosen].face_index,
-                confidence: found[chosen].confidence,
-                x,
-                y,
-                width,
-                height,
-                crop_width: self.params.size,
-                crop_height: self.params.size,
-                image: image.into(),
-            });
+            picks.push((frame, found[chosen], region));
         }
+        let faces = picks
+            .par_iter()
+            .map(|&(frame, detection, region)| {
+                let image = frame_bgr(frame)
+                    .and_then(|bgr| self.params.cut(&bgr, region))
+                    .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
+                let (x, y, width, height) = region;
+                Ok(FaceRow {
+                    video_id: frame.video_id.to_string(),
+                    sample_index: frame.sample_index,
+                    frame_index: frame.frame_index,
+                    pts_ms: frame.pts_ms,
+                    face_index: detection.face_index,
+                    confidence: detection.confidence,
+                    x,
+                    y,
+                    width,
+                    height,
+                    crop_width: self.params.size,
+                    crop_height: self.params.size,
+                    image: image.into(),
+                })
+            })
+            .collect::<Result<Vec<FaceRow>, String>>()?;
         Ok((faces, misses))
-    }
-
-    fn cut(
-        &self,
-        frame: &FrameRef,
-        x: u32,
-        y: u32,
-        width: u32,
-        height: u32,
-    ) -> Result<Vec<u8>, String> {
-        self.params.cut(&frame_bgr(frame)?, (x, y, width, height))
     }
 }
 

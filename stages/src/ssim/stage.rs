@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use dfd_schemas::{FaceRow, SsimMapRow, SsimStatsRow, TableRow};
 use ndarray::Array2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{structural_similarity, video_stats};
@@ -58,38 +59,44 @@ impl SsimStage {
             .first()
             .map(|f| f.video_id.clone())
             .unwrap_or_default();
+        // Decoding, comparing and encoding are independent per face: in parallel (a video alone
+        // in its group has every core).
         let grays = faces
-            .iter()
+            .par_iter()
             .map(|f| {
                 decode_bgr(&f.image)
                     .and_then(|bgr| bgr_to_gray_array(&bgr))
                     .map_err(|e| format!("face of frame {}: {e}", f.sample_index))
             })
             .collect::<Result<Vec<Array2<u8>>, String>>()?;
-        let mut maps = Vec::new();
-        if faces.len() >= 2 {
-            for i in 0..faces.len() {
-                let partner = if i == 0 { 1 } else { i - 1 };
-                let ssim = structural_similarity(grays[i].view(), grays[partner].view())
-                    .map_err(|e| format!("frame {}: {e}", faces[i].sample_index))?;
-                let (map_min, map_max) = ssim
-                    .map
-                    .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
-                maps.push(SsimMapRow {
-                    video_id: video_id.clone(),
-                    sample_index: faces[i].sample_index,
-                    frame_index: faces[i].frame_index,
-                    compared_with: faces[partner].sample_index,
-                    score: ssim.score,
-                    map_min,
-                    map_max,
-                    map: self.encode_map(&ssim.map, map_min, map_max)?.into(),
-                });
-            }
-        }
+        let maps = if faces.len() < 2 {
+            Vec::new()
+        } else {
+            (0..faces.len())
+                .into_par_iter()
+                .map(|i| {
+                    let partner = if i == 0 { 1 } else { i - 1 };
+                    let ssim = structural_similarity(grays[i].view(), grays[partner].view())
+                        .map_err(|e| format!("frame {}: {e}", faces[i].sample_index))?;
+                    let (map_min, map_max) = ssim
+                        .map
+                        .iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                            (lo.min(v), hi.max(v))
+                        });
+                    Ok(SsimMapRow {
+                        video_id: video_id.clone(),
+                        sample_index: faces[i].sample_index,
+                        frame_index: faces[i].frame_index,
+                        compared_with: faces[partner].sample_index,
+                        score: ssim.score,
+                        map_min,
+                        map_max,
+                        map: self.encode_map(&ssim.map, map_min, map_max)?.into(),
+                    })
+                })
+                .collect::<Result<Vec<SsimMapRow>, String>>()?
+        };
         let scores: Vec<f64> = maps.iter().map(|m| m.score).collect();
         let stats = video_stats(&scores);
         Ok((
