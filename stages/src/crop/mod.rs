@@ -121,6 +121,9 @@ impl CropParams {
     }
 }
 
+/// A frame, the detection it keeps, and the region of it to cut (x, y, width, height).
+type Pick<'a> = (&'a FrameRef<'a>, &'a DetectionRow, (u32, u32, u32, u32));
+
 /// One video's frames and, by sample index, the faces detected in them.
 type VideoInput<'a> = (Vec<FrameRef<'a>>, BTreeMap<u32, Vec<&'a DetectionRow>>);
 
@@ -142,7 +145,7 @@ impl Crop {
         frames: &[FrameRef],
         detections: &BTreeMap<u32, Vec<&DetectionRow>>,
     ) -> Result<(Vec<FaceRow>, Vec<FaceMissRow>), String> {
-        let mut picks: Vec<(&FrameRef, &DetectionRow, (u32, u32, u32, u32))> = Vec::new();
+        let mut picks: Vec<Pick> = Vec::new();
         let mut misses = Vec::new();
         let mut previous: Option<Region> = None;
         for frame in frames {
