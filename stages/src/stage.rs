@@ -67,16 +67,38 @@ pub struct StageContext<'a> {
     /// depends on; the runner only provides the folder. `None` where nothing should be kept
     /// (benchmarks, library users).
     pub scratch: Option<&'a std::path::Path>,
+    /// A later stage of the same streamed pass that takes each frame this call decodes as soon
+    /// as it exists (see [`FrameObserver`]); `None` outside a streamed pass.
+    pub frames: Option<&'a dyn FrameObserver>,
 }
 
 impl StageContext<'static> {
-    /// No progress reporting and no scratch folder: for benchmarks, tests and one-off runs.
+    /// No progress reporting, no scratch folder, no frame observer: for benchmarks, tests and
+    /// one-off runs.
     pub fn detached() -> Self {
         StageContext {
             progress: &NoProgress,
             scratch: None,
+            frames: None,
         }
     }
+}
+
+/// A stage that can start on a video's frames while the stage making them is still decoding the
+/// video, instead of waiting for its whole table.
+///
+/// Decoding one video keeps about one and a half of two cores busy (FFmpeg's frame threads wait
+/// on each other's reference frames), and a video alone in its group leaves the rest idle until
+/// `decode` returns. A stage that reads `frames` and offers an observer gets each frame offered
+/// as it comes; what it does with it (start work on an idle core, or nothing) is its own business,
+/// and its `run` must give the same output either way: the observer is a head start, never a
+/// second source of truth. The runner wires it only between steps of one streamed pass.
+pub trait FrameObserver: Send + Sync {
+    /// `frame` (raw BGR) was just decoded; the borrow ends with the call.
+    fn frame(&self, frame: &dfd_schemas::FrameRef);
+    /// The frames offered for `video_id` so far do not stand: the reader gave up on them (and
+    /// may start over with another reader), or the video failed.
+    fn discard(&self, video_id: &str);
 }
 
 /// The input tables of one call, already restricted to the shard's videos for per-video stages.
@@ -271,6 +293,11 @@ pub trait Stage: Send + Sync {
     /// `table` later must have it computed again, in memory, rather than read from disk.
     fn stored_in_full(&self, _table: &TableDef) -> bool {
         true
+    }
+    /// The observer of the frames an earlier stage of a streamed pass decodes, for a stage that
+    /// can start on them early (see [`FrameObserver`]).
+    fn frame_observer(&self) -> Option<&dyn FrameObserver> {
+        None
     }
 }
 

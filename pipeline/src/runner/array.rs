@@ -452,6 +452,7 @@ impl Executor {
             &StageContext {
                 progress: &NoProgress,
                 scratch: None,
+                frames: None,
             },
         )?;
         check_declared(stage, &output)?;

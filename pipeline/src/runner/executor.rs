@@ -534,6 +534,7 @@ impl Executor {
             &StageContext {
                 progress: bar,
                 scratch: Some(&scratch),
+                frames: None,
             },
         )?;
         check_declared(stage, &output)?;

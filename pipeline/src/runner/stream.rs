@@ -191,6 +191,19 @@ impl<'a> Chain<'a> {
         self.steps.sort_by_key(|s| position(s.stage.name()));
     }
 
+    /// The observer of the frames `stage` decodes: the first later step that reads a table of
+    /// `stage` and takes frames early (see [`dfd_stages::FrameObserver`]). Every step of a chain
+    /// runs on the same videos right after the ones before it, so what it is offered is what it
+    /// will be given.
+    fn frame_observer_of(&self, stage: &dyn Stage) -> Option<&'a dyn dfd_stages::FrameObserver> {
+        self.steps
+            .iter()
+            .skip_while(|s| s.stage.name() != stage.name())
+            .skip(1)
+            .filter(|s| s.stage.inputs().iter().any(|i| i.stage == stage.name()))
+            .find_map(|s| s.stage.frame_observer())
+    }
+
     fn root(&self) -> &'a dyn Stage {
         self.steps
             .iter()
@@ -300,6 +313,7 @@ impl Executor {
                         &StageContext {
                             progress,
                             scratch: None,
+                            frames: chain.frame_observer_of(stage),
                         },
                     )
                     .with_context(|| format!("stage {}", stage.name()))?;

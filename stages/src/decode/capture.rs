@@ -8,13 +8,14 @@
 use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
+use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRef, FrameRow};
 use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::videoio;
 
 use super::sampler::FrameSampler;
 use super::DecodeParams;
+use crate::FrameObserver;
 
 /// The sampled frames of one video and what the stream held.
 pub struct DecodedVideo {
@@ -24,12 +25,14 @@ pub struct DecodedVideo {
     pub summary: DecodedVideoRow,
 }
 
-/// Decodes the sampled frames of the video at `path`; the error is a one-line message for the
-/// `errors` table (the caller adds the file name).
+/// Decodes the sampled frames of the video at `path`, offering each kept frame to `observer` as it
+/// comes; the error is a one-line message for the `errors` table (the caller adds the file name,
+/// and tells the observer to discard the frames).
 pub fn decode_with_opencv(
     video_id: &str,
     path: &Path,
     params: &DecodeParams,
+    observer: Option<&dyn FrameObserver>,
 ) -> Result<DecodedVideo, String> {
     let size = std::fs::metadata(path)
         .map_err(|e| format!("cannot read file: {e}"))?
@@ -124,6 +127,18 @@ pub fn decode_with_opencv(
             let _ = pixels.try_reserve_exact(frame.len() * params.frames_per_video as usize);
         }
         pixels.extend_from_slice(frame);
+        if let Some(observer) = observer {
+            observer.frame(&FrameRef {
+                video_id,
+                sample_index: frames.len() as u32,
+                frame_index: index,
+                pts_ms,
+                width,
+                height,
+                encoding: FrameEncoding::Raw,
+                image: frame,
+            });
+        }
         frames.push(FrameRow {
             video_id: video_id.to_string(),
             sample_index: frames.len() as u32,

@@ -18,7 +18,8 @@ pub use planned::{decode_planned, Declined};
 pub use sampler::FrameSampler;
 
 use crate::{
-    per_video, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
+    per_video, FrameObserver, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
+    StageSpec,
 };
 
 pub const NAME: &str = "decode";
@@ -141,26 +142,36 @@ impl DecodeParams {
 }
 
 /// Decodes the sampled frames of the video at `path` with the reader `params` names, the planned
-/// one on `threads` decoder threads; the error is a one-line message for the `errors` table (the
-/// caller adds the file name). The planned reader hands a video it cannot vouch for to OpenCV,
-/// which also words the errors.
+/// one on `threads` decoder threads, offering each kept frame to `observer` as it comes; the error
+/// is a one-line message for the `errors` table (the caller adds the file name). The planned
+/// reader hands a video it cannot vouch for to OpenCV, which also words the errors; the observer
+/// is told to discard whatever a reader offered before it gave up.
 pub fn decode_video(
     video_id: &str,
     path: &std::path::Path,
     params: &DecodeParams,
     threads: usize,
+    observer: Option<&dyn FrameObserver>,
 ) -> Result<DecodedVideo, String> {
+    let discard = || {
+        if let Some(observer) = observer {
+            observer.discard(video_id);
+        }
+    };
     if params.reader == VideoReader::Planned {
-        match decode_planned(video_id, path, params, threads) {
+        match decode_planned(video_id, path, params, threads, observer) {
             Ok(video) => return Ok(video),
-            Err(Declined(reason)) => tracing::debug!(
-                video = video_id,
-                "{}: read with OpenCV instead: {reason}",
-                path.display()
-            ),
+            Err(Declined(reason)) => {
+                discard();
+                tracing::debug!(
+                    video = video_id,
+                    "{}: read with OpenCV instead: {reason}",
+                    path.display()
+                )
+            }
         }
     }
-    decode_with_opencv(video_id, path, params)
+    decode_with_opencv(video_id, path, params, observer).inspect_err(|_| discard())
 }
 
 /// Decoder threads for each of `videos` videos decoded side by side on `workers` worker threads:
@@ -226,8 +237,14 @@ impl Stage for Decode {
             .map(|v| (v.video_id.clone(), v))
             .collect();
         let (decoded, errors) = per_video(NAME, items, ctx, |video_id, video: VideoRow| {
-            decode_video(video_id, video.path.as_ref(), &self.params, threads)
-                .map_err(|message| format!("{}: {message}", video.path))
+            decode_video(
+                video_id,
+                video.path.as_ref(),
+                &self.params,
+                threads,
+                ctx.frames,
+            )
+            .map_err(|message| format!("{}: {message}", video.path))
         });
         // One batch a video, each holding the buffer its frames were decoded into: raw frames
         // are never copied (a 1080p video's are 124 MB).

@@ -17,12 +17,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
+use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRef, FrameRow};
 use dfd_video::{BgrConverter, Decoder, Discard, Input, Packet, StreamInfo, NO_TIMESTAMP};
 
 use super::capture::DecodedVideo;
 use super::sampler::FrameSampler;
 use super::DecodeParams;
+use crate::FrameObserver;
 
 /// Why the planned reader left a video to the OpenCV path.
 #[derive(Debug)]
@@ -38,12 +39,14 @@ impl<E: std::fmt::Display> From<E> for Declined {
 /// allow 16 frames), so no later packet can hold an earlier frame.
 const REORDER_MARGIN: usize = 32;
 
-/// Decodes the sampled frames of the video at `path` with `threads` decoder threads.
+/// Decodes the sampled frames of the video at `path` with `threads` decoder threads, offering each
+/// kept frame to `observer` as it comes (on [`Declined`], the caller tells it to discard them).
 pub fn decode_planned(
     video_id: &str,
     path: &Path,
     params: &DecodeParams,
     threads: usize,
+    observer: Option<&dyn FrameObserver>,
 ) -> Result<DecodedVideo, Declined> {
     let mut input = Input::open(path)?;
     let info = input.info();
@@ -100,7 +103,7 @@ pub fn decode_planned(
             let Some(plan) = plan.as_ref() else {
                 continue;
             };
-            let Some(&(_, planned_ms)) = plan.kept.get(&frame.pts()) else {
+            let Some(&(frame_index, planned_ms)) = plan.kept.get(&frame.pts()) else {
                 continue;
             };
             if frame.pts() != earliest && reported != planned_ms {
@@ -113,7 +116,20 @@ pub fn decode_planned(
                     "a kept frame came out before an earlier one".into(),
                 ));
             }
+            let start = pixels.len();
             converter.convert_into(&frame, &mut pixels)?;
+            if let Some(observer) = observer {
+                observer.frame(&FrameRef {
+                    video_id,
+                    sample_index: kept.len() as u32,
+                    frame_index,
+                    pts_ms: planned_ms,
+                    width,
+                    height,
+                    encoding: FrameEncoding::Raw,
+                    image: &pixels[start..],
+                });
+            }
             kept.push(frame.pts());
         }
     }

@@ -11,6 +11,7 @@ mod area;
 mod boxes;
 mod cascade;
 mod crop;
+mod early;
 mod frame;
 mod mtcnn;
 mod networks;

@@ -1,7 +1,7 @@
 //! The `detect` stage: every face MTCNN finds in every sampled frame, into `detections`.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use dfd_schemas::{DetectionRow, FrameRef, FrameRow, TableRow};
 use ndarray::ArrayView3;
@@ -9,11 +9,12 @@ use opencv::prelude::*;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::early::{EarlyDetections, Head};
 use super::{Face, Mtcnn, MtcnnParams};
 use crate::image_io::{bgr_to_rgb_into, frame_bgr};
 use crate::{
-    per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
-    StageSpec,
+    per_video, FrameObserver, InputDef, Sharding, Stage, StageContext, StageError, StageInput,
+    StageOutput, StageSpec,
 };
 
 pub const NAME: &str = "detect";
@@ -22,6 +23,13 @@ pub const NAME: &str = "detect";
 pub const MODEL_FILES: [&str; 3] = ["pnet.onnx", "rnet.onnx", "onet.onnx"];
 
 pub struct Detect {
+    detectors: Arc<Detectors>,
+    /// Detections started on frames while `decode` was still reading their video.
+    early: EarlyDetections,
+}
+
+/// The detectors of the stage, shared with the detections started early.
+pub(super) struct Detectors {
     /// As configured: `intra_op_threads` 0 is resolved per call (see [`detector_split`]).
     params: MtcnnParams,
     models: PathBuf,
@@ -63,11 +71,90 @@ impl Detect {
     /// each call of the stage share the worker threads among its videos (see
     /// [`detector_split`]); the split never changes detections.
     pub fn new(params: MtcnnParams, models: PathBuf) -> Self {
-        Detect {
+        let detectors = Arc::new(Detectors {
             params,
             models,
             pool: Mutex::new(Vec::new()),
+        });
+        Detect {
+            early: EarlyDetections::new(detectors.clone()),
+            detectors,
         }
+    }
+
+    /// Frames whose detections were started while `decode` read them and taken by `run`, since
+    /// the stage was made (how much the head start did; see [`crate::FrameObserver`]).
+    pub fn frames_detected_early(&self) -> usize {
+        self.early.taken()
+    }
+
+    /// The detections of one video's frames, in frame order. Frames whose detection started early
+    /// are taken from there; the others go in `split.detectors` contiguous runs side by side
+    /// (frames are independent, so the rows are the same whoever detects them).
+    fn video(
+        &self,
+        frames: &[FrameRef],
+        split: DetectorSplit,
+    ) -> Result<Vec<DetectionRow>, String> {
+        let heads: Vec<Head> = frames.iter().map(|f| self.early.claim(f)).collect();
+        let todo: Vec<usize> = (0..frames.len())
+            .filter(|&i| matches!(heads[i], Head::None))
+            .collect();
+        let runs = split.detectors.clamp(1, todo.len().max(1));
+        let run_length = todo.len().div_ceil(runs).max(1);
+        let computed: Vec<Result<Vec<Vec<Face>>, String>> = todo
+            .par_chunks(run_length)
+            .map(|run| {
+                self.detectors.with_detector(split.threads, |detector| {
+                    let mut rgb = Vec::new();
+                    run.iter()
+                        .map(|&i| detect_frame(detector, &frames[i], &mut rgb))
+                        .collect()
+                })
+            })
+            .collect();
+        let mut found: Vec<Option<Vec<Face>>> = vec![None; frames.len()];
+        for (run, result) in todo.chunks(run_length).zip(computed) {
+            for (&i, faces) in run.iter().zip(result?) {
+                found[i] = Some(faces);
+            }
+        }
+        for (i, head) in heads.into_iter().enumerate() {
+            let frame = &frames[i];
+            let early = match head {
+                Head::None => continue,
+                Head::Done(result) => Some(result),
+                Head::Running(ticket) => self.early.wait(ticket),
+            };
+            let faces = match early {
+                Some(result) => result.map_err(|e| format!("frame {}: {e}", frame.sample_index))?,
+                // Discarded meanwhile: detected here after all.
+                None => self
+                    .detectors
+                    .with_detector(split.threads, |d| detect_frame(d, frame, &mut Vec::new()))?,
+            };
+            found[i] = Some(faces);
+        }
+        let mut rows = Vec::new();
+        for (frame, faces) in frames.iter().zip(found) {
+            let mut faces = faces.unwrap_or_default();
+            faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            rows.extend(
+                faces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, face)| detection_row(frame, i as u32, face)),
+            );
+        }
+        Ok(rows)
+    }
+}
+
+impl Detectors {
+    /// The thread count of a detector started early: as configured, else one (it runs on an idle
+    /// worker beside the decoding).
+    pub(super) fn early_threads(&self) -> usize {
+        self.params.intra_op_threads.max(1)
     }
 
     /// A detector of `threads` threads from the pool, or a newly loaded one.
@@ -96,7 +183,7 @@ impl Detect {
         }
     }
 
-    fn with_detector<T>(
+    pub(super) fn with_detector<T>(
         &self,
         threads: usize,
         work: impl FnOnce(&mut Mtcnn) -> Result<T, String>,
@@ -106,53 +193,34 @@ impl Detect {
         self.give_back(detector);
         result
     }
-
-    /// The detections of one video's frames, in frame order; its frames in `split.detectors`
-    /// contiguous runs side by side (frames are independent, so the rows are the same).
-    fn video(
-        &self,
-        frames: &[FrameRef],
-        split: DetectorSplit,
-    ) -> Result<Vec<DetectionRow>, String> {
-        let runs = split.detectors.clamp(1, frames.len().max(1));
-        let run_length = frames.len().div_ceil(runs).max(1);
-        let found: Vec<Result<Vec<DetectionRow>, String>> = frames
-            .par_chunks(run_length)
-            .map(|run| self.with_detector(split.threads, |detector| detect_frames(detector, run)))
-            .collect();
-        let mut rows = Vec::new();
-        for run in found {
-            rows.extend(run?);
-        }
-        Ok(rows)
-    }
 }
 
-/// Every face of every frame of `frames`, by frame and then confidence.
-fn detect_frames(detector: &mut Mtcnn, frames: &[FrameRef]) -> Result<Vec<DetectionRow>, String> {
-    let mut rows = Vec::new();
-    // Every frame is converted to RGB into this one buffer: a fresh 6 MB a 1080p frame cost more
-    // in page faults than the conversion.
-    let mut rgb = Vec::new();
-    for frame in frames {
-        let mut faces = frame_bgr(frame)
-            .and_then(|bgr| {
-                bgr_to_rgb_into(&bgr, &mut rgb)?;
-                let shape = (bgr.rows() as usize, bgr.cols() as usize, 3);
-                let view = ArrayView3::from_shape(shape, &rgb)
-                    .map_err(|e| format!("unexpected image layout: {e}"))?;
-                detector.detect(view).map_err(|e| e.to_string())
-            })
-            .map_err(|e| format!("frame {}: {e}", frame.sample_index))?;
-        faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        rows.extend(
-            faces
-                .iter()
-                .enumerate()
-                .map(|(i, face)| detection_row(frame, i as u32, face)),
-        );
-    }
-    Ok(rows)
+/// The faces of one frame (in the detector's order), converted to RGB in `rgb`: a run of frames
+/// reuses one buffer (a fresh 6 MB a 1080p frame cost more in page faults than the conversion).
+/// The error names the frame.
+fn detect_frame(
+    detector: &mut Mtcnn,
+    frame: &FrameRef,
+    rgb: &mut Vec<u8>,
+) -> Result<Vec<Face>, String> {
+    frame_bgr(frame)
+        .and_then(|bgr| {
+            bgr_to_rgb_into(&bgr, rgb)?;
+            detect_rgb(detector, rgb, bgr.rows() as usize, bgr.cols() as usize)
+        })
+        .map_err(|e| format!("frame {}: {e}", frame.sample_index))
+}
+
+/// The faces of an RGB frame of `height` x `width`, in the detector's order.
+pub(super) fn detect_rgb(
+    detector: &mut Mtcnn,
+    rgb: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<Vec<Face>, String> {
+    let view = ArrayView3::from_shape((height, width, 3), rgb)
+        .map_err(|e| format!("unexpected image layout: {e}"))?;
+    detector.detect(view).map_err(|e| e.to_string())
 }
 
 fn detection_row(frame: &FrameRef, face_index: u32, face: &Face) -> DetectionRow {
@@ -196,16 +264,21 @@ impl Stage for Detect {
         &SPEC
     }
 
+    /// Frames offered while `decode` reads them start their detection on an idle worker.
+    fn frame_observer(&self) -> Option<&dyn FrameObserver> {
+        Some(&self.early)
+    }
+
     /// Every parameter but the thread count, which changes speed, not detections.
     fn params(&self) -> Result<serde_json::Value, StageError> {
-        crate::key_params(NAME, &self.params, &["intra_op_threads"])
+        crate::key_params(NAME, &self.detectors.params, &["intra_op_threads"])
     }
 
     /// The weights' bytes: other weights, other detections.
     fn external_state(&self) -> Result<Option<String>, StageError> {
         let mut hasher = Sha256::new();
         for name in MODEL_FILES {
-            let path = self.models.join(name);
+            let path = self.detectors.models.join(name);
             let bytes = std::fs::read(&path).map_err(|e| StageError::Input {
                 path: path.display().to_string(),
                 message: format!("cannot read MTCNN weights ({e}); run scripts/setup.sh"),
@@ -233,7 +306,7 @@ impl Stage for Detect {
         }
         // The videos run in parallel on rayon's workers (`runner.threads`), one detector each.
         let split = detector_split(
-            self.params.intra_op_threads,
+            self.detectors.params.intra_op_threads,
             rayon::current_num_threads(),
             by_video.len(),
         );
@@ -245,22 +318,30 @@ impl Stage for Detect {
         );
         // Detectors of another thread count (an earlier shard of another size) would only hold
         // memory now.
-        if let Ok(mut pool) = self.pool.lock() {
+        if let Ok(mut pool) = self.detectors.pool.lock() {
             pool.retain(|d| d.params().intra_op_threads == split.threads);
         }
         // A detector that cannot be built (no ONNX Runtime, no weights) fails the stage, not each
         // video: it is the installation that is broken, not the data.
         let detector = self
+            .detectors
             .take_detector(split.threads)
             .map_err(|message| StageError::Input {
-                path: self.models.display().to_string(),
+                path: self.detectors.models.display().to_string(),
                 message,
             })?;
-        self.give_back(detector);
+        self.detectors.give_back(detector);
         let items = by_video.into_iter().collect();
         let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRef>| {
             self.video(&frames, split)
         });
+        // Whatever is left was offered for videos that did not reach this call (they failed to
+        // decode): nothing will ask for it.
+        self.early.clear();
+        tracing::debug!(
+            "detect: {} frame(s) detected early so far",
+            self.early.taken()
+        );
         let detections: Vec<DetectionRow> = found.into_iter().flatten().collect();
         Ok(StageOutput::default()
             .with_rows(&detections)?

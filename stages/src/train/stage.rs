@@ -112,6 +112,7 @@ impl Train {
         let quiet = StageContext {
             progress: &crate::NoProgress,
             scratch: ctx.scratch,
+            frames: None,
         };
         let (decoded, errors) = per_video(NAME, wanted, &quiet, |video_id, (video, label)| {
             let samples = inputs.samples(video_id, self.params.max_frames_per_video)?;

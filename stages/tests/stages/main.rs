@@ -3,6 +3,7 @@
 //! Run one subject with `cargo test --release --workspace --test stages -- <module>::`.
 
 mod aggregate_stage;
+mod early_detection;
 mod metrics_fixtures;
 mod mtcnn_fixtures;
 mod report_render;

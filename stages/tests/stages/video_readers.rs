@@ -199,10 +199,10 @@ fn expected_to_decline(clip: &Path) -> bool {
 fn compare(clips: &[PathBuf], params: &DecodeParams) -> Vec<String> {
     let mut declined = Vec::new();
     for clip in clips {
-        let reference = decode_with_opencv("v", clip, params)
+        let reference = decode_with_opencv("v", clip, params, None)
             .unwrap_or_else(|e| panic!("{}: OpenCV: {e}", clip.display()));
         // The decoder's thread count follows the videos decoded side by side; pixels must not.
-        let mut planned = [1, 3].map(|threads| decode_planned("v", clip, params, threads));
+        let mut planned = [1, 3].map(|threads| decode_planned("v", clip, params, threads, None));
         match &mut planned {
             [Ok(one), Ok(three)] => {
                 assert_same(clip, one, &reference);
