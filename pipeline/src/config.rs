@@ -82,8 +82,8 @@ pub struct RunnerConfig {
     /// Worker threads for per-video work; 0 = one per core.
     pub threads: usize,
     /// Videos that go through the streaming stages (decode .. ssim) together, whose raw frames
-    /// are in memory at once (about 124 MB a 1080p video); 0 = one per worker thread. Fewer
-    /// than the workers trades parallelism across videos for memory.
+    /// are in memory at once (about 124 MB a 1080p video); 0 = one per two worker threads (a
+    /// video's decoding and the detections started on its frames keep about two cores busy).
     pub stream_videos: usize,
 }
 

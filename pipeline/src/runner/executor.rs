@@ -85,7 +85,7 @@ pub struct Executor {
     plan: Mutex<Option<Arc<StreamPlan>>>,
     /// Shards (stage, key) that a streamed pass of this run computed and filed in the store.
     streamed: Mutex<HashSet<(String, String)>>,
-    /// Videos a streamed pass takes together (`runner.stream_videos`; 0 = one per worker).
+    /// Videos a streamed pass takes together (`runner.stream_videos`; 0 = one per two workers).
     pub stream_videos: usize,
 }
 

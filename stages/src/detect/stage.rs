@@ -33,7 +33,7 @@ pub(super) struct Detectors {
     /// As configured: `intra_op_threads` 0 is resolved per call (see [`detector_split`]).
     params: MtcnnParams,
     models: PathBuf,
-    /// Loaded detectors, one per worker thread at most, all of the thread count of the latest call;
+    /// Loaded detectors, about one per worker thread, all of the thread count of the latest call;
     /// ONNX sessions cost tens of milliseconds to build, so they are reused across videos and
     /// shards.
     pool: Mutex<Vec<Mtcnn>>,
