@@ -26,7 +26,7 @@ use dfd_schemas::{
 };
 use dfd_stages::aggregate::{aggregate, predicted};
 use dfd_stages::train::VERSION as TRAIN_VERSION;
-use dfd_stages::{Stage, StageContext, StageInput};
+use dfd_stages::{FrameObserver, Stage, StageContext, StageInput};
 use serde::Serialize;
 
 use crate::cache::verify::read_checked;
@@ -214,8 +214,14 @@ fn predict_chunk(
         let mut group_tables = tables.clone();
         group_tables.insert(VideoRow::TABLE.name, vec![VideoRow::to_batch(ids)?]);
         let mut made = Vec::new();
-        for stage in &stages[..streaming] {
-            let output = run_in_memory(*stage, &group_tables, &ids_names)
+        for (i, stage) in stages[..streaming].iter().enumerate() {
+            // As in a run's streamed pass: the first later stage reading this one's tables that
+            // takes frames early gets them as they are decoded.
+            let observer = stages[i + 1..streaming]
+                .iter()
+                .filter(|later| later.inputs().iter().any(|d| d.stage == stage.name()))
+                .find_map(|later| later.frame_observer());
+            let output = run_in_memory(*stage, &group_tables, &ids_names, observer)
                 .with_context(|| format!("stage {}", stage.name()))?;
             for (table, batches) in output {
                 if table == ErrorRow::TABLE.name {
@@ -234,7 +240,7 @@ fn predict_chunk(
         }
     }
     for stage in &stages[streaming..] {
-        let output = run_in_memory(*stage, &tables, &names)
+        let output = run_in_memory(*stage, &tables, &names, None)
             .with_context(|| format!("stage {}", stage.name()))?;
         for (table, batches) in output {
             collect(&mut tables, &mut errors, table, batches)?;
@@ -334,11 +340,13 @@ fn stored_model(
     }
 }
 
-/// One stage over every video at once, its inputs taken by table name from `tables`.
+/// One stage over every video at once, its inputs taken by table name from `tables`, the frames
+/// it decodes offered to `frames`.
 fn run_in_memory(
     stage: &dyn Stage,
     tables: &BTreeMap<&'static str, Vec<RecordBatch>>,
     videos: &[String],
+    frames: Option<&dyn FrameObserver>,
 ) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
     let mut input = StageInput::new(videos.to_vec());
     for def in stage.inputs() {
@@ -347,7 +355,11 @@ fn run_in_memory(
             .with_context(|| format!("no table {} from {}", def.table.name, def.stage))?;
         input = input.with_table(&def.table, batches.clone());
     }
-    let mut output = stage.run(&input, &StageContext::detached())?;
+    let context = StageContext {
+        frames,
+        ..StageContext::detached()
+    };
+    let mut output = stage.run(&input, &context)?;
     Ok(stage
         .outputs()
         .iter()
