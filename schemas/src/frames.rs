@@ -135,6 +135,21 @@ impl FrameRow {
             .collect()
     }
 
+    /// The row as a [`FrameRef`] whose pixels are `image`: for a row whose pixels live in a
+    /// buffer of their own (see [`FrameRow::with_shared_images`]).
+    pub fn with_image<'a>(&'a self, image: &'a [u8]) -> FrameRef<'a> {
+        FrameRef {
+            video_id: &self.video_id,
+            sample_index: self.sample_index,
+            frame_index: self.frame_index,
+            pts_ms: self.pts_ms,
+            width: self.width,
+            height: self.height,
+            encoding: self.encoding,
+            image,
+        }
+    }
+
     /// A batch of raw-frame `rows` (their `image` left empty) whose images are `images`: every
     /// row's `width x height x 3` bytes, one after another in row order. The buffer becomes the
     /// column's values without a copy, so a video decoded straight into one buffer is held

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
-use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRef, FrameRow};
+use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
 use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::videoio;
@@ -127,18 +127,6 @@ pub fn decode_with_opencv(
             let _ = pixels.try_reserve_exact(frame.len() * params.frames_per_video as usize);
         }
         pixels.extend_from_slice(frame);
-        if let Some(observer) = observer {
-            observer.frame(&FrameRef {
-                video_id,
-                sample_index: frames.len() as u32,
-                frame_index: index,
-                pts_ms,
-                width,
-                height,
-                encoding: FrameEncoding::Raw,
-                image: frame,
-            });
-        }
         frames.push(FrameRow {
             video_id: video_id.to_string(),
             sample_index: frames.len() as u32,
@@ -149,6 +137,9 @@ pub fn decode_with_opencv(
             encoding: FrameEncoding::Raw,
             image: Default::default(),
         });
+        if let (Some(observer), Some(row)) = (observer, frames.last()) {
+            observer.frame(&row.with_image(frame));
+        }
     }
     if frames.is_empty() {
         return Err(if decoded == 0 {

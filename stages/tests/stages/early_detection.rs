@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dfd_schemas::{DetectionRow, FrameRef, FrameRow, TableRow};
-use dfd_stages::decode::{decode_video, DecodeParams, DecodedVideo};
+use dfd_stages::decode::{decode_video, DecodeParams, DecodedVideo, VideoReader};
 use dfd_stages::detect::{Detect, MtcnnParams};
 use dfd_stages::{FrameObserver, Stage, StageContext, StageInput};
 
@@ -23,9 +23,10 @@ fn clip() -> PathBuf {
     Path::new(MEDIA).join("WolfgangLanger_Pexels.mp4")
 }
 
-fn params() -> DecodeParams {
+fn params(reader: VideoReader) -> DecodeParams {
     DecodeParams {
         frames_per_video: 8,
+        reader,
         ..DecodeParams::default()
     }
 }
@@ -42,8 +43,8 @@ fn two_workers() -> rayon::ThreadPool {
         .expect("a thread pool")
 }
 
-fn decode(observer: Option<&dyn FrameObserver>) -> DecodedVideo {
-    decode_video("v", &clip(), &params(), 1, observer).expect("the clip decodes")
+fn decode(reader: VideoReader, observer: Option<&dyn FrameObserver>) -> DecodedVideo {
+    decode_video("v", &clip(), &params(reader), 1, observer).expect("the clip decodes")
 }
 
 fn detections(detect: &Detect, video: &DecodedVideo) -> Vec<DetectionRow> {
@@ -59,24 +60,27 @@ fn detections(detect: &Detect, video: &DecodedVideo) -> Vec<DetectionRow> {
 #[test]
 fn detections_started_during_decoding_are_the_ones_run_computes() {
     two_workers().install(|| {
-        let reference = detections(&detect(), &decode(None));
+        let reference = detections(&detect(), &decode(VideoReader::Planned, None));
         assert!(!reference.is_empty(), "the clip shows a face");
 
-        let stage = detect();
-        let video = decode(stage.frame_observer());
-        std::thread::sleep(SETTLE);
-        assert_eq!(detections(&stage, &video), reference);
-        assert!(
-            stage.frames_detected_early() > 0,
-            "no detection started while the clip was decoded"
-        );
+        // Both readers offer their frames.
+        for reader in [VideoReader::Planned, VideoReader::Opencv] {
+            let stage = detect();
+            let video = decode(reader, stage.frame_observer());
+            std::thread::sleep(SETTLE);
+            assert_eq!(detections(&stage, &video), reference, "{reader:?}");
+            assert!(
+                stage.frames_detected_early() > 0,
+                "{reader:?}: no detection started while the clip was decoded"
+            );
+        }
     });
 }
 
 #[test]
 fn frames_a_reader_gave_up_on_are_not_used() {
     two_workers().install(|| {
-        let video = decode(None);
+        let video = decode(VideoReader::Planned, None);
         let reference = detections(&detect(), &video);
 
         // The same frames (same indices, times and sizes) with other pixels, offered and then
