@@ -88,14 +88,29 @@ impl Detect {
         self.early.taken()
     }
 
-    /// The detections of one video's frames, in frame order. Frames whose detection started early
-    /// are taken from there; the others go in `split.detectors` contiguous runs side by side
-    /// (frames are independent, so the rows are the same whoever detects them).
+    /// The detections of one video's frames, in frame order and then by confidence.
     fn video(
         &self,
         frames: &[FrameRef],
         split: DetectorSplit,
     ) -> Result<Vec<DetectionRow>, String> {
+        let mut rows = Vec::new();
+        for (frame, mut faces) in frames.iter().zip(self.faces(frames, split)?) {
+            faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            rows.extend(
+                faces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, face)| detection_row(frame, i as u32, face)),
+            );
+        }
+        Ok(rows)
+    }
+
+    /// The faces of each of `frames`. Frames whose detection started early are taken from there;
+    /// the others go in `split.detectors` contiguous runs side by side (frames are independent,
+    /// so the faces are the same whoever detects them).
+    fn faces(&self, frames: &[FrameRef], split: DetectorSplit) -> Result<Vec<Vec<Face>>, String> {
         let heads: Vec<Head> = frames.iter().map(|f| self.early.claim(f)).collect();
         let todo: Vec<usize> = (0..frames.len())
             .filter(|&i| matches!(heads[i], Head::None))
@@ -135,18 +150,8 @@ impl Detect {
             };
             found[i] = Some(faces);
         }
-        let mut rows = Vec::new();
-        for (frame, faces) in frames.iter().zip(found) {
-            let mut faces = faces.unwrap_or_default();
-            faces.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-            rows.extend(
-                faces
-                    .iter()
-                    .enumerate()
-                    .map(|(i, face)| detection_row(frame, i as u32, face)),
-            );
-        }
-        Ok(rows)
+        // Every frame was either in `todo` or had a head, so none is left `None`.
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 }
 
