@@ -199,7 +199,7 @@ impl FrameRow {
 
     /// `batch` with its `image` column replaced by `image` (the images' bytes, one per row), and
     /// its `encoding` column where one is given (decode's stored form of raw frames;
-    /// [`FrameRow::into_batch`]).
+    /// [`FrameRow::with_shared_images`]).
     pub fn replace_images(
         batch: &RecordBatch,
         image: BinaryArray,

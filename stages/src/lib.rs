@@ -20,8 +20,8 @@ mod stage;
 pub mod train;
 
 pub use stage::{
-    key_device, key_params, per_video, FrameObserver, InputDef, NoProgress, Progress, Sharding,
-    Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
+    frame_observer_among, key_device, key_params, per_video, FrameObserver, InputDef, NoProgress,
+    Progress, Sharding, Stage, StageContext, StageError, StageInput, StageOutput, StageSpec,
 };
 
 /// The table whose row order defines the per-video shards of every per-video stage.

@@ -67,8 +67,9 @@ pub struct StageContext<'a> {
     /// depends on; the runner only provides the folder. `None` where nothing should be kept
     /// (benchmarks, library users).
     pub scratch: Option<&'a std::path::Path>,
-    /// A later stage of the same streamed pass that takes each frame this call decodes as soon
-    /// as it exists (see [`FrameObserver`]); `None` outside a streamed pass.
+    /// A later stage of the same pass that takes each frame this call decodes as soon as it
+    /// exists (see [`FrameObserver`] and [`frame_observer_among`]); `None` outside a run's
+    /// streamed pass or `dfd predict`'s in-memory one.
     pub frames: Option<&'a dyn FrameObserver>,
 }
 
@@ -99,6 +100,18 @@ pub trait FrameObserver: Send + Sync {
     /// The frames offered for `video_id` so far do not stand: the reader gave up on them (and
     /// may start over with another reader), or the video failed.
     fn discard(&self, video_id: &str);
+}
+
+/// The observer for the frames `stage` decodes among the stages that run after it on the same
+/// videos (`later`, in order): the first that reads a table of `stage` and offers one.
+pub fn frame_observer_among<'a>(
+    stage: &dyn Stage,
+    later: impl IntoIterator<Item = &'a dyn Stage>,
+) -> Option<&'a dyn FrameObserver> {
+    later
+        .into_iter()
+        .filter(|s| s.inputs().iter().any(|i| i.stage == stage.name()))
+        .find_map(|s| s.frame_observer())
 }
 
 /// The input tables of one call, already restricted to the shard's videos for per-video stages.

@@ -196,12 +196,13 @@ impl<'a> Chain<'a> {
     /// runs on the same videos right after the ones before it, so what it is offered is what it
     /// will be given.
     fn frame_observer_of(&self, stage: &dyn Stage) -> Option<&'a dyn dfd_stages::FrameObserver> {
-        self.steps
+        let later = self
+            .steps
             .iter()
             .skip_while(|s| s.stage.name() != stage.name())
             .skip(1)
-            .filter(|s| s.stage.inputs().iter().any(|i| i.stage == stage.name()))
-            .find_map(|s| s.stage.frame_observer())
+            .map(|s| s.stage);
+        dfd_stages::frame_observer_among(stage, later)
     }
 
     fn root(&self) -> &'a dyn Stage {

@@ -217,10 +217,8 @@ fn predict_chunk(
         for (i, stage) in stages[..streaming].iter().enumerate() {
             // As in a run's streamed pass: the first later stage reading this one's tables that
             // takes frames early gets them as they are decoded.
-            let observer = stages[i + 1..streaming]
-                .iter()
-                .filter(|later| later.inputs().iter().any(|d| d.stage == stage.name()))
-                .find_map(|later| later.frame_observer());
+            let observer =
+                dfd_stages::frame_observer_among(*stage, stages[i + 1..streaming].iter().copied());
             let output = run_in_memory(*stage, &group_tables, &ids_names, observer)
                 .with_context(|| format!("stage {}", stage.name()))?;
             for (table, batches) in output {
