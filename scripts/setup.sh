@@ -38,6 +38,8 @@ fi
 # --- Debian packages -------------------------------------------------------------------------------
 # libav*-dev: decode's planned reader (stages/video) binds FFmpeg's libraries at build time
 # (bindgen, through libclang-dev).
+# libpng-dev, libjpeg-dev, zlib1g-dev: stages/codecs writes PNG and JPEG through libpng and libjpeg
+# itself, as OpenCV's imgcodecs does (libopencv-dev pulls them in today; named so that stays true).
 # fonts-dejavu-core: the TrueType font the report's plots are drawn with (plotters + ab_glyph).
 # python3-pip: `python3 -m pip download` fetches the pinned wheels below (a download, not an install,
 # so Debian's externally-managed Python does not refuse it).
@@ -45,7 +47,7 @@ fi
 # chromium: the end-to-end test of report.html renders it headless (DOM dump and screenshot).
 # slurm-wlm, munge: the end-to-end test of array jobs runs them on a real one-machine Slurm
 # (scripts/slurm-up.sh starts it, scripts/slurm-down.sh stops it).
-APT_PACKAGES=(libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip python3-venv chromium slurm-wlm munge)
+APT_PACKAGES=(libopencv-dev libpng-dev libjpeg-dev zlib1g-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev clang libclang-dev ffmpeg pkg-config unzip time fonts-dejavu-core curl ca-certificates python3-pip python3-venv chromium slurm-wlm munge)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
