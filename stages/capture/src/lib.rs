@@ -1,0 +1,286 @@
+//! OpenCV's `VideoCapture`, loaded only when a video needs it.
+//!
+//! dfd reads video with FFmpeg's libraries directly (`dfd-video`); OpenCV's `VideoCapture` is the
+//! reader of last resort (a stream the planned reader cannot vouch for) and the demo generator's
+//! reader. Linking it costs every process, whether it reads one frame with it or none: its library
+//! `libopencv_videoio` needs `libopencv_imgcodecs`, and the two bring about a hundred more (GDAL,
+//! OpenEXR, GStreamer, ...), all bound at load time, about 70 ms before `main` on the 2-core
+//! machines we measure on; a third of a 640x360 clip's whole preprocessing.
+//!
+//! So `VideoCapture` lives in a small C++ library of its own (`src/capture.cpp`: `open`, `grab`,
+//! `retrieve`, `get`, every OpenCV exception caught and returned as text), built by `build.rs`,
+//! embedded in the binary that uses this crate, and opened the first time a [`VideoCapture`] is:
+//! written to an in-memory file (`memfd_create`) and `dlopen`ed from there, so there is no file to
+//! install beside the binary and nothing to find at run time. It is the same OpenCV, so the same
+//! frames, byte for byte (the tests read clips both ways).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::raw::{c_char, c_int, c_void};
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// The library `build.rs` built.
+static LIBRARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libdfd_capture.so"));
+
+/// What went wrong: the library could not be loaded, or OpenCV said no.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaptureError {
+    /// OpenCV's video reader could not be loaded (once failed, it stays failed for the process).
+    #[error("cannot load OpenCV's video reader: {0}")]
+    Load(String),
+    /// OpenCV threw; its own message.
+    #[error("{0}")]
+    OpenCv(String),
+    /// A path that cannot be handed to C.
+    #[error("{0}")]
+    Path(String),
+}
+
+/// The properties dfd asks about (OpenCV's `CAP_PROP_*` numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Property {
+    /// Position of the frame last grabbed, in milliseconds.
+    PosMsec = 0,
+    FrameWidth = 3,
+    FrameHeight = 4,
+    Fps = 5,
+    /// The frame count the container declares (or OpenCV's estimate from duration and rate).
+    FrameCount = 7,
+}
+
+/// A retrieved frame, borrowed from the reader until its next `retrieve`.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// `rows` rows of `cols` pixels, each row starting `step` bytes after the previous one.
+    pub data: &'a [u8],
+    pub rows: i32,
+    pub cols: i32,
+    /// OpenCV's type of the frame (`CV_8UC3` = 16 for BGR).
+    pub typ: i32,
+    pub step: usize,
+}
+
+/// One video opened with OpenCV's FFmpeg backend: `VideoCapture(path, CAP_FFMPEG)`.
+pub struct VideoCapture {
+    api: &'static Api,
+    handle: *mut c_void,
+}
+
+// SAFETY: a cv::VideoCapture may be used from any thread as long as one thread at a time does,
+// which `&mut self` on every call that touches it ensures.
+unsafe impl Send for VideoCapture {}
+
+impl VideoCapture {
+    /// Opens `path`; `Ok(None)` when no backend accepts the file (OpenCV's `isOpened() == false`).
+    pub fn open(path: &Path) -> Result<Option<VideoCapture>, CaptureError> {
+        let api = api()?;
+        let text = path
+            .to_str()
+            .ok_or_else(|| CaptureError::Path("path is not valid UTF-8".into()))?;
+        let text =
+            CString::new(text).map_err(|_| CaptureError::Path("path holds a NUL byte".into()))?;
+        let mut handle = std::ptr::null_mut();
+        let mut error = ErrorText::new();
+        // SAFETY: `text` is NUL-terminated; the C side writes `handle` and at most ERROR_LEN bytes
+        // of `error`.
+        let status =
+            unsafe { (api.open)(text.as_ptr(), &mut handle, error.as_mut_ptr(), ERROR_LEN) };
+        match error.status(status)? {
+            1 if !handle.is_null() => Ok(Some(VideoCapture { api, handle })),
+            _ => Ok(None),
+        }
+    }
+
+    /// `grab()`: demuxes and decodes the next frame; `false` at the end of the stream.
+    pub fn grab(&mut self) -> Result<bool, CaptureError> {
+        let mut error = ErrorText::new();
+        // SAFETY: `handle` is a live capture (closed only on drop).
+        let status = unsafe { (self.api.grab)(self.handle, error.as_mut_ptr(), ERROR_LEN) };
+        Ok(error.status(status)? == 1)
+    }
+
+    /// `retrieve()`: the grabbed frame converted to BGR, or `None` when there is none.
+    pub fn retrieve(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        let mut data = std::ptr::null();
+        let (mut rows, mut cols, mut typ, mut step) = (0, 0, 0, 0usize);
+        let mut error = ErrorText::new();
+        // SAFETY: `handle` is live; the out parameters are written only on success.
+        let status = unsafe {
+            (self.api.retrieve)(
+                self.handle,
+                &mut data,
+                &mut rows,
+                &mut cols,
+                &mut typ,
+                &mut step,
+                error.as_mut_ptr(),
+                ERROR_LEN,
+            )
+        };
+        if error.status(status)? != 1 || data.is_null() || rows <= 0 || cols <= 0 {
+            return Ok(None);
+        }
+        let row_len = cols as usize * element_size(typ);
+        let len = step * (rows as usize - 1) + row_len;
+        // SAFETY: the Mat behind `data` holds `rows` rows of `row_len` bytes `step` apart, and
+        // stays untouched until the next `retrieve` or the drop, which both need `&mut self`.
+        let data = unsafe { std::slice::from_raw_parts(data, len) };
+        Ok(Some(Frame {
+            data,
+            rows,
+            cols,
+            typ,
+            step,
+        }))
+    }
+
+    /// `get(property)`.
+    pub fn get(&self, property: Property) -> Result<f64, CaptureError> {
+        let mut value = 0.0;
+        let mut error = ErrorText::new();
+        // SAFETY: `handle` is live; `get` does not change what `retrieve` handed out.
+        let status = unsafe {
+            (self.api.get)(
+                self.handle,
+                property as c_int,
+                &mut value,
+                error.as_mut_ptr(),
+                ERROR_LEN,
+            )
+        };
+        error.status(status)?;
+        Ok(value)
+    }
+}
+
+impl Drop for VideoCapture {
+    fn drop(&mut self) {
+        // SAFETY: `handle` came from `open` and is closed once, here.
+        unsafe { (self.api.close)(self.handle) }
+    }
+}
+
+/// Bytes a pixel of OpenCV type `typ` takes: channels x depth size.
+fn element_size(typ: i32) -> usize {
+    let depth_bytes = match typ & 7 {
+        0 | 1 => 1,
+        2 | 3 | 7 => 2,
+        4 | 5 => 4,
+        _ => 8,
+    };
+    (((typ >> 3) & 511) as usize + 1) * depth_bytes
+}
+
+const ERROR_LEN: usize = 512;
+
+/// The C side's error message buffer.
+struct ErrorText([c_char; ERROR_LEN]);
+
+impl ErrorText {
+    fn new() -> ErrorText {
+        ErrorText([0; ERROR_LEN])
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut c_char {
+        self.0.as_mut_ptr()
+    }
+
+    /// `status` when it is not -1 (an exception), else the exception's text.
+    fn status(&self, status: c_int) -> Result<c_int, CaptureError> {
+        if status != -1 {
+            return Ok(status);
+        }
+        let bytes: Vec<u8> = self
+            .0
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        Err(CaptureError::OpenCv(
+            String::from_utf8_lossy(&bytes).trim().to_string(),
+        ))
+    }
+}
+
+type OpenFn = unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_char, usize) -> c_int;
+type GrabFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> c_int;
+type RetrieveFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut *const u8,
+    *mut c_int,
+    *mut c_int,
+    *mut c_int,
+    *mut usize,
+    *mut c_char,
+    usize,
+) -> c_int;
+type GetFn = unsafe extern "C" fn(*mut c_void, c_int, *mut f64, *mut c_char, usize) -> c_int;
+type CloseFn = unsafe extern "C" fn(*mut c_void);
+
+/// The library's entry points, resolved once.
+struct Api {
+    open: OpenFn,
+    grab: GrabFn,
+    retrieve: RetrieveFn,
+    get: GetFn,
+    close: CloseFn,
+    /// Keeps the library mapped (for the process: `Api` lives in a static).
+    _library: libloading::Library,
+}
+
+/// Loads the library on the first call; every later call gets the same (or the same failure).
+fn api() -> Result<&'static Api, CaptureError> {
+    static API: OnceLock<Result<Api, String>> = OnceLock::new();
+    API.get_or_init(load)
+        .as_ref()
+        .map_err(|e| CaptureError::Load(e.clone()))
+}
+
+fn load() -> Result<Api, String> {
+    // SAFETY: a NUL-terminated name; the flags are memfd_create's.
+    let fd = unsafe { libc::memfd_create(c"dfd-opencv-capture".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "cannot create an in-memory file: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(LIBRARY)
+        .map_err(|e| format!("cannot write the library to memory: {e}"))?;
+    let path = format!("/proc/self/fd/{fd}");
+    // SAFETY: the library's initialisers are OpenCV's (static constructors of videoio and its
+    // dependencies), which the process would otherwise have run at start.
+    let library = unsafe { libloading::Library::new(path.as_str()) }.map_err(|e| {
+        format!("cannot open it ({e}); is OpenCV's videoio (libopencv-videoio406) installed?")
+    })?;
+    // The mapping outlives the descriptor.
+    drop(file);
+    // SAFETY: each symbol is the C function declared in capture.cpp with exactly this signature.
+    unsafe {
+        let symbol = |name: &str| format!("the library has no {name}");
+        Ok(Api {
+            open: *library
+                .get::<OpenFn>("dfd_capture_open")
+                .map_err(|_| symbol("dfd_capture_open"))?,
+            grab: *library
+                .get::<GrabFn>("dfd_capture_grab")
+                .map_err(|_| symbol("dfd_capture_grab"))?,
+            retrieve: *library
+                .get::<RetrieveFn>("dfd_capture_retrieve")
+                .map_err(|_| symbol("dfd_capture_retrieve"))?,
+            get: *library
+                .get::<GetFn>("dfd_capture_get")
+                .map_err(|_| symbol("dfd_capture_get"))?,
+            close: *library
+                .get::<CloseFn>("dfd_capture_close")
+                .map_err(|_| symbol("dfd_capture_close"))?,
+            _library: library,
+        })
+    }
+}
