@@ -5,9 +5,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dfd_capture::Property;
+use dfd_codecs::{encode_png, ChannelOrder, Pixels};
 use opencv::core::{self, Mat, Point, Scalar, Size, Vector};
+use opencv::imgproc;
 use opencv::prelude::*;
-use opencv::{imgcodecs, imgproc};
 use tracing::info;
 
 use crate::error::{cv, DemoError, Result};
@@ -64,15 +66,17 @@ pub fn write(dataset: &Path, sheet: &Path) -> Result<()> {
     }
     let mut sheet_image = Mat::default();
     core::vconcat(&padded, &mut sheet_image).map_err(cv("vconcat"))?;
-    let text = sheet
-        .to_str()
-        .ok_or_else(|| DemoError::Invalid(format!("{}: path is not UTF-8", sheet.display())))?;
-    if !imgcodecs::imwrite(text, &sheet_image, &Vector::new()).map_err(cv("imwrite"))? {
-        return Err(DemoError::Invalid(format!(
-            "cannot write the contact sheet {}",
-            sheet.display()
-        )));
-    }
+    let bgr = sheet_image.data_bytes().map_err(cv("reading the sheet"))?;
+    let (width, height) = (sheet_image.cols() as u32, sheet_image.rows() as u32);
+    let pixels = Pixels::packed(bgr, width, height, 3, ChannelOrder::Bgr);
+    let png = encode_png(&pixels, 1).map_err(|e| DemoError::Encode {
+        path: sheet.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(sheet, png).map_err(|source| DemoError::Io {
+        what: format!("cannot write the contact sheet {}", sheet.display()),
+        source,
+    })?;
     info!(path = %sheet.display(), people = seen.len(), "contact sheet written");
     Ok(())
 }
@@ -108,9 +112,7 @@ fn shown(frame: &Mat, name: &str) -> Result<Mat> {
 
 fn middle_frame(path: &Path) -> Result<Mat> {
     let capture = crate::source::open(path)?;
-    let count = capture
-        .get(opencv::videoio::CAP_PROP_FRAME_COUNT)
-        .unwrap_or(0.0);
+    let count = capture.get(Property::FrameCount).unwrap_or(0.0);
     drop(capture);
     let middle = if count.is_finite() && count >= 2.0 {
         (count / 2.0) as usize

@@ -20,6 +20,12 @@ pub enum DemoError {
         #[source]
         source: opencv::Error,
     },
+    #[error("OpenCV's video reader failed in {what}: {source}")]
+    Capture {
+        what: String,
+        #[source]
+        source: dfd_capture::CaptureError,
+    },
     #[error("face detection failed: {0}")]
     Detect(#[from] dfd_stages::detect::DetectError),
     #[error("cannot encode {}: {message}", path.display())]
@@ -32,6 +38,14 @@ pub enum DemoError {
 }
 
 pub type Result<T, E = DemoError> = std::result::Result<T, E>;
+
+/// Wraps an error of OpenCV's video reader with what was being done.
+pub(crate) fn captured(
+    what: impl Into<String>,
+) -> impl FnOnce(dfd_capture::CaptureError) -> DemoError {
+    let what = what.into();
+    move |source| DemoError::Capture { what, source }
+}
 
 /// Wraps an OpenCV error with what was being done.
 pub(crate) fn cv(what: impl Into<String>) -> impl FnOnce(opencv::Error) -> DemoError {

@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use opencv::core::Mat;
+use dfd_capture::{Property, VideoCapture};
+use opencv::core::{Mat, Scalar};
 use opencv::prelude::*;
-use opencv::videoio;
 
-use crate::error::{cv, DemoError, Result};
+use crate::error::{captured, cv, DemoError, Result};
 use crate::people::PEOPLE;
 use crate::plan::ClipInfo;
 
@@ -29,16 +29,16 @@ pub fn probe_all(media: &Path) -> Result<Vec<ClipInfo>> {
 fn probe(path: &Path, file: &'static str, person: usize) -> Result<ClipInfo> {
     let capture = open(path)?;
     let get = |prop| capture.get(prop).unwrap_or(0.0);
-    let fps = get(videoio::CAP_PROP_FPS);
+    let fps = get(Property::Fps);
     let fps = if fps.is_finite() && fps > 1.0 {
         fps
     } else {
         25.0
     };
     let (frames, width, height) = (
-        get(videoio::CAP_PROP_FRAME_COUNT),
-        get(videoio::CAP_PROP_FRAME_WIDTH),
-        get(videoio::CAP_PROP_FRAME_HEIGHT),
+        get(Property::FrameCount),
+        get(Property::FrameWidth),
+        get(Property::FrameHeight),
     );
     let sane = |v: f64, min: f64| v.is_finite() && v >= min;
     if !(sane(frames, 2.0) && sane(width, 16.0) && sane(height, 16.0)) {
@@ -58,24 +58,19 @@ fn probe(path: &Path, file: &'static str, person: usize) -> Result<ClipInfo> {
 }
 
 /// Opens a clip with OpenCV's FFmpeg backend.
-pub fn open(path: &Path) -> Result<videoio::VideoCapture> {
-    let missing = |message: &str| DemoError::Media {
-        path: path.to_path_buf(),
-        message: message.into(),
-    };
-    let text = path.to_str().ok_or_else(|| missing("path is not UTF-8"))?;
-    let capture = videoio::VideoCapture::from_file(text, videoio::CAP_FFMPEG)
-        .map_err(cv(format!("opening {text}")))?;
-    if !capture.is_opened().map_err(cv("is_opened"))? {
-        return Err(missing("cannot be opened as a video"));
-    }
-    Ok(capture)
+pub fn open(path: &Path) -> Result<VideoCapture> {
+    VideoCapture::open(path)
+        .map_err(captured(format!("opening {}", path.display())))?
+        .ok_or_else(|| DemoError::Media {
+            path: path.to_path_buf(),
+            message: "cannot be opened as a video".into(),
+        })
 }
 
 /// A clip read front to back, yielding only the frames asked for (in increasing order).
 pub struct SequentialReader {
     path: PathBuf,
-    capture: videoio::VideoCapture,
+    capture: VideoCapture,
     /// Index of the next frame `grab` would return.
     next: usize,
 }
@@ -100,14 +95,28 @@ impl SequentialReader {
             )));
         }
         while self.next < index {
-            if !self.capture.grab().map_err(cv("grab"))? {
+            if !self.capture.grab().map_err(captured("grab"))? {
                 return Ok(None);
             }
             self.next += 1;
         }
-        let mut frame = Mat::default();
-        let read = self.capture.read(&mut frame).map_err(cv("read"))?;
+        let grabbed = self.capture.grab().map_err(captured("grab"))?;
         self.next += 1;
-        Ok((read && !frame.empty()).then_some(frame))
+        if !grabbed {
+            return Ok(None);
+        }
+        let Some(frame) = self.capture.retrieve().map_err(captured("retrieve"))? else {
+            return Ok(None);
+        };
+        // A copy the caller owns: the reader's frame is overwritten by the next one.
+        let mut owned =
+            Mat::new_rows_cols_with_default(frame.rows, frame.cols, frame.typ, Scalar::all(0.0))
+                .map_err(cv("allocating a frame"))?;
+        let row_len = frame.data.len() - frame.step * (frame.rows as usize - 1);
+        let out = owned.data_bytes_mut().map_err(cv("writing a frame"))?;
+        for (row, target) in out.chunks_exact_mut(row_len).enumerate() {
+            target.copy_from_slice(&frame.data[row * frame.step..][..row_len]);
+        }
+        Ok(Some(owned))
     }
 }

@@ -1,28 +1,61 @@
 //! Moving images between the tables' encoded bytes (PNG/JPEG), OpenCV `Mat`s and ndarray views.
 //!
-//! OpenCV decodes to BGR and encodes from BGR, which keeps the stored files in true RGB order; the
-//! ndarray side is always RGB (or gray), so no stage ever has to think about channel order.
+//! The stored files are in true RGB order; a `Mat` is BGR (OpenCV's order); the ndarray side is
+//! always RGB (or gray), so no stage ever has to think about channel order.
 //!
-//! The crops that `train` and `score` read back by the thousand are decoded without OpenCV, by
-//! [`decode_png_rgb`] and [`decode_png_gray`]: PNG stores RGB, so OpenCV's decoder swapped to BGR
-//! only for us to swap back, and that round trip with its two copies cost about as much as the
-//! decoding itself.
+//! Nothing here calls OpenCV's imgcodecs: PNG and JPEG are written by `dfd-codecs` (libpng and
+//! libjpeg called as imgcodecs calls them, so the bytes are `imencode`'s), PNG is read by the `png`
+//! crate and JPEG by `dfd-codecs` (the pixels `imdecode` gives). Loading imgcodecs, with the
+//! hundred libraries it needs, cost every dfd process about 70 ms before `main`.
+//!
+//! The crops that `train` and `score` read back by the thousand are decoded straight to RGB or
+//! gray ([`decode_png_rgb`], [`decode_png_gray`]): decoding to BGR only to swap back cost about as
+//! much as the decoding itself.
 
+use dfd_codecs::{ChannelOrder, Pixels};
 use ndarray::{Array2, Array3};
 use opencv::boxed_ref::BoxedRef;
-use opencv::core::{Mat, ToInputArray, Vector};
+use opencv::core::{Mat, Scalar, ToInputArray, CV_8UC1, CV_8UC3};
+use opencv::imgproc;
 use opencv::prelude::*;
-use opencv::{imgcodecs, imgproc};
 
-/// Decodes PNG/JPEG bytes to a BGR `Mat`.
+/// Decodes PNG or JPEG bytes to a BGR `Mat`, with the pixels `imdecode(IMREAD_COLOR)` gives.
 pub fn decode_bgr(bytes: &[u8]) -> Result<Mat, String> {
-    let buffer = Vector::<u8>::from_slice(bytes);
-    let mat = imgcodecs::imdecode(&buffer, imgcodecs::IMREAD_COLOR)
-        .map_err(|e| format!("cannot decode image: {e}"))?;
-    if mat.empty() {
-        return Err(format!("cannot decode image ({} bytes)", bytes.len()));
+    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.starts_with(PNG_SIGNATURE) {
+        let rgb = decode_png_rgb(bytes)?;
+        let (rows, cols, _) = rgb.dim();
+        let mut mat = new_bgr_mat(rows, cols)?;
+        let out = mat
+            .data_bytes_mut()
+            .map_err(|e| format!("cannot write an image: {e}"))?;
+        for (bgr, rgb) in out
+            .chunks_exact_mut(3)
+            .zip(rgb.as_slice().unwrap_or_default().chunks_exact(3))
+        {
+            bgr.copy_from_slice(&[rgb[2], rgb[1], rgb[0]]);
+        }
+        return Ok(mat);
     }
-    Ok(mat)
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let image = dfd_codecs::decode_jpeg_bgr(bytes)
+            .map_err(|e| format!("cannot decode JPEG ({} bytes): {e}", bytes.len()))?;
+        let mut mat = new_bgr_mat(image.height as usize, image.width as usize)?;
+        mat.data_bytes_mut()
+            .map_err(|e| format!("cannot write an image: {e}"))?
+            .copy_from_slice(&image.pixels);
+        return Ok(mat);
+    }
+    Err(format!(
+        "cannot decode image ({} bytes): neither PNG nor JPEG",
+        bytes.len()
+    ))
+}
+
+/// A `rows x cols` BGR `Mat` to fill.
+fn new_bgr_mat(rows: usize, cols: usize) -> Result<Mat, String> {
+    Mat::new_rows_cols_with_default(rows as i32, cols as i32, CV_8UC3, Scalar::all(0.0))
+        .map_err(|e| format!("cannot allocate a {rows}x{cols} image: {e}"))
 }
 
 /// The full frame of a `frames` row as a BGR `Mat`: a raw frame looked at in place (a 1080p frame
@@ -60,13 +93,61 @@ pub fn raw_frame_mat<'a>(frame: &dfd_schemas::FrameRef<'a>) -> Result<BoxedRef<'
     .map_err(|e| format!("cannot wrap a raw frame: {e}"))
 }
 
-/// Encodes a `Mat` (BGR or gray) as PNG with zlib level `compression`.
-pub fn encode_png(mat: &Mat, compression: i32) -> Result<Vec<u8>, String> {
-    let mut out = Vector::<u8>::new();
-    let params = Vector::from_slice(&[imgcodecs::IMWRITE_PNG_COMPRESSION, compression]);
-    imgcodecs::imencode(".png", mat, &mut out, &params)
-        .map_err(|e| format!("cannot encode PNG: {e}"))?;
-    Ok(out.to_vec())
+/// The pixels of an 8-bit BGR or gray `Mat`, rows as far apart as the `Mat` has them (a region
+/// of a larger image is read in place).
+pub fn mat_pixels(mat: &impl MatTraitConst) -> Result<Pixels<'_>, String> {
+    let channels = match mat.typ() {
+        CV_8UC3 => 3,
+        CV_8UC1 => 1,
+        other => {
+            return Err(format!(
+                "expected an 8-bit BGR or gray image, got type {other}"
+            ))
+        }
+    };
+    let (rows, cols) = (mat.rows() as usize, mat.cols() as usize);
+    let stride = mat
+        .step1(0)
+        .map_err(|e| format!("cannot read an image's row step: {e}"))?;
+    if rows == 0 || cols == 0 || mat.data().is_null() {
+        return Err("the image is empty".into());
+    }
+    let len = stride * (rows - 1) + cols * channels;
+    // SAFETY: a Mat's `rows` rows of `cols * channels` bytes lie `stride` bytes apart from its data
+    // pointer, alive as long as the Mat (borrowed for the result's lifetime).
+    let bytes = unsafe { std::slice::from_raw_parts(mat.data(), len) };
+    Ok(Pixels {
+        bytes,
+        width: cols as u32,
+        height: rows as u32,
+        stride,
+        channels: channels as u8,
+        order: ChannelOrder::Bgr,
+    })
+}
+
+/// Encodes a `Mat` (BGR or gray) as PNG with zlib level `compression` (0-9): `imencode`'s bytes.
+pub fn encode_png(mat: &impl MatTraitConst, compression: u8) -> Result<Vec<u8>, String> {
+    dfd_codecs::encode_png(&mat_pixels(mat)?, compression)
+        .map_err(|e| format!("cannot encode PNG: {e}"))
+}
+
+/// Encodes a `Mat` (BGR or gray) as JPEG of `quality` (0-100): `imencode`'s bytes.
+pub fn encode_jpeg(mat: &impl MatTraitConst, quality: u8) -> Result<Vec<u8>, String> {
+    dfd_codecs::encode_jpeg(&mat_pixels(mat)?, quality)
+        .map_err(|e| format!("cannot encode JPEG: {e}"))
+}
+
+/// Encodes gray levels (H x W) as PNG with zlib level `compression`: the bytes `imencode` writes
+/// for the same levels in a `Mat`.
+pub fn encode_png_gray(gray: &Array2<u8>, compression: u8) -> Result<Vec<u8>, String> {
+    let (rows, cols) = gray.dim();
+    let standard = gray.as_standard_layout();
+    let bytes = standard
+        .as_slice()
+        .ok_or_else(|| "gray image is not contiguous".to_string())?;
+    let pixels = Pixels::packed(bytes, cols as u32, rows as u32, 1, ChannelOrder::Bgr);
+    dfd_codecs::encode_png(&pixels, compression).map_err(|e| format!("cannot encode PNG: {e}"))
 }
 
 /// Writes the RGB pixels of the 8-bit BGR `bgr` into `out` (resized to H x W x 3), in one pass and
@@ -98,20 +179,8 @@ pub fn bgr_to_rgb_into(
     Ok(())
 }
 
-/// The gray levels of a BGR `Mat` by OpenCV's BT.601 weights (`cvtColor(BGR2GRAY)`), as H x W.
-pub fn bgr_to_gray_array(bgr: &Mat) -> Result<Array2<u8>, String> {
-    let mut gray = Mat::default();
-    imgproc::cvt_color_def(bgr, &mut gray, imgproc::COLOR_BGR2GRAY)
-        .map_err(|e| format!("cannot convert to gray: {e}"))?;
-    let (rows, cols) = (gray.rows() as usize, gray.cols() as usize);
-    let bytes = gray
-        .data_bytes()
-        .map_err(|e| format!("image is not contiguous: {e}"))?;
-    Array2::from_shape_vec((rows, cols), bytes.to_vec())
-        .map_err(|e| format!("unexpected image layout: {e}"))
-}
-
-/// A single-channel 8-bit `Mat` holding a copy of `gray`.
+/// A single-channel 8-bit `Mat` holding a copy of `gray` (tests compare with OpenCV through it).
+#[cfg(test)]
 pub fn gray_array_to_mat(gray: &Array2<u8>) -> Result<Mat, String> {
     let (rows, cols) = gray.dim();
     let standard = gray.as_standard_layout();
@@ -201,13 +270,25 @@ fn decode_png_8bit(bytes: &[u8]) -> Result<Png8, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opencv::core::{Scalar, CV_16UC3, CV_8UC1, CV_8UC3, CV_8UC4};
+    use opencv::core::{Vector, CV_16UC3, CV_8UC4};
+    use opencv::imgcodecs;
 
     fn random_mat(typ: i32) -> Mat {
         let mut mat = Mat::new_rows_cols_with_default(37, 53, typ, Scalar::all(0.0)).unwrap();
         let high = if typ == CV_16UC3 { 65535.0 } else { 255.0 };
         opencv::core::randu(&mut mat, &Scalar::all(0.0), &Scalar::all(high)).unwrap();
         mat
+    }
+
+    /// OpenCV's encoder, the reference (and the only writer of the layouts dfd never writes).
+    fn imencode(mat: &Mat, extension: &str, flags: [i32; 2]) -> Vec<u8> {
+        let mut out = Vector::<u8>::new();
+        imgcodecs::imencode(extension, mat, &mut out, &Vector::from_slice(&flags)).unwrap();
+        out.to_vec()
+    }
+
+    fn imdecode(bytes: &[u8]) -> Mat {
+        imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR).unwrap()
     }
 
     /// An RGB copy of a BGR `Mat`, as H x W x 3.
@@ -218,9 +299,22 @@ mod tests {
             .map_err(|e| format!("unexpected image layout: {e}"))
     }
 
-    /// What the OpenCV path gives: the reference the PNG decoders must equal.
+    /// The gray levels of a BGR `Mat` by OpenCV's BT.601 weights (`cvtColor(BGR2GRAY)`), as H x W.
+    pub fn bgr_to_gray_array(bgr: &Mat) -> Result<Array2<u8>, String> {
+        let mut gray = Mat::default();
+        imgproc::cvt_color_def(bgr, &mut gray, imgproc::COLOR_BGR2GRAY)
+            .map_err(|e| format!("cannot convert to gray: {e}"))?;
+        let (rows, cols) = (gray.rows() as usize, gray.cols() as usize);
+        let bytes = gray
+            .data_bytes()
+            .map_err(|e| format!("image is not contiguous: {e}"))?;
+        Array2::from_shape_vec((rows, cols), bytes.to_vec())
+            .map_err(|e| format!("unexpected image layout: {e}"))
+    }
+
+    /// What OpenCV gives: the reference the PNG decoders must equal.
     fn opencv_rgb_and_gray(png: &[u8]) -> (Array3<u8>, Array2<u8>) {
-        let bgr = decode_bgr(png).unwrap();
+        let bgr = imdecode(png);
         (
             bgr_to_rgb_array(&bgr).unwrap(),
             bgr_to_gray_array(&bgr).unwrap(),
@@ -231,7 +325,11 @@ mod tests {
     fn png_decoding_equals_opencv_for_every_stored_layout() {
         for typ in [CV_8UC3, CV_8UC1, CV_8UC4, CV_16UC3] {
             for compression in [0, 1, 9] {
-                let png = encode_png(&random_mat(typ), compression).unwrap();
+                let png = imencode(
+                    &random_mat(typ),
+                    ".png",
+                    [imgcodecs::IMWRITE_PNG_COMPRESSION, compression],
+                );
                 let (rgb, gray) = opencv_rgb_and_gray(&png);
                 assert_eq!(
                     decode_png_rgb(&png).unwrap(),
@@ -240,8 +338,50 @@ mod tests {
                 );
                 let mine = decode_png_gray(&png).unwrap();
                 assert_eq!(mine, gray, "type {typ}, level {compression}");
+                let bgr = decode_bgr(&png).unwrap();
+                assert_eq!(
+                    bgr.data_bytes().unwrap(),
+                    imdecode(&png).data_bytes().unwrap()
+                );
             }
         }
+    }
+
+    #[test]
+    fn encoding_and_decoding_equal_imencode_and_imdecode() {
+        for typ in [CV_8UC3, CV_8UC1] {
+            let mat = random_mat(typ);
+            let png = encode_png(&mat, 1).unwrap();
+            assert_eq!(
+                png,
+                imencode(&mat, ".png", [imgcodecs::IMWRITE_PNG_COMPRESSION, 1])
+            );
+            let jpeg = encode_jpeg(&mat, 80).unwrap();
+            assert_eq!(
+                jpeg,
+                imencode(&mat, ".jpg", [imgcodecs::IMWRITE_JPEG_QUALITY, 80])
+            );
+            let decoded = decode_bgr(&jpeg).unwrap();
+            assert_eq!(
+                decoded.data_bytes().unwrap(),
+                imdecode(&jpeg).data_bytes().unwrap()
+            );
+        }
+        let gray = random_mat(CV_8UC1);
+        let levels = bgr_to_gray_array(&{
+            let mut bgr = Mat::default();
+            imgproc::cvt_color_def(&gray, &mut bgr, imgproc::COLOR_GRAY2BGR).unwrap();
+            bgr
+        })
+        .unwrap();
+        assert_eq!(
+            encode_png_gray(&levels, 1).unwrap(),
+            imencode(&gray, ".png", [imgcodecs::IMWRITE_PNG_COMPRESSION, 1])
+        );
+        assert!(encode_png(&random_mat(CV_16UC3), 1).is_err());
+        assert!(decode_bgr(b"GIF89a")
+            .unwrap_err()
+            .contains("neither PNG nor JPEG"));
     }
 
     #[test]

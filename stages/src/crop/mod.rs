@@ -117,7 +117,7 @@ impl CropParams {
             interpolation,
         )
         .map_err(|e| format!("cannot resize: {e}"))?;
-        encode_png(&resized, self.png_compression as i32)
+        encode_png(&resized, self.png_compression)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Reading the sampled frames of one video with OpenCV's `VideoCapture`.
+//! Reading the sampled frames of one video with OpenCV's `VideoCapture` (through `dfd-capture`,
+//! which loads OpenCV's videoio only when a video comes here).
 //!
 //! Frames are read with `grab()` (demux + decode, no colour conversion) and only the kept ones are
 //! `retrieve()`d: for frames 0.5 s apart that is several times faster than seeking, which decodes
@@ -8,14 +9,15 @@
 use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
+use dfd_capture::{CaptureError, Property, VideoCapture};
 use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
-use opencv::core::Mat;
-use opencv::prelude::*;
-use opencv::videoio;
 
 use super::sampler::FrameSampler;
 use super::DecodeParams;
 use crate::FrameObserver;
+
+/// OpenCV's type number of 8-bit, 3-channel (BGR) pixels.
+const CV_8UC3: i32 = 16;
 
 /// The sampled frames of one video and what the stream held.
 pub struct DecodedVideo {
@@ -40,20 +42,15 @@ pub fn decode_with_opencv(
     if size == 0 {
         return Err("file is empty (0 bytes)".into());
     }
-    let path_text = path
-        .to_str()
-        .ok_or_else(|| "path is not valid UTF-8".to_string())?;
-    let cv = |what: &str, e: opencv::Error| format!("{what}: {e}");
-    let mut capture = videoio::VideoCapture::from_file(path_text, videoio::CAP_FFMPEG)
-        .map_err(|e| cv("cannot open as a video", e))?;
-    if !capture.is_opened().map_err(|e| cv("cannot open", e))? {
-        return Err(
+    let cv = |what: &str, e: CaptureError| format!("{what}: {e}");
+    let mut capture = VideoCapture::open(path)
+        .map_err(|e| cv("cannot open as a video", e))?
+        .ok_or_else(|| {
             "cannot open as a video: no demuxer/decoder accepted it (corrupt, truncated or not a video)"
-                .into(),
-        );
-    }
-    let fps = capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
-    let declared = capture.get(videoio::CAP_PROP_FRAME_COUNT).unwrap_or(0.0);
+                .to_string()
+        })?;
+    let fps = capture.get(Property::Fps).unwrap_or(0.0);
+    let declared = capture.get(Property::FrameCount).unwrap_or(0.0);
     let declared_frames = if declared.is_finite() && declared > 0.0 {
         declared as u64
     } else {
@@ -69,7 +66,6 @@ pub fn decode_with_opencv(
     let mut frames = Vec::new();
     // Every kept frame's pixels, one after another: the batch's buffer (see `DecodedVideo`).
     let mut pixels = Vec::new();
-    let mut mat = Mat::default();
     let mut decoded: u64 = 0;
     let mut last_pts_ms = f64::NEG_INFINITY;
     let (mut width, mut height) = (0u32, 0u32);
@@ -90,7 +86,7 @@ pub fn decode_with_opencv(
         }
         let index = decoded;
         decoded += 1;
-        let reported = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(f64::NAN);
+        let reported = capture.get(Property::PosMsec).unwrap_or(f64::NAN);
         // Some containers report no timestamps (or stop advancing them): fall back to index / fps.
         let pts_ms = if reported.is_finite() && (index == 0 || reported > last_pts_ms) {
             reported
@@ -101,26 +97,30 @@ pub fn decode_with_opencv(
         if !sampler.offer(pts_ms) {
             continue;
         }
-        if !capture
-            .retrieve(&mut mat, 0)
+        let Some(mat) = capture
+            .retrieve()
             .map_err(|e| cv("cannot retrieve frame", e))?
-            || mat.empty()
-        {
+        else {
             return Err(format!(
                 "frame {index} was grabbed but could not be decoded"
             ));
-        }
-        if mat.typ() != opencv::core::CV_8UC3 {
+        };
+        if mat.typ != CV_8UC3 {
             return Err(format!(
                 "frame {index} decoded to OpenCV type {}, not 8-bit BGR",
-                mat.typ()
+                mat.typ
             ));
         }
-        width = mat.cols() as u32;
-        height = mat.rows() as u32;
-        let frame = mat
-            .data_bytes()
-            .map_err(|e| cv("cannot read frame pixels", e))?;
+        width = mat.cols as u32;
+        height = mat.rows as u32;
+        let row_len = width as usize * 3;
+        if mat.step != row_len {
+            return Err(format!(
+                "frame {index} has rows {} bytes apart, not {row_len}",
+                mat.step
+            ));
+        }
+        let frame = mat.data;
         if pixels.is_empty() {
             // Room for every frame asked for, as a hint: where that cannot be had at once
             // (a huge `frames_per_video`), the buffer grows as frames come instead.

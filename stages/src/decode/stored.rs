@@ -10,19 +10,18 @@
 use arrow::array::{BinaryArray, StringArray};
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{FrameEncoding, FrameRef, FrameRow};
-use opencv::core::{Mat, Size, ToInputArray, Vector};
-use opencv::prelude::*;
-use opencv::{imgcodecs, imgproc};
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
 use rayon::prelude::*;
 
 use super::{DecodeParams, EncodingParam, KeepFrames};
-use crate::image_io::raw_frame_mat;
+use crate::image_io::{encode_jpeg, encode_png, raw_frame_mat};
 use crate::StageError;
 
 /// The longer side of a preview, in pixels (frames smaller than this keep their size).
 pub const PREVIEW_SIDE: u32 = 256;
 /// JPEG quality of a preview.
-pub const PREVIEW_QUALITY: i32 = 80;
+pub const PREVIEW_QUALITY: u8 = 80;
 
 /// The stored form of a batch of `frames` rows: raw frames encoded as `params` says; rows that are
 /// already encoded pass unchanged. Works on the batch's columns, so that a shard's raw frames are
@@ -53,33 +52,20 @@ pub fn frames_for_disk(
 }
 
 fn stored_frame(params: &DecodeParams, raw: &FrameRef) -> Result<(Vec<u8>, FrameEncoding), String> {
-    let context = |what: &str, e: opencv::Error| format!("{what}: {e}");
     let frame = raw_frame_mat(raw)?;
     match params.keep_frames {
         KeepFrames::Full => {
-            let (extension, flags) = match params.encoding {
-                // The flags the full frames were always written with: same pixels, same bytes.
-                EncodingParam::Png => (
-                    ".png",
-                    [
-                        imgcodecs::IMWRITE_PNG_COMPRESSION,
-                        params.png_compression as i32,
-                    ],
-                ),
-                EncodingParam::Jpeg => (
-                    ".jpg",
-                    [imgcodecs::IMWRITE_JPEG_QUALITY, params.jpeg_quality as i32],
-                ),
-            };
-            let bytes =
-                encode(&frame, extension, &flags).map_err(|e| context("cannot encode", e))?;
+            // The parameters the full frames were always written with: same pixels, same bytes.
+            let bytes = match params.encoding {
+                EncodingParam::Png => encode_png(&frame, params.png_compression),
+                EncodingParam::Jpeg => encode_jpeg(&frame, params.jpeg_quality),
+            }?;
             Ok((bytes, params.encoding.schema_encoding()))
         }
         KeepFrames::Preview => {
             let (width, height) = preview_size(raw.width, raw.height);
-            let quality = [imgcodecs::IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY];
             let bytes = if (width, height) == (raw.width, raw.height) {
-                encode(&frame, ".jpg", &quality)
+                encode_jpeg(&frame, PREVIEW_QUALITY)
             } else {
                 let mut small = Mat::default();
                 imgproc::resize(
@@ -90,18 +76,13 @@ fn stored_frame(params: &DecodeParams, raw: &FrameRef) -> Result<(Vec<u8>, Frame
                     0.0,
                     imgproc::INTER_AREA,
                 )
-                .and_then(|()| encode(&small, ".jpg", &quality))
+                .map_err(|e| format!("cannot resize: {e}"))?;
+                encode_jpeg(&small, PREVIEW_QUALITY)
             }
-            .map_err(|e| context("cannot make a preview", e))?;
+            .map_err(|e| format!("cannot make a preview: {e}"))?;
             Ok((bytes, FrameEncoding::Preview))
         }
     }
-}
-
-fn encode(mat: &impl ToInputArray, extension: &str, flags: &[i32]) -> opencv::Result<Vec<u8>> {
-    let mut out = Vector::<u8>::new();
-    imgcodecs::imencode(extension, mat, &mut out, &Vector::from_slice(flags))?;
-    Ok(out.to_vec())
 }
 
 /// The preview's size: the frame scaled so that its longer side is at most [`PREVIEW_SIDE`].
@@ -119,6 +100,7 @@ pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use dfd_schemas::TableRow;
+    use opencv::prelude::*;
 
     use super::*;
 

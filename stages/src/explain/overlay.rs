@@ -4,9 +4,9 @@
 //! inlines.
 
 use ndarray::Array3;
-use opencv::core::{Mat, Size, Vector};
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
 use opencv::prelude::*;
-use opencv::{imgcodecs, imgproc};
 
 /// Opacity of the colour where the map is 1 (it falls linearly to 0 where the map is 0).
 const MAX_ALPHA: f32 = 0.6;
@@ -74,11 +74,7 @@ pub fn jpeg_thumbnail(rgb: &Array3<u8>, side: u32) -> Result<Vec<u8>, String> {
     let size = Size::new(side as i32, side as i32);
     imgproc::resize(&bgr, &mut small, size, 0.0, 0.0, imgproc::INTER_AREA)
         .map_err(|e| format!("cannot resize an image: {e}"))?;
-    let mut out = Vector::<u8>::new();
-    let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, 85]);
-    imgcodecs::imencode(".jpg", &small, &mut out, &params)
-        .map_err(|e| format!("cannot encode JPEG: {e}"))?;
-    Ok(out.to_vec())
+    crate::image_io::encode_jpeg(&small, 85)
 }
 
 #[cfg(test)]
@@ -105,9 +101,7 @@ mod tests {
         });
         let jpeg = jpeg_thumbnail(&face, 96).expect("encodes");
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
-        let decoded =
-            imgcodecs::imdecode(&Vector::<u8>::from_slice(&jpeg), imgcodecs::IMREAD_COLOR)
-                .expect("decodes");
+        let decoded = crate::image_io::decode_bgr(&jpeg).expect("decodes");
         assert_eq!((decoded.rows(), decoded.cols()), (96, 96));
         let png = encode_png_rgb(&face).expect("encodes");
         assert_eq!(

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{structural_similarity, video_stats};
-use crate::image_io::{bgr_to_gray_array, decode_bgr, encode_png, gray_array_to_mat};
+use crate::image_io::{decode_png_gray, encode_png_gray};
 use crate::{
     per_video, InputDef, Sharding, Stage, StageContext, StageError, StageInput, StageOutput,
     StageSpec,
@@ -64,8 +64,7 @@ impl SsimStage {
         let grays = faces
             .par_iter()
             .map(|f| {
-                decode_bgr(&f.image)
-                    .and_then(|bgr| bgr_to_gray_array(&bgr))
+                decode_png_gray(&f.image)
                     .map_err(|e| format!("face of frame {}: {e}", f.sample_index))
             })
             .collect::<Result<Vec<Array2<u8>>, String>>()?;
@@ -120,10 +119,7 @@ impl SsimStage {
                 0
             }
         });
-        encode_png(
-            &gray_array_to_mat(&levels)?,
-            self.params.png_compression as i32,
-        )
+        encode_png_gray(&levels, self.params.png_compression)
     }
 }
 
