@@ -174,3 +174,68 @@ fn stored_frames_have_true_colour_order() {
         "red/blue swap not detectable: {swapped}"
     );
 }
+
+/// The shared libraries `dfd ARGS` loaded, as glibc's loader reports them (`LD_DEBUG=files`).
+fn libraries_loaded(dfd: &Dfd, args: &[&str]) -> Vec<String> {
+    let out = dfd
+        .command(args)
+        .env("LD_DEBUG", "files")
+        .output()
+        .expect("run dfd");
+    assert!(
+        out.status.success(),
+        "dfd {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|line| line.split("file=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+/// OpenCV's videoio and imgcodecs (and the hundred libraries they need) cost every process about
+/// 70 ms of loading; dfd loads them only when a video goes to OpenCV's reader (here: when asked
+/// to; the planned reader also leaves it the clips shorter than the sampling span), and that
+/// reader, loaded late, still gives the planned reader's frames.
+#[test]
+fn opencvs_video_reader_is_loaded_only_for_the_videos_that_need_it() {
+    let opencv_io = |libraries: &[String]| {
+        libraries
+            .iter()
+            .filter(|l| l.contains("opencv_videoio") || l.contains("opencv_imgcodecs"))
+            .count()
+    };
+    // 16 s: long enough for the planned reader to take it.
+    let data = Dataset::new()
+        .clip("talking.mp4", "WolfgangLanger_Pexels.mp4", "REAL")
+        .write();
+    let dataset = data.path().to_str().unwrap();
+    let planned = Dfd::new();
+    let loaded = libraries_loaded(&planned, &["run", "--dataset", dataset, "--until", "ssim"]);
+    assert!(
+        loaded.iter().any(|l| l.contains("opencv_core")),
+        "LD_DEBUG reported no libraries: {loaded:?}"
+    );
+    assert_eq!(opencv_io(&loaded), 0, "{loaded:?}");
+
+    let opencv = Dfd::new();
+    let args = ["--set", "decode.reader=opencv", "run", "--dataset", dataset];
+    let loaded = libraries_loaded(&opencv, &[&args[..], &["--until", "ssim"]].concat());
+    assert!(
+        opencv_io(&loaded) >= 1,
+        "OpenCV's reader was not loaded: {loaded:?}"
+    );
+    for (stage, table) in [
+        ("decode", "frames"),
+        ("detect", "detections"),
+        ("ssim", "ssim_maps"),
+    ] {
+        assert_eq!(
+            opencv.table(stage, table),
+            planned.table(stage, table),
+            "{stage}/{table}"
+        );
+    }
+}
