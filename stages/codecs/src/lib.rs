@@ -98,44 +98,31 @@ pub struct BgrImage {
 /// The bytes of `imencode(".png", mat, {IMWRITE_PNG_COMPRESSION, level})` for the BGR (or gray)
 /// `mat` holding `image`. `level` is zlib's, 0-9.
 pub fn encode_png(image: &Pixels, level: u8) -> Result<Vec<u8>, CodecError> {
+    encode(image, level, dfd_png_encode)
+}
+
+/// The bytes of `imencode(".jpg", mat, {IMWRITE_JPEG_QUALITY, quality})` for the BGR (or gray)
+/// `mat` holding `image`. `quality` is 0-100.
+pub fn encode_jpeg(image: &Pixels, quality: u8) -> Result<Vec<u8>, CodecError> {
+    encode(image, quality, dfd_jpeg_encode)
+}
+
+/// Runs one of the C encoders, which share a signature: `setting` is PNG's level or JPEG's quality.
+fn encode(image: &Pixels, setting: u8, encoder: EncodeFn) -> Result<Vec<u8>, CodecError> {
     image.check()?;
     let mut out = Vec::new();
     let mut error = ErrorText::new();
     // SAFETY: `check` keeps every row the C side reads inside `image.bytes`; `out` outlives the
     // call and is only touched through `append` while it runs; `error` has DFD_ERROR_LEN bytes.
     let status = unsafe {
-        dfd_png_encode(
+        encoder(
             image.bytes.as_ptr(),
             image.width,
             image.height,
             image.stride,
             c_int::from(image.channels),
             c_int::from(image.order == ChannelOrder::Bgr),
-            c_int::from(level),
-            append,
-            (&mut out as *mut Vec<u8>).cast(),
-            error.as_mut_ptr(),
-        )
-    };
-    error.result(status, || out)
-}
-
-/// The bytes of `imencode(".jpg", mat, {IMWRITE_JPEG_QUALITY, quality})` for the BGR (or gray)
-/// `mat` holding `image`. `quality` is 0-100.
-pub fn encode_jpeg(image: &Pixels, quality: u8) -> Result<Vec<u8>, CodecError> {
-    image.check()?;
-    let mut out = Vec::new();
-    let mut error = ErrorText::new();
-    // SAFETY: as in `encode_png`.
-    let status = unsafe {
-        dfd_jpeg_encode(
-            image.bytes.as_ptr(),
-            image.width,
-            image.height,
-            image.stride,
-            c_int::from(image.channels),
-            c_int::from(image.order == ChannelOrder::Bgr),
-            c_int::from(quality),
+            c_int::from(setting),
             append,
             (&mut out as *mut Vec<u8>).cast(),
             error.as_mut_ptr(),
@@ -229,6 +216,21 @@ extern "C" fn allocate(sink: *mut c_void, len: usize) -> *mut u8 {
 
 type WriteFn = extern "C" fn(*mut c_void, *const u8, usize);
 type AllocFn = extern "C" fn(*mut c_void, usize) -> *mut u8;
+
+/// `dfd_png_encode` and `dfd_jpeg_encode`: pixels, width, height, stride, channels, BGR order,
+/// level or quality, writer, its sink, error buffer.
+type EncodeFn = unsafe extern "C" fn(
+    *const u8,
+    u32,
+    u32,
+    usize,
+    c_int,
+    c_int,
+    c_int,
+    WriteFn,
+    *mut c_void,
+    *mut c_char,
+) -> c_int;
 
 extern "C" {
     fn dfd_png_encode(
