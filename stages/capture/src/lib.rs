@@ -241,8 +241,38 @@ fn api() -> Result<&'static Api, CaptureError> {
 }
 
 fn load() -> Result<Api, String> {
-    // SAFETY: a NUL-terminated name; the flags are memfd_create's.
-    let fd = unsafe { libc::memfd_create(c"dfd-opencv-capture".as_ptr(), libc::MFD_CLOEXEC) };
+    let library = match open_from_memory() {
+        Ok(library) => library,
+        // Kernels set to refuse executable memory files (`vm.memfd_noexec`), or no /proc: the
+        // library goes to a temporary file instead, removed once it is mapped.
+        Err(in_memory) => {
+            open_from_temporary_file().map_err(|on_disk| format!("{in_memory}; {on_disk}"))?
+        }
+    };
+    resolve(library)
+}
+
+/// `dlopen`s `path`, which holds [`LIBRARY`].
+fn open(path: &str) -> Result<libloading::Library, String> {
+    // SAFETY: the library's initialisers are OpenCV's (static constructors of videoio and its
+    // dependencies), which the process would otherwise have run at start.
+    unsafe { libloading::Library::new(path) }.map_err(|e| {
+        format!("cannot open it from {path} ({e}); is OpenCV's videoio (libopencv-videoio406) installed?")
+    })
+}
+
+/// The library written to an in-memory file (`memfd_create`) and opened through `/proc`.
+fn open_from_memory() -> Result<libloading::Library, String> {
+    let mut fd = -1;
+    // MFD_EXEC first: kernels with `vm.memfd_noexec = 1` make memory files non-executable unless
+    // asked; kernels older than 6.3 do not know the flag (EINVAL), and need not be asked.
+    for flags in [libc::MFD_CLOEXEC | libc::MFD_EXEC, libc::MFD_CLOEXEC] {
+        // SAFETY: a NUL-terminated name and memfd_create's own flags.
+        fd = unsafe { libc::memfd_create(c"dfd-opencv-capture".as_ptr(), flags) };
+        if fd >= 0 {
+            break;
+        }
+    }
     if fd < 0 {
         return Err(format!(
             "cannot create an in-memory file: {}",
@@ -253,14 +283,33 @@ fn load() -> Result<Api, String> {
     let mut file = unsafe { File::from_raw_fd(fd) };
     file.write_all(LIBRARY)
         .map_err(|e| format!("cannot write the library to memory: {e}"))?;
-    let path = format!("/proc/self/fd/{fd}");
-    // SAFETY: the library's initialisers are OpenCV's (static constructors of videoio and its
-    // dependencies), which the process would otherwise have run at start.
-    let library = unsafe { libloading::Library::new(path.as_str()) }.map_err(|e| {
-        format!("cannot open it ({e}); is OpenCV's videoio (libopencv-videoio406) installed?")
-    })?;
-    // The mapping outlives the descriptor.
-    drop(file);
+    // The mapping outlives the descriptor (`file`, closed on return).
+    open(&format!("/proc/self/fd/{fd}"))
+}
+
+/// The library written to a fresh file in the temporary folder, opened, and removed.
+fn open_from_temporary_file() -> Result<libloading::Library, String> {
+    let path = std::env::temp_dir().join(format!(
+        "dfd-opencv-capture-{}-{:x}.so",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(LIBRARY));
+    let opened = written
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .and_then(|()| open(&path.to_string_lossy()));
+    let _ = std::fs::remove_file(&path);
+    opened
+}
+
+/// The library's entry points.
+fn resolve(library: libloading::Library) -> Result<Api, String> {
     // SAFETY: each symbol is the C function declared in capture.cpp with exactly this signature.
     unsafe {
         let symbol = |name: &str| format!("the library has no {name}");
@@ -282,5 +331,30 @@ fn load() -> Result<Api, String> {
                 .map_err(|_| symbol("dfd_capture_close"))?,
             _library: library,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of opening the library give its five entry points (the temporary file is what a
+    /// kernel that refuses executable memory files leaves).
+    #[test]
+    fn the_library_opens_from_memory_and_from_a_temporary_file() {
+        for library in [open_from_memory(), open_from_temporary_file()] {
+            let library = library.expect("the embedded library opens");
+            resolve(library).expect("its entry points resolve");
+        }
+        let leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("dfd-opencv-capture-{}-", std::process::id()))
+            })
+            .count();
+        assert_eq!(leftovers, 0, "the temporary copy is removed once mapped");
     }
 }
