@@ -112,10 +112,9 @@ impl SequentialReader {
         let mut owned =
             Mat::new_rows_cols_with_default(frame.rows, frame.cols, frame.typ, Scalar::all(0.0))
                 .map_err(cv("allocating a frame"))?;
-        let row_len = frame.data.len() - frame.step * (frame.rows as usize - 1);
         let out = owned.data_bytes_mut().map_err(cv("writing a frame"))?;
-        for (row, target) in out.chunks_exact_mut(row_len).enumerate() {
-            target.copy_from_slice(&frame.data[row * frame.step..][..row_len]);
+        for (row, target) in out.chunks_exact_mut(frame.row_bytes).enumerate() {
+            target.copy_from_slice(&frame.data[row * frame.step..][..frame.row_bytes]);
         }
         Ok(Some(owned))
     }

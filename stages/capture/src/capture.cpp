@@ -58,7 +58,7 @@ int dfd_capture_grab(void *handle, char *error, size_t error_len) {
 // VideoCapture::retrieve of the grabbed frame into the handle's own Mat, described through the out
 // parameters (valid until the next retrieve or close). 1 a frame, 0 none, -1 an error.
 int dfd_capture_retrieve(void *handle, const unsigned char **data, int *rows, int *cols, int *type,
-                         size_t *step, char *error, size_t error_len) {
+                         size_t *step, size_t *row_bytes, char *error, size_t error_len) {
     Capture *capture = static_cast<Capture *>(handle);
     return guarded(error, error_len, [&]() {
         if (!capture->capture.retrieve(capture->frame) || capture->frame.empty()) return 0;
@@ -67,6 +67,7 @@ int dfd_capture_retrieve(void *handle, const unsigned char **data, int *rows, in
         *cols = capture->frame.cols;
         *type = capture->frame.type();
         *step = capture->frame.step[0];
+        *row_bytes = capture->frame.cols * capture->frame.elemSize();
         return 1;
     });
 }

@@ -59,9 +59,11 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     pub rows: i32,
     pub cols: i32,
-    /// OpenCV's type of the frame (`CV_8UC3` = 16 for BGR).
+    /// OpenCV's type of the frame (`CV_8UC3` for BGR).
     pub typ: i32,
     pub step: usize,
+    /// The pixels' bytes in one row (`cols` x OpenCV's element size), at most `step`.
+    pub row_bytes: usize,
 }
 
 /// One video opened with OpenCV's FFmpeg backend: `VideoCapture(path, CAP_FFMPEG)`.
@@ -106,7 +108,7 @@ impl VideoCapture {
     /// `retrieve()`: the grabbed frame converted to BGR, or `None` when there is none.
     pub fn retrieve(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let mut data = std::ptr::null();
-        let (mut rows, mut cols, mut typ, mut step) = (0, 0, 0, 0usize);
+        let (mut rows, mut cols, mut typ, mut step, mut row_bytes) = (0, 0, 0, 0usize, 0usize);
         let mut error = ErrorText::new();
         // SAFETY: `handle` is live; the out parameters are written only on success.
         let status = unsafe {
@@ -117,6 +119,7 @@ impl VideoCapture {
                 &mut cols,
                 &mut typ,
                 &mut step,
+                &mut row_bytes,
                 error.as_mut_ptr(),
                 ERROR_LEN,
             )
@@ -124,9 +127,8 @@ impl VideoCapture {
         if error.status(status)? != 1 || data.is_null() || rows <= 0 || cols <= 0 {
             return Ok(None);
         }
-        let row_len = cols as usize * element_size(typ);
-        let len = step * (rows as usize - 1) + row_len;
-        // SAFETY: the Mat behind `data` holds `rows` rows of `row_len` bytes `step` apart, and
+        let len = step * (rows as usize - 1) + row_bytes;
+        // SAFETY: the Mat behind `data` holds `rows` rows of `row_bytes` bytes `step` apart, and
         // stays untouched until the next `retrieve` or the drop, which both need `&mut self`.
         let data = unsafe { std::slice::from_raw_parts(data, len) };
         Ok(Some(Frame {
@@ -135,6 +137,7 @@ impl VideoCapture {
             cols,
             typ,
             step,
+            row_bytes,
         }))
     }
 
@@ -162,17 +165,6 @@ impl Drop for VideoCapture {
         // SAFETY: `handle` came from `open` and is closed once, here.
         unsafe { (self.api.close)(self.handle) }
     }
-}
-
-/// Bytes a pixel of OpenCV type `typ` takes: channels x depth size.
-fn element_size(typ: i32) -> usize {
-    let depth_bytes = match typ & 7 {
-        0 | 1 => 1,
-        2 | 3 | 7 => 2,
-        4 | 5 => 4,
-        _ => 8,
-    };
-    (((typ >> 3) & 511) as usize + 1) * depth_bytes
 }
 
 const ERROR_LEN: usize = 512;
@@ -214,6 +206,7 @@ type RetrieveFn = unsafe extern "C" fn(
     *mut c_int,
     *mut c_int,
     *mut c_int,
+    *mut usize,
     *mut usize,
     *mut c_char,
     usize,
@@ -310,25 +303,23 @@ fn open_from_temporary_file() -> Result<libloading::Library, String> {
 
 /// The library's entry points.
 fn resolve(library: libloading::Library) -> Result<Api, String> {
-    // SAFETY: each symbol is the C function declared in capture.cpp with exactly this signature.
+    /// The function `name` of `library`, of type `T`.
+    ///
+    /// SAFETY (of the callers): `T` is the signature capture.cpp gives `name`.
+    unsafe fn entry<T: Copy>(library: &libloading::Library, name: &str) -> Result<T, String> {
+        library
+            .get::<T>(name)
+            .map(|symbol| *symbol)
+            .map_err(|_| format!("the library has no {name}"))
+    }
+    // SAFETY: each type below is the signature capture.cpp declares for that name.
     unsafe {
-        let symbol = |name: &str| format!("the library has no {name}");
         Ok(Api {
-            open: *library
-                .get::<OpenFn>("dfd_capture_open")
-                .map_err(|_| symbol("dfd_capture_open"))?,
-            grab: *library
-                .get::<GrabFn>("dfd_capture_grab")
-                .map_err(|_| symbol("dfd_capture_grab"))?,
-            retrieve: *library
-                .get::<RetrieveFn>("dfd_capture_retrieve")
-                .map_err(|_| symbol("dfd_capture_retrieve"))?,
-            get: *library
-                .get::<GetFn>("dfd_capture_get")
-                .map_err(|_| symbol("dfd_capture_get"))?,
-            close: *library
-                .get::<CloseFn>("dfd_capture_close")
-                .map_err(|_| symbol("dfd_capture_close"))?,
+            open: entry(&library, "dfd_capture_open")?,
+            grab: entry(&library, "dfd_capture_grab")?,
+            retrieve: entry(&library, "dfd_capture_retrieve")?,
+            get: entry(&library, "dfd_capture_get")?,
+            close: entry(&library, "dfd_capture_close")?,
             _library: library,
         })
     }

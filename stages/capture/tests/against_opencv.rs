@@ -52,6 +52,8 @@ fn every_frame_equals_opencvs() {
                 (frame.rows, frame.cols, frame.typ),
                 (expected.rows(), expected.cols(), expected.typ())
             );
+            let row_bytes = expected.cols() as usize * expected.elem_size().unwrap();
+            assert_eq!(frame.row_bytes, row_bytes, "frame {frames}");
             assert!(
                 frame.data == expected.data_bytes().unwrap(),
                 "frame {frames} differs"

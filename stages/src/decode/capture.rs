@@ -11,13 +11,11 @@ use std::path::Path;
 use arrow::record_batch::RecordBatch;
 use dfd_capture::{CaptureError, Property, VideoCapture};
 use dfd_schemas::{DecodedVideoRow, FrameEncoding, FrameRow};
+use opencv::core::CV_8UC3;
 
 use super::sampler::FrameSampler;
 use super::DecodeParams;
 use crate::FrameObserver;
-
-/// OpenCV's type number of 8-bit, 3-channel (BGR) pixels.
-const CV_8UC3: i32 = 16;
 
 /// The sampled frames of one video and what the stream held.
 pub struct DecodedVideo {
@@ -113,11 +111,10 @@ pub fn decode_with_opencv(
         }
         width = mat.cols as u32;
         height = mat.rows as u32;
-        let row_len = width as usize * 3;
-        if mat.step != row_len {
+        if mat.step != mat.row_bytes {
             return Err(format!(
-                "frame {index} has rows {} bytes apart, not {row_len}",
-                mat.step
+                "frame {index} has rows {} bytes apart, not {}",
+                mat.step, mat.row_bytes
             ));
         }
         let frame = mat.data;
