@@ -118,6 +118,16 @@ static void jpeg_fail(j_common_ptr info) {
 
 static void jpeg_quiet(j_common_ptr info) { (void)info; }
 
+/* libjpeg's error manager, set to jump to `failure->jump` with the message in `error` and to keep
+ * warnings quiet (they are counted, as the decoder checks). The caller sets the jump. */
+static struct jpeg_error_mgr *jpeg_failure_init(struct jpeg_failure *failure, char *error) {
+    struct jpeg_error_mgr *manager = jpeg_std_error(&failure->manager);
+    failure->manager.error_exit = jpeg_fail;
+    failure->manager.output_message = jpeg_quiet;
+    failure->error = error;
+    return manager;
+}
+
 /* A destination that hands every full buffer to the caller's writer. */
 struct jpeg_output {
     struct jpeg_destination_mgr manager;
@@ -164,10 +174,7 @@ int dfd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, size
                  width, height, channels, quality);
         return -1;
     }
-    info.err = jpeg_std_error(&failure.manager);
-    failure.manager.error_exit = jpeg_fail;
-    failure.manager.output_message = jpeg_quiet;
-    failure.error = error;
+    info.err = jpeg_failure_init(&failure, error);
     if (setjmp(failure.jump)) {
         jpeg_destroy_compress(&info);
         free(row);
@@ -232,10 +239,7 @@ int dfd_jpeg_decode_bgr(const uint8_t *bytes, size_t len, dfd_alloc_fn alloc, vo
     size_t row_len;
     uint32_t x;
 
-    info.err = jpeg_std_error(&failure.manager);
-    failure.manager.error_exit = jpeg_fail;
-    failure.manager.output_message = jpeg_quiet;
-    failure.error = error;
+    info.err = jpeg_failure_init(&failure, error);
     if (setjmp(failure.jump)) {
         jpeg_destroy_decompress(&info);
         return -1;
