@@ -23,9 +23,9 @@ pub struct CropWindow {
 pub fn crop_f64(frame: Frame, window: CropWindow, size: usize, out: &mut [f64]) {
     let scale_x = opencv_scale(window.width, size);
     let scale_y = opencv_scale(window.height, size);
-    let (ix, iy) = (scale_x.round(), scale_y.round());
-    if (scale_x - ix).abs() < f64::EPSILON && (scale_y - iy).abs() < f64::EPSILON {
+    if is_integer(scale_x) && is_integer(scale_y) {
         // OpenCV's block-mean path (`resizeAreaFast_`).
+        let (ix, iy) = (scale_x.round(), scale_y.round());
         block_means(frame, window, size, ix as usize, iy as usize, out);
     } else {
         weighted(frame, window, size, (scale_x, scale_y), out);
@@ -34,8 +34,13 @@ pub fn crop_f64(frame: Frame, window: CropWindow, size: usize, out: &mut [f64]) 
 
 /// OpenCV's ratio for a dimension, `1 / (dst / src)`, which can differ from `src / dst` in the
 /// last bit.
-fn opencv_scale(src: usize, dst: usize) -> f64 {
+pub(super) fn opencv_scale(src: usize, dst: usize) -> f64 {
     1.0 / (dst as f64 / src as f64)
+}
+
+/// Whether OpenCV counts a ratio as an integer (its test for the block-mean path).
+pub(super) fn is_integer(scale: f64) -> bool {
+    (scale - scale.round()).abs() < f64::EPSILON
 }
 
 /// The channels of crop pixel `(sx, sy)`, or `None` (zeros) outside the frame.
@@ -81,14 +86,14 @@ fn block_means(
 }
 
 /// One entry of OpenCV's `DecimateAlpha` table: source index, destination index, weight.
-struct Tap {
-    src: usize,
-    dst: usize,
-    weight: f32,
+pub(super) struct Tap {
+    pub src: usize,
+    pub dst: usize,
+    pub weight: f32,
 }
 
 /// `computeResizeAreaTab`: the weights are computed in f64 and stored as f32, as OpenCV does.
-fn taps(src_size: usize, dst_size: usize, scale: f64) -> Vec<Tap> {
+pub(super) fn taps(src_size: usize, dst_size: usize, scale: f64) -> Vec<Tap> {
     let mut tab = Vec::with_capacity(src_size * 2);
     let ssize = src_size as f64;
     for dx in 0..dst_size {

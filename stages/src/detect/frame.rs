@@ -1,4 +1,5 @@
-//! Frames as plain borrowed bytes, and the OpenCV INTER_AREA resize the whole cascade relies on.
+//! Frames as plain borrowed bytes, and the INTER_AREA resize (OpenCV's, bit for bit) the whole
+//! cascade relies on.
 //!
 //! Pixels are kept as `&[u8]` rather than OpenCV `Mat`s so that pyramid levels and crops can be
 //! built on several threads from one frame; a `Mat` header is wrapped around the bytes only for the
@@ -38,8 +39,13 @@ impl<'a> Frame<'a> {
             .map_err(cv("wrapping an image"))
     }
 
-    /// INTER_AREA resize to `height x width`, as the reference's `cv2.resize` on u8 pixels.
+    /// INTER_AREA resize to `height x width`, as the reference's `cv2.resize` on u8 pixels: the
+    /// weighted-area downscale of every pyramid level by [`super::shrink`], OpenCV's other
+    /// algorithms (integer ratios, enlarging) by OpenCV.
     pub fn resize_area(&self, height: usize, width: usize) -> Result<Vec<u8>, DetectError> {
+        if let Some(pixels) = super::shrink::area_u8(*self, height, width) {
+            return Ok(pixels);
+        }
         let mut out = vec![0u8; height * width * 3];
         let expected = out.as_ptr();
         let size = Size::new(to_i32(width)?, to_i32(height)?);

@@ -16,6 +16,7 @@ mod frame;
 mod mtcnn;
 mod networks;
 mod pyramid;
+mod shrink;
 mod stage;
 
 use std::path::PathBuf;

@@ -1,0 +1,228 @@
+//! OpenCV's INTER_AREA downscale of a u8 frame (`cv::resize` on `CV_8UC3`, both ratios >= 1, not
+//! both integers), re-implemented for the image pyramid.
+//!
+//! Every P-Net level is resized from the whole frame, so at 640x360 these resizes took an eighth of
+//! the preprocessing's CPU. OpenCV's `ResizeArea_Invoker` reduces a source row horizontally once per
+//! destination row it falls in (twice for a row a boundary cuts), converting each byte to float as
+//! it goes, tap by tap through a table. The loop below performs the same float operations in the same
+//! order (the f32 weights of `computeResizeAreaTab`, each destination pixel summed left to right
+//! from zero, rows weighted and summed top to bottom, the sum rounded half to even and saturated), so
+//! the bytes are identical (the unit test checks against OpenCV itself), but converts each source
+//! row once, reduces it once, and adds the three channels of a pixel as one vector.
+//!
+//! The other cases (same size, integer ratios, enlarging) are OpenCV's other algorithms; the caller
+//! leaves those to OpenCV.
+
+use super::area::{is_integer, opencv_scale, taps, Tap};
+use super::frame::Frame;
+
+/// A destination pixel's horizontal taps: consecutive source pixels from `src`, weights at
+/// `weights[w0..w0 + len]`.
+struct Span {
+    src: usize,
+    len: usize,
+    w0: usize,
+}
+
+/// A pixel's three channels as floats, and a fourth lane so that a pixel is one vector.
+type Lanes = [f32; 4];
+
+/// `frame` resized to `height x width` as OpenCV's INTER_AREA would, or `None` where OpenCV would
+/// not take its weighted-area path.
+pub fn area_u8(frame: Frame, height: usize, width: usize) -> Option<Vec<u8>> {
+    if height == 0 || width == 0 {
+        return None;
+    }
+    let scale_x = opencv_scale(frame.width, width);
+    let scale_y = opencv_scale(frame.height, height);
+    if scale_x < 1.0 || scale_y < 1.0 || (is_integer(scale_x) && is_integer(scale_y)) {
+        return None;
+    }
+    let (spans, weights) = spans(&taps(frame.width, width, scale_x), width);
+    let ytab = taps(frame.height, height, scale_y);
+
+    // The current source row as floats; that row reduced to the destination's width; the
+    // weighted sum of the destination row's source rows so far.
+    let mut line = vec![0f32; frame.width * 3 + 1];
+    let mut reduced = vec![Lanes::default(); width];
+    let mut sum = vec![Lanes::default(); width];
+    let mut out = vec![0u8; height * width * 3];
+    let mut reduced_row = None;
+    let mut prev_dy = ytab.first().map_or(0, |t| t.dst);
+    for &Tap { src, dst, weight } in &ytab {
+        // A source row a destination boundary cuts comes twice in a row; its reduction is the
+        // same both times.
+        if reduced_row != Some(src) {
+            reduced_row = Some(src);
+            let row = &frame.pixels[src * frame.width * 3..][..frame.width * 3];
+            for (f, &p) in line.iter_mut().zip(row) {
+                *f = f32::from(p);
+            }
+            reduce_row(&line, &spans, &weights, &mut reduced);
+        }
+        if dst != prev_dy {
+            write_row(&sum, &mut out[prev_dy * width * 3..][..width * 3]);
+            for (s, r) in sum.iter_mut().zip(&reduced) {
+                for c in 0..4 {
+                    s[c] = weight * r[c];
+                }
+            }
+            prev_dy = dst;
+        } else {
+            for (s, r) in sum.iter_mut().zip(&reduced) {
+                for c in 0..4 {
+                    s[c] += weight * r[c];
+                }
+            }
+        }
+    }
+    write_row(&sum, &mut out[prev_dy * width * 3..][..width * 3]);
+    Some(out)
+}
+
+/// The horizontal taps grouped by destination pixel (OpenCV's table lists a pixel's taps together,
+/// from consecutive source pixels, in increasing order), each weight repeated in four lanes.
+fn spans(xtab: &[Tap], width: usize) -> (Vec<Span>, Vec<Lanes>) {
+    let mut spans: Vec<Span> = Vec::with_capacity(width);
+    let mut weights = Vec::with_capacity(xtab.len());
+    for tap in xtab {
+        let same_pixel = spans.len() == tap.dst + 1;
+        match spans.last_mut() {
+            Some(last) if same_pixel => {
+                debug_assert_eq!(last.src + last.len, tap.src);
+                last.len += 1;
+            }
+            _ => spans.push(Span {
+                src: tap.src,
+                len: 1,
+                w0: weights.len(),
+            }),
+        }
+        weights.push([tap.weight; 4]);
+    }
+    debug_assert_eq!(spans.len(), width);
+    (spans, weights)
+}
+
+/// One source row reduced to the destination's width: each pixel's taps summed from zero, left to
+/// right (`buf[dx] + S[sx] * alpha`, per channel).
+fn reduce_row(line: &[f32], spans: &[Span], weights: &[Lanes], reduced: &mut [Lanes]) {
+    for (acc, span) in reduced.iter_mut().zip(spans) {
+        let mut lanes = Lanes::default();
+        let pixels = &line[span.src * 3..(span.src + span.len) * 3 + 1];
+        let ws = &weights[span.w0..span.w0 + span.len];
+        for (i, w) in ws.iter().enumerate() {
+            let p: &Lanes = pixels[i * 3..i * 3 + 4].try_into().expect("four lanes");
+            for c in 0..4 {
+                lanes[c] += p[c] * w[c];
+            }
+        }
+        *acc = lanes;
+    }
+}
+
+/// A destination row: `saturate_cast<uchar>` of each sum, i.e. rounded half to even (adding and
+/// taking away 2^23 leaves a non-negative f32 below 2^22 rounded so, in the default rounding mode)
+/// and clamped (`as` saturates).
+fn write_row(sum: &[Lanes], out: &mut [u8]) {
+    const ROUND: f32 = 8_388_608.0;
+    for (px, s) in out.chunks_exact_mut(3).zip(sum) {
+        for c in 0..3 {
+            px[c] = ((s[c] + ROUND) - ROUND) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Mat, Size, Vec3b};
+    use opencv::imgproc;
+    use opencv::prelude::*;
+
+    fn opencv_area(frame: Frame, height: usize, width: usize) -> Vec<u8> {
+        let src = Mat::new_rows_cols_with_bytes::<Vec3b>(
+            frame.height as i32,
+            frame.width as i32,
+            frame.pixels,
+        )
+        .unwrap();
+        let mut dst = Mat::default();
+        let size = Size::new(width as i32, height as i32);
+        imgproc::resize(&src, &mut dst, size, 0.0, 0.0, imgproc::INTER_AREA).unwrap();
+        dst.data_bytes().unwrap().to_vec()
+    }
+
+    fn noise(len: usize, mut state: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            })
+            .collect()
+    }
+
+    /// Equal to OpenCV to the byte: the pyramid levels of common frame sizes, and random sizes
+    /// and ratios; the cases OpenCV handles otherwise are declined.
+    #[test]
+    fn area_downscale_is_bit_exact_with_opencv() {
+        let mut cases: Vec<((usize, usize), (usize, usize))> = Vec::new();
+        for (h, w) in [(360, 640), (1080, 1920), (180, 320), (212, 284), (448, 672)] {
+            let mut scale = 0.6f64;
+            while (h.min(w) as f64 * scale) >= 12.0 {
+                let level = (
+                    (h as f64 * scale).ceil() as usize,
+                    (w as f64 * scale).ceil() as usize,
+                );
+                cases.push(((h, w), level));
+                scale *= 0.709;
+            }
+        }
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..300 {
+            let (h, w) = (1 + next(120), 1 + next(160));
+            cases.push(((h, w), (1 + next(h), 1 + next(w))));
+        }
+        // Pixels at the extremes round at the saturation bound.
+        let flat = vec![255u8; 37 * 53 * 3];
+        let frame = Frame::new(&flat, 37, 53).unwrap();
+        assert_eq!(area_u8(frame, 11, 17).unwrap(), opencv_area(frame, 11, 17));
+
+        let mut compared = 0;
+        for (i, &((h, w), (dh, dw))) in cases.iter().enumerate() {
+            let pixels = noise(h * w * 3, i as u64);
+            let frame = Frame::new(&pixels, h, w).unwrap();
+            let theirs = opencv_area(frame, dh, dw);
+            match area_u8(frame, dh, dw) {
+                Some(ours) => {
+                    assert_eq!(ours, theirs, "{h}x{w} -> {dh}x{dw}");
+                    compared += 1;
+                }
+                None => assert!(
+                    (h % dh == 0 && w % dw == 0) || dh > h || dw > w,
+                    "{h}x{w} -> {dh}x{dw} declined"
+                ),
+            }
+        }
+        assert!(compared > 250, "{compared}");
+    }
+
+    #[test]
+    fn other_paths_are_left_to_opencv() {
+        let pixels = noise(40 * 60 * 3, 1);
+        let frame = Frame::new(&pixels, 40, 60).unwrap();
+        assert!(area_u8(frame, 40, 60).is_none());
+        assert!(area_u8(frame, 20, 30).is_none());
+        assert!(area_u8(frame, 80, 30).is_none());
+        assert!(area_u8(frame, 0, 30).is_none());
+        assert!(area_u8(frame, 20, 31).is_some());
+    }
+}
