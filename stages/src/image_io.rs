@@ -138,6 +138,18 @@ pub fn encode_jpeg(mat: &impl MatTraitConst, quality: u8) -> Result<Vec<u8>, Str
         .map_err(|e| format!("cannot encode JPEG: {e}"))
 }
 
+/// Encodes packed BGR pixels (H x W x 3, rows contiguous) as JPEG of `quality`: the bytes
+/// `imencode` writes for the same pixels in a `Mat`.
+pub fn encode_jpeg_packed(
+    bgr: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Result<Vec<u8>, String> {
+    let pixels = Pixels::packed(bgr, width, height, 3, ChannelOrder::Bgr);
+    dfd_codecs::encode_jpeg(&pixels, quality).map_err(|e| format!("cannot encode JPEG: {e}"))
+}
+
 /// Encodes gray levels (H x W) as PNG with zlib level `compression`: the bytes `imencode` writes
 /// for the same levels in a `Mat`.
 pub fn encode_png_gray(gray: &Array2<u8>, compression: u8) -> Result<Vec<u8>, String> {

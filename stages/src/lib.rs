@@ -12,6 +12,7 @@ pub mod detect;
 pub mod explain;
 mod image_io;
 pub mod ingest;
+mod inter_area;
 pub mod model_inputs;
 pub mod report;
 pub mod score;

@@ -8,6 +8,7 @@
 //! against OpenCV itself.
 
 use super::frame::Frame;
+use crate::inter_area::{is_integer, opencv_scale, taps, Tap};
 
 /// Where a crop sits in the frame: its top-left corner (possibly outside the frame) and its size.
 #[derive(Debug, Clone, Copy)]
@@ -30,17 +31,6 @@ pub fn crop_f64(frame: Frame, window: CropWindow, size: usize, out: &mut [f64]) 
     } else {
         weighted(frame, window, size, (scale_x, scale_y), out);
     }
-}
-
-/// OpenCV's ratio for a dimension, `1 / (dst / src)`, which can differ from `src / dst` in the
-/// last bit.
-pub(super) fn opencv_scale(src: usize, dst: usize) -> f64 {
-    1.0 / (dst as f64 / src as f64)
-}
-
-/// Whether OpenCV counts a ratio as an integer (its test for the block-mean path).
-pub(super) fn is_integer(scale: f64) -> bool {
-    (scale - scale.round()).abs() < f64::EPSILON
 }
 
 /// The channels of crop pixel `(sx, sy)`, or `None` (zeros) outside the frame.
@@ -83,51 +73,6 @@ fn block_means(
             }
         }
     }
-}
-
-/// One entry of OpenCV's `DecimateAlpha` table: source index, destination index, weight.
-pub(super) struct Tap {
-    pub src: usize,
-    pub dst: usize,
-    pub weight: f32,
-}
-
-/// `computeResizeAreaTab`: the weights are computed in f64 and stored as f32, as OpenCV does.
-pub(super) fn taps(src_size: usize, dst_size: usize, scale: f64) -> Vec<Tap> {
-    let mut tab = Vec::with_capacity(src_size * 2);
-    let ssize = src_size as f64;
-    for dx in 0..dst_size {
-        let fsx1 = dx as f64 * scale;
-        let fsx2 = fsx1 + scale;
-        let cell = scale.min(ssize - fsx1);
-        let sx2 = (fsx2.floor() as i64).min(src_size as i64 - 1);
-        let sx1 = (fsx1.ceil() as i64).min(sx2);
-        if sx1 as f64 - fsx1 > 1e-3 {
-            let weight = ((sx1 as f64 - fsx1) / cell) as f32;
-            tab.push(Tap {
-                src: (sx1 - 1) as usize,
-                dst: dx,
-                weight,
-            });
-        }
-        for sx in sx1..sx2 {
-            let weight = (1.0 / cell) as f32;
-            tab.push(Tap {
-                src: sx as usize,
-                dst: dx,
-                weight,
-            });
-        }
-        if fsx2 - sx2 as f64 > 1e-3 {
-            let weight = ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32;
-            tab.push(Tap {
-                src: sx2 as usize,
-                dst: dx,
-                weight,
-            });
-        }
-    }
-    tab
 }
 
 /// A run of taps into one destination pixel from consecutive source pixels, with its weights at

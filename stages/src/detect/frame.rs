@@ -11,6 +11,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use super::DetectError;
+use crate::inter_area;
 
 /// A contiguous, row-major H x W x 3 `u8` image.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +41,15 @@ impl<'a> Frame<'a> {
     }
 
     /// INTER_AREA resize to `height x width`, as the reference's `cv2.resize` on u8 pixels: the
-    /// weighted-area downscale of every pyramid level by [`super::shrink`], OpenCV's other
+    /// weighted-area downscale of every pyramid level by [`crate::inter_area`], OpenCV's other
     /// algorithms (integer ratios, enlarging) by OpenCV.
     pub fn resize_area(&self, height: usize, width: usize) -> Result<Vec<u8>, DetectError> {
-        if let Some(pixels) = super::shrink::area_u8(*self, height, width) {
+        let image = inter_area::Image {
+            pixels: self.pixels,
+            height: self.height,
+            width: self.width,
+        };
+        if let Some(pixels) = inter_area::area_u8(image, height, width) {
             return Ok(pixels);
         }
         let mut out = vec![0u8; height * width * 3];

@@ -16,7 +16,6 @@ mod frame;
 mod mtcnn;
 mod networks;
 mod pyramid;
-mod shrink;
 mod stage;
 
 use std::path::PathBuf;

@@ -1,20 +1,74 @@
-//! OpenCV's INTER_AREA downscale of a u8 frame (`cv::resize` on `CV_8UC3`, both ratios >= 1, not
-//! both integers), re-implemented for the image pyramid.
+//! OpenCV's INTER_AREA downscale (`cv::resize` on 8-bit pixels, both ratios >= 1, not both
+//! integers), re-implemented for the image pyramid and the frame previews, and the weight table it
+//! shares with the f64 crops of [`crate::detect`].
 //!
 //! Every P-Net level is resized from the whole frame, so at 640x360 these resizes took an eighth of
 //! the preprocessing's CPU. OpenCV's `ResizeArea_Invoker` reduces a source row horizontally once per
 //! destination row it falls in (twice for a row a boundary cuts), converting each byte to float as
-//! it goes, tap by tap through a table. The loop below performs the same float operations in the same
+//! it goes, tap by tap through a table. [`area_u8`] performs the same float operations in the same
 //! order (the f32 weights of `computeResizeAreaTab`, each destination pixel summed left to right
 //! from zero, rows weighted and summed top to bottom, the sum rounded half to even and saturated), so
 //! the bytes are identical (the unit test checks against OpenCV itself), but converts each source
 //! row once, reduces it once, and adds the three channels of a pixel as one vector.
 //!
-//! The other cases (same size, integer ratios, enlarging) are OpenCV's other algorithms; the caller
-//! leaves those to OpenCV.
+//! The other cases (same size, integer ratios, enlarging) are OpenCV's other algorithms; callers
+//! leave those to OpenCV.
 
-use super::area::{is_integer, opencv_scale, taps, Tap};
-use super::frame::Frame;
+/// OpenCV's ratio for a dimension, `1 / (dst / src)`, which can differ from `src / dst` in the
+/// last bit.
+pub fn opencv_scale(src: usize, dst: usize) -> f64 {
+    1.0 / (dst as f64 / src as f64)
+}
+
+/// Whether OpenCV counts a ratio as an integer (its test for the block-mean path).
+pub fn is_integer(scale: f64) -> bool {
+    (scale - scale.round()).abs() < f64::EPSILON
+}
+
+/// One entry of OpenCV's `DecimateAlpha` table: source index, destination index, weight.
+pub struct Tap {
+    pub src: usize,
+    pub dst: usize,
+    pub weight: f32,
+}
+
+/// `computeResizeAreaTab`: the weights are computed in f64 and stored as f32, as OpenCV does.
+pub fn taps(src_size: usize, dst_size: usize, scale: f64) -> Vec<Tap> {
+    let mut tab = Vec::with_capacity(src_size * 2);
+    let ssize = src_size as f64;
+    for dx in 0..dst_size {
+        let fsx1 = dx as f64 * scale;
+        let fsx2 = fsx1 + scale;
+        let cell = scale.min(ssize - fsx1);
+        let sx2 = (fsx2.floor() as i64).min(src_size as i64 - 1);
+        let sx1 = (fsx1.ceil() as i64).min(sx2);
+        if sx1 as f64 - fsx1 > 1e-3 {
+            let weight = ((sx1 as f64 - fsx1) / cell) as f32;
+            tab.push(Tap {
+                src: (sx1 - 1) as usize,
+                dst: dx,
+                weight,
+            });
+        }
+        for sx in sx1..sx2 {
+            let weight = (1.0 / cell) as f32;
+            tab.push(Tap {
+                src: sx as usize,
+                dst: dx,
+                weight,
+            });
+        }
+        if fsx2 - sx2 as f64 > 1e-3 {
+            let weight = ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32;
+            tab.push(Tap {
+                src: sx2 as usize,
+                dst: dx,
+                weight,
+            });
+        }
+    }
+    tab
+}
 
 /// A destination pixel's horizontal taps: consecutive source pixels from `src`, weights at
 /// `weights[w0..w0 + len]`.
@@ -27,9 +81,20 @@ struct Span {
 /// A pixel's three channels as floats, and a fourth lane so that a pixel is one vector.
 type Lanes = [f32; 4];
 
+/// An H x W x 3 image, rows contiguous.
+#[derive(Debug, Clone, Copy)]
+pub struct Image<'a> {
+    pub pixels: &'a [u8],
+    pub height: usize,
+    pub width: usize,
+}
+
 /// `frame` resized to `height x width` as OpenCV's INTER_AREA would, or `None` where OpenCV would
-/// not take its weighted-area path.
-pub fn area_u8(frame: Frame, height: usize, width: usize) -> Option<Vec<u8>> {
+/// not take its weighted-area path (or the pixels are not `frame.height x frame.width x 3`).
+pub fn area_u8(frame: Image, height: usize, width: usize) -> Option<Vec<u8>> {
+    if frame.pixels.len() != frame.height * frame.width * 3 {
+        return None;
+    }
     if height == 0 || width == 0 {
         return None;
     }
@@ -140,7 +205,7 @@ mod tests {
     use opencv::imgproc;
     use opencv::prelude::*;
 
-    fn opencv_area(frame: Frame, height: usize, width: usize) -> Vec<u8> {
+    fn opencv_area(frame: Image, height: usize, width: usize) -> Vec<u8> {
         let src = Mat::new_rows_cols_with_bytes::<Vec3b>(
             frame.height as i32,
             frame.width as i32,
@@ -193,13 +258,21 @@ mod tests {
         }
         // Pixels at the extremes round at the saturation bound.
         let flat = vec![255u8; 37 * 53 * 3];
-        let frame = Frame::new(&flat, 37, 53).unwrap();
+        let frame = Image {
+            pixels: &flat,
+            height: 37,
+            width: 53,
+        };
         assert_eq!(area_u8(frame, 11, 17).unwrap(), opencv_area(frame, 11, 17));
 
         let mut compared = 0;
         for (i, &((h, w), (dh, dw))) in cases.iter().enumerate() {
             let pixels = noise(h * w * 3, i as u64);
-            let frame = Frame::new(&pixels, h, w).unwrap();
+            let frame = Image {
+                pixels: &pixels,
+                height: h,
+                width: w,
+            };
             let theirs = opencv_area(frame, dh, dw);
             match area_u8(frame, dh, dw) {
                 Some(ours) => {
@@ -218,7 +291,11 @@ mod tests {
     #[test]
     fn other_paths_are_left_to_opencv() {
         let pixels = noise(40 * 60 * 3, 1);
-        let frame = Frame::new(&pixels, 40, 60).unwrap();
+        let frame = Image {
+            pixels: &pixels,
+            height: 40,
+            width: 60,
+        };
         assert!(area_u8(frame, 40, 60).is_none());
         assert!(area_u8(frame, 20, 30).is_none());
         assert!(area_u8(frame, 80, 30).is_none());
