@@ -22,6 +22,8 @@
 //! end-to-end tests compare them.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,7 @@ use arrow::record_batch::RecordBatch;
 use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
 
 use super::executor::{take_from_store, Executor, Mode, ShardOrigin, ShardTask};
+use crate::progress::StageBar;
 use super::shard::{
     check_declared, finished_input_digest, input_name, key_of, pass_key, stored_form, write_tables,
     PassShards,
@@ -205,6 +208,14 @@ impl<'a> Chain<'a> {
         dfd_stages::frame_observer_among(stage, later)
     }
 
+    /// The role of the step running `stage`, if any.
+    fn role_of(&self, stage: &dyn Stage) -> Option<Role> {
+        self.steps
+            .iter()
+            .find(|s| s.stage.name() == stage.name())
+            .map(|s| s.role)
+    }
+
     fn root(&self) -> &'a dyn Stage {
         self.steps
             .iter()
@@ -287,12 +298,47 @@ impl Executor {
             }
         }
 
-        // The videos a few at a time through every step; what each writes is kept in its
-        // stored form, what it hands on only until the next group.
+        // The compute runs here, the writing on a thread beside it: each stage's shard is
+        // written as soon as its last group is done, while the later steps compute.
+        let pass = PassContext {
+            chain,
+            outside: &outside,
+            finished: &finished,
+            video_ids: &video_ids,
+            partial,
+            index,
+        };
+        let (done, finished_tables) = std::sync::mpsc::channel();
+        let (computed, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| self.write_pass(&pass, key, finished_tables));
+            let computed = self.compute_pass(&pass, bar, done);
+            match writer.join() {
+                Ok(written) => (computed, written),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        computed?;
+        let record = written?.context("the streamed pass wrote no shard of its root")?;
+        Ok((record, ShardOrigin::Computed))
+    }
+
+    /// Runs the chain's steps on the pass's videos a few at a time, and hands each stage's tables
+    /// in stored form to `done` once its last group has run (stages in chain order, every stage
+    /// that writes, even with no rows). What a step writes is kept in its stored form, what it
+    /// hands on only until the next group.
+    fn compute_pass<'c>(
+        &self,
+        pass: &PassContext<'_, 'c>,
+        bar: &StageBar,
+        done: Sender<FinishedStage<'c>>,
+    ) -> Result<()> {
+        let chain = pass.chain;
         let group = stream_group(self.stream_videos);
+        let groups: Vec<&[String]> = pass.video_ids.chunks(group).collect();
         let mut written: BTreeMap<&str, Tables> = BTreeMap::new();
         let mut seconds: BTreeMap<&str, Duration> = BTreeMap::new();
-        for ids in video_ids.chunks(group) {
+        for (number, ids) in groups.iter().enumerate() {
+            let last_group = number + 1 == groups.len();
             let members: HashSet<&str> = ids.iter().map(String::as_str).collect();
             let mut in_memory: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
             for step in &chain.steps {
@@ -300,7 +346,7 @@ impl Executor {
                 let mut input = StageInput::new(ids.to_vec());
                 for def in stage.inputs() {
                     let name = input_name(def);
-                    let batches = match (in_memory.get(&name), outside.get(&name)) {
+                    let batches = match (in_memory.get(&name), pass.outside.get(&name)) {
                         (Some(batches), _) => batches.clone(),
                         (None, Some(batches)) => filter_videos(batches.clone(), &members)?,
                         (None, None) => bail!(
@@ -340,41 +386,70 @@ impl Executor {
                     }
                     in_memory.insert(format!("{}/{}", stage.name(), table.name), batches);
                 }
+                if last_group && step.role != Role::Source {
+                    hand_on(&done, stage, &mut written, &seconds);
+                }
             }
         }
+        // With no videos, no group ran: every stage still writes its (empty) tables.
+        if groups.is_empty() {
+            for step in chain.steps.iter().filter(|s| s.role != Role::Source) {
+                hand_on(&done, step.stage, &mut written, &seconds);
+            }
+        }
+        Ok(())
+    }
 
-        // The root's shard, as any computed shard.
-        let files = write_tables(
-            root,
-            partial,
-            index,
-            written.remove(root.name()).unwrap_or_default(),
-        )?;
-        let record = ShardRecord {
-            index,
-            videos,
-            files,
-            seconds: seconds.get(root.name()).map_or(0.0, Duration::as_secs_f64),
-            key: Some(key),
-        };
-        self.file_in_store(root.name(), partial, &record);
-
-        // Each member's shard, keyed from the shards before it, into the store.
+    /// Writes the stages' shards as `finished` hands them over, in chain order: the root's to its
+    /// output folder (as any computed shard, keyed `key`), each member's into the shard store
+    /// under its key, computed from the shards before it. Returns the root's record, or `None`
+    /// when the compute stopped before the root was done (its error is the one reported).
+    fn write_pass<'c>(
+        &self,
+        pass: &PassContext<'_, 'c>,
+        key: String,
+        finished: Receiver<FinishedStage<'c>>,
+    ) -> Result<Option<ShardRecord>> {
+        let (index, videos) = (pass.index, pass.video_ids.len());
         let mut shards = PassShards::new();
-        shards.insert(root.name(), (record.clone(), root));
-        for step in chain.steps.iter().filter(|s| s.role == Role::Member) {
-            let stage = step.stage;
-            let key = pass_key(stage, &video_ids, &shards, |input, name| {
+        let mut root_record = None;
+        for FinishedStage {
+            stage,
+            tables,
+            seconds,
+        } in finished
+        {
+            let role = pass.chain.role_of(stage);
+            if role == Some(Role::Root) {
+                let files = write_tables(stage, pass.partial, index, tables)?;
+                let record = ShardRecord {
+                    index,
+                    videos,
+                    files,
+                    seconds,
+                    key: Some(key.clone()),
+                };
+                self.file_in_store(stage.name(), pass.partial, &record);
+                shards.insert(stage.name(), (record.clone(), stage));
+                root_record = Some(record);
+                continue;
+            }
+            if role != Some(Role::Member) || root_record.is_none() {
+                bail!(
+                    "stage {} handed its tables to the pass's writer out of order",
+                    stage.name()
+                );
+            }
+            let key = pass_key(stage, pass.video_ids, &shards, |input, name| {
                 let rows = || {
-                    outside
+                    pass.outside
                         .get(name)
                         .cloned()
                         .with_context(|| format!("{name} was not loaded for this shard"))
                 };
-                let manifest = finished(input.stage)?;
+                let manifest = (pass.finished)(input.stage)?;
                 finished_input_digest(input, &manifest, index, &rows)
             })?;
-            let tables = written.remove(stage.name()).unwrap_or_default();
             let store = ShardStore::new(&self.workspace, stage.name());
             let record = match store.lookup(&key, videos) {
                 // Filed before (the same recipe and inputs in an earlier run): the computed copy
@@ -387,7 +462,7 @@ impl Executor {
                         index,
                         videos,
                         files,
-                        seconds: seconds.get(stage.name()).map_or(0.0, Duration::as_secs_f64),
+                        seconds,
                         key: Some(key.clone()),
                     };
                     store.finish_building(&building, &record)?;
@@ -397,6 +472,41 @@ impl Executor {
             self.note_streamed(stage.name(), &key);
             shards.insert(stage.name(), (record, stage));
         }
-        Ok((record, ShardOrigin::Computed))
+        Ok(root_record)
     }
+}
+
+/// What [`Executor::compute_pass`] and [`Executor::write_pass`] share about the shard.
+struct PassContext<'p, 'c> {
+    chain: &'p Chain<'c>,
+    /// The tables the chain reads from outside itself, by input name.
+    outside: &'p BTreeMap<String, Vec<RecordBatch>>,
+    /// The finished output of a stage outside the chain.
+    finished: &'p (dyn Fn(&str) -> Result<Arc<Manifest>> + Sync),
+    video_ids: &'p [String],
+    /// The root's output folder.
+    partial: &'p Path,
+    index: usize,
+}
+
+/// A stage whose every group has run: its tables in stored form, and the time it took.
+struct FinishedStage<'c> {
+    stage: &'c dyn Stage,
+    tables: Tables,
+    seconds: f64,
+}
+
+/// Hands `stage`'s tables over to the writer. A writer that stopped (on an error, which it
+/// reports) no longer listens; the compute goes on to its end or its own error.
+fn hand_on<'c>(
+    done: &Sender<FinishedStage<'c>>,
+    stage: &'c dyn Stage,
+    written: &mut BTreeMap<&str, Tables>,
+    seconds: &BTreeMap<&str, Duration>,
+) {
+    let _ = done.send(FinishedStage {
+        stage,
+        tables: written.remove(stage.name()).unwrap_or_default(),
+        seconds: seconds.get(stage.name()).map_or(0.0, Duration::as_secs_f64),
+    });
 }
