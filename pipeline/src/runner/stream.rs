@@ -32,7 +32,6 @@ use arrow::record_batch::RecordBatch;
 use dfd_stages::{NoProgress, Sharding, Stage, StageContext, StageInput};
 
 use super::executor::{take_from_store, Executor, Mode, ShardOrigin, ShardTask};
-use crate::progress::StageBar;
 use super::shard::{
     check_declared, finished_input_digest, input_name, key_of, pass_key, stored_form, write_tables,
     PassShards,
@@ -41,6 +40,7 @@ use super::Pipeline;
 use crate::cache::parquet_io::filter_videos;
 use crate::cache::shard_store::ShardStore;
 use crate::cache::{Manifest, ShardRecord};
+use crate::progress::StageBar;
 
 /// The stages of one pass of a run and how the run treats each: what a chain may carry along.
 #[derive(Default)]
