@@ -14,6 +14,11 @@
 //!   shard just written exactly as the member's own executor will compute it from the root's
 //!   committed manifest; when the member's turn comes, it finds every shard there and takes it.
 //!
+//! The shards are written by a thread beside the compute, each as soon as its stage has run on
+//! the shard's last group: writing (Parquet, sha256, fsync) overlaps the later stages' compute
+//! instead of following it, one stage after another, on one core. The keys still chain (a
+//! member's key needs the shards before it), so the writer takes the stages in the chain's order.
+//!
 //! A table a finished stage keeps reduced on disk (frame previews) is recomputed in memory by
 //! running that stage again on the same videos (a *source*): `dfd run --only crop` decodes the
 //! frames it needs from the videos, as the issue of bounded disk asks.
