@@ -70,12 +70,14 @@ pub fn taps(src_size: usize, dst_size: usize, scale: f64) -> Vec<Tap> {
     tab
 }
 
-/// A destination pixel's horizontal taps: consecutive source pixels from `src`, weights at
-/// `weights[w0..w0 + len]`.
-struct Span {
-    src: usize,
+/// The horizontal taps of every destination pixel: `len` consecutive source pixels from
+/// `src[dx]`, with weights `weights[dx * len..(dx + 1) * len]`. A pixel with fewer taps than the
+/// longest is padded with zero weights after its own: adding `p * 0 = +0` to a non-negative sum
+/// leaves it unchanged, and a loop of one fixed count per row is a loop the processor predicts.
+struct RowTaps {
     len: usize,
-    w0: usize,
+    src: Vec<usize>,
+    weights: Vec<Lanes>,
 }
 
 /// A pixel's three channels as floats, and a fourth lane so that a pixel is one vector.
@@ -103,12 +105,13 @@ pub fn area_u8(frame: Image, height: usize, width: usize) -> Option<Vec<u8>> {
     if scale_x < 1.0 || scale_y < 1.0 || (is_integer(scale_x) && is_integer(scale_y)) {
         return None;
     }
-    let (spans, weights) = spans(&taps(frame.width, width, scale_x), width);
+    let row_taps = row_taps(&taps(frame.width, width, scale_x), width);
     let ytab = taps(frame.height, height, scale_y);
 
-    // The current source row as floats; that row reduced to the destination's width; the
-    // weighted sum of the destination row's source rows so far.
-    let mut line = vec![0f32; frame.width * 3 + 1];
+    // The current source row as floats (zeros after it, where padding taps read); that row
+    // reduced to the destination's width; the weighted sum of the destination row's source rows
+    // so far.
+    let mut line = vec![0f32; (frame.width + row_taps.len) * 3 + 1];
     let mut reduced = vec![Lanes::default(); width];
     let mut sum = vec![Lanes::default(); width];
     let mut out = vec![0u8; height * width * 3];
@@ -123,7 +126,12 @@ pub fn area_u8(frame: Image, height: usize, width: usize) -> Option<Vec<u8>> {
             for (f, &p) in line.iter_mut().zip(row) {
                 *f = f32::from(p);
             }
-            reduce_row(&line, &spans, &weights, &mut reduced);
+            match row_taps.len {
+                2 => reduce_row_of::<2>(&line, &row_taps, &mut reduced),
+                3 => reduce_row_of::<3>(&line, &row_taps, &mut reduced),
+                4 => reduce_row_of::<4>(&line, &row_taps, &mut reduced),
+                _ => reduce_row(&line, &row_taps, &mut reduced),
+            }
         }
         if dst != prev_dy {
             write_row(&sum, &mut out[prev_dy * width * 3..][..width * 3]);
@@ -145,41 +153,63 @@ pub fn area_u8(frame: Image, height: usize, width: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The horizontal taps grouped by destination pixel (OpenCV's table lists a pixel's taps together,
-/// from consecutive source pixels, in increasing order), each weight repeated in four lanes.
-fn spans(xtab: &[Tap], width: usize) -> (Vec<Span>, Vec<Lanes>) {
-    let mut spans: Vec<Span> = Vec::with_capacity(width);
-    let mut weights = Vec::with_capacity(xtab.len());
+/// The horizontal taps by destination pixel (OpenCV's table lists a pixel's taps together, from
+/// consecutive source pixels, in increasing order), each weight repeated in four lanes.
+fn row_taps(xtab: &[Tap], width: usize) -> RowTaps {
+    let mut by_pixel: Vec<(usize, Vec<f32>)> = Vec::with_capacity(width);
     for tap in xtab {
-        let same_pixel = spans.len() == tap.dst + 1;
-        match spans.last_mut() {
-            Some(last) if same_pixel => {
-                debug_assert_eq!(last.src + last.len, tap.src);
-                last.len += 1;
+        match by_pixel.get_mut(tap.dst) {
+            Some((src, weights)) => {
+                debug_assert_eq!(*src + weights.len(), tap.src);
+                weights.push(tap.weight);
             }
-            _ => spans.push(Span {
-                src: tap.src,
-                len: 1,
-                w0: weights.len(),
-            }),
+            None => by_pixel.push((tap.src, vec![tap.weight])),
         }
-        weights.push([tap.weight; 4]);
     }
-    debug_assert_eq!(spans.len(), width);
-    (spans, weights)
+    debug_assert_eq!(by_pixel.len(), width);
+    let len = by_pixel.iter().map(|(_, w)| w.len()).max().unwrap_or(1);
+    let mut taps = RowTaps {
+        len,
+        src: Vec::with_capacity(width),
+        weights: Vec::with_capacity(width * len),
+    };
+    for (src, weights) in by_pixel {
+        taps.src.push(src);
+        let padding = len - weights.len();
+        taps.weights.extend(weights.into_iter().map(|w| [w; 4]));
+        taps.weights.extend(std::iter::repeat_n([0.0; 4], padding));
+    }
+    taps
 }
 
 /// One source row reduced to the destination's width: each pixel's taps summed from zero, left to
 /// right (`buf[dx] + S[sx] * alpha`, per channel).
-fn reduce_row(line: &[f32], spans: &[Span], weights: &[Lanes], reduced: &mut [Lanes]) {
-    for (acc, span) in reduced.iter_mut().zip(spans) {
+fn reduce_row(line: &[f32], taps: &RowTaps, reduced: &mut [Lanes]) {
+    let len = taps.len;
+    let pixels = reduced.iter_mut().zip(&taps.src);
+    for ((acc, &src), ws) in pixels.zip(taps.weights.chunks_exact(len)) {
+        let line = &line[src * 3..(src + len) * 3 + 1];
         let mut lanes = Lanes::default();
-        let pixels = &line[span.src * 3..(span.src + span.len) * 3 + 1];
-        let ws = &weights[span.w0..span.w0 + span.len];
         for (i, w) in ws.iter().enumerate() {
-            let p: &Lanes = pixels[i * 3..i * 3 + 4].try_into().expect("four lanes");
+            let p: &Lanes = line[i * 3..i * 3 + 4].try_into().expect("four lanes");
             for c in 0..4 {
                 lanes[c] += p[c] * w[c];
+            }
+        }
+        *acc = lanes;
+    }
+}
+
+/// [`reduce_row`] for `N` taps a pixel, unrolled (the largest pyramid levels have 2 or 3).
+fn reduce_row_of<const N: usize>(line: &[f32], taps: &RowTaps, reduced: &mut [Lanes]) {
+    let pixels = reduced.iter_mut().zip(&taps.src);
+    for ((acc, &src), ws) in pixels.zip(taps.weights.chunks_exact(N)) {
+        let line = &line[src * 3..src * 3 + 3 * N + 1];
+        let mut lanes = Lanes::default();
+        for i in 0..N {
+            let p: &Lanes = line[i * 3..i * 3 + 4].try_into().expect("four lanes");
+            for c in 0..4 {
+                lanes[c] += p[c] * ws[i][c];
             }
         }
         *acc = lanes;
