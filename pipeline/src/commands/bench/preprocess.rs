@@ -253,9 +253,11 @@ pub fn print_text(report: &PreprocessReport) {
                 row.clip.clone(),
                 row.resolution
                     .map_or_else(|| "?".into(), |[w, h]| format!("{w}x{h}")),
-                format!("{:.2}", row.dfd_seconds),
-                format!("{:.2}", row.ffmpeg_seconds),
-                format!("{:.1}x", row.ratio),
+                // Three and two decimals: the targets are ratios such as 1.6x, and a figure
+                // rounded to one decimal cannot say on which side of one it falls.
+                format!("{:.3}", row.dfd_seconds),
+                format!("{:.3}", row.ffmpeg_seconds),
+                format!("{:.2}x", row.ratio),
                 format!("{:.0}", row.peak_rss_mb),
                 format!("{:.2}", row.bytes_written_per_video as f64 / 1e6),
             ]
