@@ -113,7 +113,7 @@ fn stage2(
     if candidates.is_empty() {
         return Ok(candidates);
     }
-    let batch = crop_batch(frame, &candidates, 24)?;
+    let batch = crop_batch(frame, &candidates, 24, networks.threads())?;
     let out = networks.rnet(batch.view())?;
     let passed: Vec<Candidate> = candidates
         .iter()
@@ -149,7 +149,7 @@ fn stage3(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let batch = crop_batch(frame, &candidates, 48)?;
+    let batch = crop_batch(frame, &candidates, 48, networks.threads())?;
     let out = networks.onet(batch.view())?;
     let mut passed = Vec::new();
     let mut landmarks = Vec::new();

@@ -8,7 +8,6 @@ use ndarray::Array4;
 use opencv::core::{self, Mat, Rect, Scalar, Size, Vec3d, CV_64FC3};
 use opencv::imgproc;
 use opencv::prelude::*;
-use rayon::prelude::*;
 
 use super::area::{self, CropWindow};
 use super::boxes::Candidate;
@@ -16,19 +15,49 @@ use super::frame::{cv, to_i32, Frame};
 use super::DetectError;
 
 /// Crops every box (corners already truncated to integers) into one `[N, size, size, 3]` batch,
-/// transposed like every MTCNN input; the crops are cut in parallel.
+/// transposed like every MTCNN input; the crops are cut on `threads` threads.
+///
+/// Scoped threads, not rayon: a detection must never wait on rayon work. `detect` waits for a
+/// detection started early (see `early.rs`) in a rayon job; had that detection split its crops
+/// with rayon, the waiting worker could be the one that took half of them, its wait stacked on top
+/// of that half (a deadlock, seen on 16 clips).
 pub fn crop_batch(
     frame: Frame,
     boxes: &[Candidate],
     size: usize,
+    threads: usize,
 ) -> Result<Array4<f32>, DetectError> {
     let mut batch = Array4::<f32>::zeros((boxes.len(), size, size, 3));
     let out = batch
         .as_slice_mut()
         .ok_or_else(|| DetectError::Image(vec![size, size, 3]))?;
-    out.par_chunks_mut(size * size * 3)
-        .zip(boxes.par_iter())
-        .try_for_each(|(out, b)| crop_one(frame, b, size, out))?;
+    let per_crop = size * size * 3;
+    let crop_run = |out: &mut [f32], boxes: &[Candidate]| {
+        out.chunks_mut(per_crop)
+            .zip(boxes)
+            .try_for_each(|(out, b)| crop_one(frame, b, size, out))
+    };
+    let run = boxes.len().div_ceil(threads.max(1)).max(1);
+    if run >= boxes.len() {
+        crop_run(out, boxes)?;
+        return Ok(batch);
+    }
+    std::thread::scope(|scope| {
+        let mut runs = out.chunks_mut(run * per_crop).zip(boxes.chunks(run));
+        let first = runs.next();
+        let others: Vec<_> = runs
+            .map(|(out, boxes)| scope.spawn(move || crop_run(out, boxes)))
+            .collect();
+        if let Some((out, boxes)) = first {
+            crop_run(out, boxes)?;
+        }
+        others
+            .into_iter()
+            .try_for_each(|handle| match handle.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+    })?;
     Ok(batch)
 }
 

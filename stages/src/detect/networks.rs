@@ -174,6 +174,11 @@ impl Networks {
         })
     }
 
+    /// The detector's thread count (one P-Net session per thread).
+    pub fn threads(&self) -> usize {
+        self.pnets.len()
+    }
+
     /// The P-Net sessions, one per pyramid worker.
     pub fn pnets(&mut self) -> &mut [Pnet] {
         &mut self.pnets
