@@ -85,6 +85,11 @@ pub struct RunnerConfig {
     /// are in memory at once (about 124 MB a 1080p video); 0 = one per two worker threads (a
     /// video's decoding and the detections started on its frames keep about two cores busy).
     pub stream_videos: usize,
+    /// Niceness added to the threads `detect` runs on (0-19; 0 = the workers above, at the
+    /// process's priority): decoding, the streamed pass's critical path, takes the cores first and
+    /// detection the time it leaves; detection also yields to other work on the machine. Speed
+    /// only.
+    pub detection_nice: u8,
 }
 
 impl Default for RunnerConfig {
@@ -93,6 +98,7 @@ impl Default for RunnerConfig {
             videos_per_shard: 8,
             threads: 0,
             stream_videos: 0,
+            detection_nice: 10,
         }
     }
 }
@@ -131,6 +137,13 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if self.runner.videos_per_shard == 0 {
             bail!("runner.videos_per_shard must be at least 1");
+        }
+        if self.runner.detection_nice > 19 {
+            bail!(
+                "runner.detection_nice must be in 0..=19 (niceness added to detection's threads), \
+                 got {}",
+                self.runner.detection_nice
+            );
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let most_threads = MAX_THREADS_PER_CORE * cores;

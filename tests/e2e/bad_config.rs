@@ -62,6 +62,16 @@ fn a_thread_count_far_beyond_the_cores_is_refused_at_once() {
 }
 
 #[test]
+fn a_detection_niceness_beyond_19_is_refused_naming_the_key() {
+    let dfd = Dfd::new();
+    let err = dfd.fails(&["--set", "runner.detection_nice=20", "config"]);
+    assert!(err.contains("runner.detection_nice"), "{err}");
+    assert!(err.contains("0..=19"), "{err}");
+    let listed = dfd.ok(&["--set", "runner.detection_nice=0", "config"]);
+    assert!(listed.contains("detection_nice = 0"), "{listed}");
+}
+
+#[test]
 fn a_crop_size_the_detectors_cannot_take_is_refused_before_any_work() {
     let dfd = Dfd::new();
     let err = dfd.fails(&["--set", "crop.size=192", "config"]);

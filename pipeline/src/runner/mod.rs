@@ -90,10 +90,10 @@ impl Pipeline {
         vec![
             Arc::new(Ingest::new(dataset)),
             Arc::new(Decode::new(config.decode.clone())),
-            Arc::new(Detect::new(
-                config.detect.clone(),
-                config.paths.mtcnn.clone(),
-            )),
+            Arc::new(
+                Detect::new(config.detect.clone(), config.paths.mtcnn.clone())
+                    .with_nice(config.runner.detection_nice),
+            ),
             Arc::new(Crop::new(config.crop.clone())),
             Arc::new(SsimStage::new(config.ssim.clone())),
             Arc::new(Cues),

@@ -3,9 +3,10 @@
 //!
 //! A 1080p video alone in its group keeps about one and a half of two cores busy while it is
 //! decoded, and detecting its frames takes longer than decoding them. Each frame offered here is
-//! converted to RGB (the copy `detect` makes anyway) and handed to rayon; a worker that is idle
-//! (the one the decoding leaves) detects it. When `run` comes to the frame it takes the result,
-//! waits for a detection under way, or detects the frame itself if none started.
+//! converted to RGB (the copy `detect` makes anyway) and handed to the stage's detection threads,
+//! which run at a lower priority than the decoding (see `workers.rs`): they detect it in the time
+//! the decoder leaves. When `run` comes to the frame it takes the result, waits for a detection
+//! under way, or detects the frame itself if none started.
 //!
 //! The detections are the ones `run` would compute: the same detectors, parameters and pixels
 //! (an entry is matched to its frame by video, sample, frame index, time and size, and whatever
@@ -134,7 +135,8 @@ impl EarlyDetections {
     }
 
     /// The result of a detection [`Head::Running`] named; `None` if its entry was discarded
-    /// meanwhile.
+    /// meanwhile. Blocks the calling rayon worker: safe because a detection runs no rayon work of
+    /// its own (see `crop_batch`), so nothing it needs can be held up beneath this wait.
     pub fn wait(&self, (key, ticket): (Key, Ticket)) -> Option<Result<Vec<Face>, String>> {
         let result = self.wait_for(key, ticket);
         if result.is_some() {
@@ -212,7 +214,9 @@ impl FrameObserver for EarlyDetections {
         let (height, width) = (frame.height as usize, frame.width as usize);
         let shared = self.shared.clone();
         let detectors = self.detectors.clone();
-        rayon::spawn(move || detect_early(&shared, &detectors, key, ticket, (height, width)));
+        self.detectors
+            .threads
+            .spawn(move || detect_early(&shared, &detectors, key, ticket, (height, width)));
     }
 
     fn discard(&self, video_id: &str) {

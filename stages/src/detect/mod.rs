@@ -17,6 +17,7 @@ mod mtcnn;
 mod networks;
 mod pyramid;
 mod stage;
+mod workers;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::early::{EarlyDetections, Head};
+use super::workers::DetectionThreads;
 use super::{Face, Mtcnn, MtcnnParams};
 use crate::image_io::{bgr_to_rgb_into, frame_bgr};
 use crate::{
@@ -37,6 +38,8 @@ pub(super) struct Detectors {
     /// ONNX sessions cost tens of milliseconds to build, so they are reused across videos and
     /// shards.
     pool: Mutex<Vec<Mtcnn>>,
+    /// The threads detection runs on (see [`Detect::with_nice`]).
+    pub(super) threads: DetectionThreads,
 }
 
 /// How a call of the stage spreads its videos over the worker threads: `detectors` detectors per
@@ -71,10 +74,25 @@ impl Detect {
     /// each call of the stage share the worker threads among its videos (see
     /// [`detector_split`]); the split never changes detections.
     pub fn new(params: MtcnnParams, models: PathBuf) -> Self {
+        Self::with_threads(params, models, DetectionThreads::new(0))
+    }
+
+    /// Detects on threads of its own at `nice` more niceness than the process (0-19; 0, as with
+    /// [`Detect::new`]: on the runner's workers). Decoding, which a streamed pass waits on, then
+    /// gets the cores first and detection fills the time it leaves (see `workers.rs`); on a machine
+    /// shared with other work, detection also yields to it. Speed only: the detections are the
+    /// same.
+    pub fn with_nice(self, nice: u8) -> Self {
+        let Detectors { params, models, .. } = &*self.detectors;
+        Self::with_threads(params.clone(), models.clone(), DetectionThreads::new(nice))
+    }
+
+    fn with_threads(params: MtcnnParams, models: PathBuf, threads: DetectionThreads) -> Self {
         let detectors = Arc::new(Detectors {
             params,
             models,
             pool: Mutex::new(Vec::new()),
+            threads,
         });
         Detect {
             early: EarlyDetections::new(detectors.clone()),
@@ -337,8 +355,10 @@ impl Stage for Detect {
             })?;
         self.detectors.give_back(detector);
         let items = by_video.into_iter().collect();
-        let (found, errors) = per_video(NAME, items, ctx, |_, frames: Vec<FrameRef>| {
-            self.video(&frames, split)
+        let (found, errors) = self.detectors.threads.install(|| {
+            per_video(NAME, items, ctx, |_, frames: Vec<FrameRef>| {
+                self.video(&frames, split)
+            })
         });
         // Whatever is left was offered for videos that did not reach this call (they failed to
         // decode): nothing will ask for it.
