@@ -426,14 +426,8 @@ impl Executor {
         {
             let role = pass.chain.role_of(stage);
             if role == Some(Role::Root) {
-                let files = write_tables(stage, pass.partial, index, tables)?;
-                let record = ShardRecord {
-                    index,
-                    videos,
-                    files,
-                    seconds,
-                    key: Some(key.clone()),
-                };
+                let record =
+                    write_shard(stage, pass.partial, (index, videos), tables, seconds, &key)?;
                 self.file_in_store(stage.name(), pass.partial, &record);
                 shards.insert(stage.name(), (record.clone(), stage));
                 root_record = Some(record);
@@ -462,14 +456,8 @@ impl Executor {
                 Some(record) => record,
                 None => {
                     let building = store.building_dir(&key)?;
-                    let files = write_tables(stage, &building, index, tables)?;
-                    let record = ShardRecord {
-                        index,
-                        videos,
-                        files,
-                        seconds,
-                        key: Some(key.clone()),
-                    };
+                    let record =
+                        write_shard(stage, &building, (index, videos), tables, seconds, &key)?;
                     store.finish_building(&building, &record)?;
                     record
                 }
@@ -479,6 +467,25 @@ impl Executor {
         }
         Ok(root_record)
     }
+}
+
+/// Writes `stage`'s tables of shard `index` (of `videos` videos) into `dir`; its record, keyed
+/// `key`.
+fn write_shard(
+    stage: &dyn Stage,
+    dir: &Path,
+    (index, videos): (usize, usize),
+    tables: Tables,
+    seconds: f64,
+    key: &str,
+) -> Result<ShardRecord> {
+    Ok(ShardRecord {
+        index,
+        videos,
+        files: write_tables(stage, dir, index, tables)?,
+        seconds,
+        key: Some(key.to_string()),
+    })
 }
 
 /// What [`Executor::compute_pass`] and [`Executor::write_pass`] share about the shard.
