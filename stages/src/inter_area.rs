@@ -11,8 +11,12 @@
 //! the bytes are identical (the unit test checks against OpenCV itself), but converts each source
 //! row once, reduces it once, and adds the three channels of a pixel as one vector.
 //!
-//! The other cases (same size, integer ratios, enlarging) are OpenCV's other algorithms; callers
-//! leave those to OpenCV.
+//! The other cases (same size, integer ratios, enlarging) are OpenCV's other algorithms:
+//! [`resize_area`], what callers use, leaves those to OpenCV.
+
+use opencv::core::{Mat, Size, Vec3b};
+use opencv::imgproc;
+use opencv::prelude::*;
 
 /// OpenCV's ratio for a dimension, `1 / (dst / src)`, which can differ from `src / dst` in the
 /// last bit.
@@ -89,6 +93,42 @@ pub struct Image<'a> {
     pub pixels: &'a [u8],
     pub height: usize,
     pub width: usize,
+}
+
+/// `frame` resized to `height x width` by INTER_AREA, the bytes `cv::resize` gives: by [`area_u8`]
+/// where it applies, else by OpenCV itself, writing straight into the returned buffer.
+pub fn resize_area(frame: Image, height: usize, width: usize) -> opencv::Result<Vec<u8>> {
+    if let Some(pixels) = area_u8(frame, height, width) {
+        return Ok(pixels);
+    }
+    let side = |v: usize| {
+        i32::try_from(v).map_err(|_| {
+            opencv::Error::new(
+                opencv::core::StsOutOfRange,
+                format!("side {v} is too large"),
+            )
+        })
+    };
+    let src = Mat::new_rows_cols_with_bytes::<Vec3b>(
+        side(frame.height)?,
+        side(frame.width)?,
+        frame.pixels,
+    )?;
+    let size = Size::new(side(width)?, side(height)?);
+    let mut out = vec![0u8; height * width * 3];
+    let expected = out.as_ptr();
+    // A destination of the requested size and type is not reallocated (checked below, since a
+    // reallocation would silently leave `out` blank).
+    let mut dst = Mat::new_rows_cols_with_bytes_mut::<Vec3b>(size.height, size.width, &mut out)?;
+    imgproc::resize(&src, &mut dst, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+    if dst.data() != expected {
+        return Err(opencv::Error::new(
+            opencv::core::StsInternal,
+            "resize reallocated its destination".to_string(),
+        ));
+    }
+    drop(dst);
+    Ok(out)
 }
 
 /// `frame` resized to `height x width` as OpenCV's INTER_AREA would, or `None` where OpenCV would
@@ -231,9 +271,6 @@ fn write_row(sum: &[Lanes], out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opencv::core::{Mat, Size, Vec3b};
-    use opencv::imgproc;
-    use opencv::prelude::*;
 
     fn opencv_area(frame: Image, height: usize, width: usize) -> Vec<u8> {
         let src = Mat::new_rows_cols_with_bytes::<Vec3b>(

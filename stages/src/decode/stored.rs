@@ -10,8 +10,6 @@
 use arrow::array::{BinaryArray, StringArray};
 use arrow::record_batch::RecordBatch;
 use dfd_schemas::{FrameEncoding, FrameRef, FrameRow};
-use opencv::core::{Mat, Size, ToInputArray};
-use opencv::imgproc;
 use rayon::prelude::*;
 
 use super::{DecodeParams, EncodingParam, KeepFrames};
@@ -68,7 +66,7 @@ fn stored_frame(params: &DecodeParams, raw: &FrameRef) -> Result<(Vec<u8>, Frame
             let bytes = if (width, height) == (raw.width, raw.height) {
                 encode_jpeg(&frame, PREVIEW_QUALITY)
             } else {
-                preview(raw, &frame, width, height)
+                preview(raw, width, height)
             }
             .map_err(|e| format!("cannot make a preview: {e}"))?;
             Ok((bytes, FrameEncoding::Preview))
@@ -76,33 +74,16 @@ fn stored_frame(params: &DecodeParams, raw: &FrameRef) -> Result<(Vec<u8>, Frame
     }
 }
 
-/// The preview of a frame larger than one: resized by INTER_AREA ([`crate::inter_area`] where it
-/// does OpenCV's arithmetic, a non-integer ratio; OpenCV otherwise), as JPEG.
-fn preview(
-    raw: &FrameRef,
-    frame: &impl ToInputArray,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>, String> {
+/// The preview of a frame larger than one: resized by INTER_AREA, as JPEG.
+fn preview(raw: &FrameRef, width: u32, height: u32) -> Result<Vec<u8>, String> {
     let image = inter_area::Image {
         pixels: raw.image,
         height: raw.height as usize,
         width: raw.width as usize,
     };
-    if let Some(pixels) = inter_area::area_u8(image, height as usize, width as usize) {
-        return encode_jpeg_packed(&pixels, width, height, PREVIEW_QUALITY);
-    }
-    let mut small = Mat::default();
-    imgproc::resize(
-        frame,
-        &mut small,
-        Size::new(width as i32, height as i32),
-        0.0,
-        0.0,
-        imgproc::INTER_AREA,
-    )
-    .map_err(|e| format!("cannot resize: {e}"))?;
-    encode_jpeg(&small, PREVIEW_QUALITY)
+    let small = inter_area::resize_area(image, height as usize, width as usize)
+        .map_err(|e| format!("cannot resize: {e}"))?;
+    encode_jpeg_packed(&small, width, height, PREVIEW_QUALITY)
 }
 
 /// The preview's size: the frame scaled so that its longer side is at most [`PREVIEW_SIDE`].

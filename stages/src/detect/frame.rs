@@ -6,9 +6,7 @@
 //! duration of each OpenCV call.
 
 use opencv::boxed_ref::BoxedRef;
-use opencv::core::{Mat, Size, Vec3b};
-use opencv::imgproc;
-use opencv::prelude::*;
+use opencv::core::{Mat, Vec3b};
 
 use super::DetectError;
 use crate::inter_area;
@@ -49,29 +47,7 @@ impl<'a> Frame<'a> {
             height: self.height,
             width: self.width,
         };
-        if let Some(pixels) = inter_area::area_u8(image, height, width) {
-            return Ok(pixels);
-        }
-        let mut out = vec![0u8; height * width * 3];
-        let expected = out.as_ptr();
-        let size = Size::new(to_i32(width)?, to_i32(height)?);
-        // OpenCV writes straight into `out`: a destination of the requested size and type is not
-        // reallocated (checked below, since a reallocation would silently leave `out` blank).
-        let mut dst = Mat::new_rows_cols_with_bytes_mut::<Vec3b>(size.height, size.width, &mut out)
-            .map_err(cv("wrapping a resize destination"))?;
-        imgproc::resize(&self.mat()?, &mut dst, size, 0.0, 0.0, imgproc::INTER_AREA)
-            .map_err(cv("resizing"))?;
-        if dst.data() != expected {
-            return Err(DetectError::OpenCv {
-                what: "resizing",
-                source: opencv::Error::new(
-                    opencv::core::StsInternal,
-                    "resize reallocated its destination".to_string(),
-                ),
-            });
-        }
-        drop(dst);
-        Ok(out)
+        inter_area::resize_area(image, height, width).map_err(cv("resizing"))
     }
 }
 
