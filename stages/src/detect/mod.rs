@@ -15,6 +15,8 @@ mod early;
 mod frame;
 mod mtcnn;
 mod networks;
+mod onnx_proto;
+mod prelu;
 mod pyramid;
 mod stage;
 mod workers;

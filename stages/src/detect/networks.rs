@@ -9,7 +9,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{DetectError, MtcnnParams};
+use super::{prelu, DetectError, MtcnnParams};
 
 /// Registers the CPU arena that the MTCNN sessions share ([`Networks::load`] opts them in).
 ///
@@ -144,6 +144,7 @@ impl Networks {
             if !path.is_file() {
                 return Err(fail("no such file (scripts/setup.sh fetches it)".into()));
             }
+            let model = prelu::load_model(&path).map_err(fail)?;
             // No spinning: between runs this thread crops and resizes on the same cores, and
             // spinning workers made a frame up to 2x slower on 2 cores.
             let session = Session::builder(&env)
@@ -155,7 +156,8 @@ impl Networks {
                 // P-Net sees a dozen shapes a frame size.
                 .and_then(|b| Ok(b.with_env_allocators()?))
                 .and_then(|b| Ok(b.with_memory_pattern(false)?))
-                .and_then(|mut b| b.commit_from_file(&path))
+                .and_then(|b| Ok(b.with_operators(prelu::domain()?)?))
+                .and_then(|mut b| b.commit_from_memory(&model))
                 .map_err(|e| fail(e.to_string()))?;
             for name in outputs {
                 if !session.outputs().iter().any(|o| o.name() == *name) {
