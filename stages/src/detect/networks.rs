@@ -156,8 +156,7 @@ impl Networks {
                 // P-Net sees a dozen shapes a frame size.
                 .and_then(|b| Ok(b.with_env_allocators()?))
                 .and_then(|b| Ok(b.with_memory_pattern(false)?))
-                .and_then(|b| Ok(b.with_operators(prelu::domain()?)?))
-                .and_then(|mut b| b.commit_from_memory(&model))
+                .and_then(|b| prelu::commit(b, &model))
                 .map_err(|e| fail(e.to_string()))?;
             for name in outputs {
                 if !session.outputs().iter().any(|o| o.name() == *name) {

@@ -13,11 +13,14 @@
 //! is built; the weights files themselves stay as fetched, sha256 and all.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use ort::operator::{
     BoxedKernel, ComputeContext, KernelContext, Operator, OperatorDomain, OperatorInput,
     OperatorOutput, ShapeInferenceContext,
 };
+use ort::session::builder::SessionBuilder;
+use ort::session::Session;
 use ort::value::TensorElementType;
 
 use super::onnx_proto;
@@ -26,8 +29,27 @@ use super::onnx_proto;
 pub const DOMAIN: &str = "dfd.mtcnn";
 
 /// The operator domain to register with every session built from [`load_model`]'s bytes.
-pub fn domain() -> Result<OperatorDomain, ort::Error> {
+fn domain() -> Result<OperatorDomain, ort::Error> {
     OperatorDomain::new(DOMAIN)?.add(PRelu)
+}
+
+/// A session of `model` (bytes from [`load_model`]) with this module's kernels registered.
+///
+/// ONNX Runtime adds a custom domain to a process-wide table the first time a session uses it,
+/// checking and adding without a lock: with two detectors loading at once, one in seven runs lost
+/// a video to "Trying to add a domain to DomainToVersion map, but the domain is already exist".
+/// So the first commit holds a lock; after it, sessions only find the domain in the table.
+pub fn commit(builder: SessionBuilder, model: &[u8]) -> ort::Result<Session> {
+    static REGISTERED: Mutex<bool> = Mutex::new(false);
+    let mut builder = builder.with_operators(domain()?)?;
+    let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    if *registered {
+        drop(registered);
+        return builder.commit_from_memory(model);
+    }
+    let session = builder.commit_from_memory(model)?;
+    *registered = true;
+    Ok(session)
 }
 
 /// The model file at `path` with its `PRelu` nodes moved to [`DOMAIN`].
@@ -224,11 +246,7 @@ mod same_outputs {
             .unwrap();
         if edited {
             let model = super::load_model(&path).unwrap();
-            builder
-                .with_operators(super::domain().unwrap())
-                .unwrap()
-                .commit_from_memory(&model)
-                .unwrap()
+            super::commit(builder, &model).unwrap()
         } else {
             let mut builder = builder;
             builder.commit_from_file(&path).unwrap()
@@ -275,6 +293,39 @@ mod same_outputs {
                     a.len()
                 );
             }
+        }
+    }
+
+    /// The first sessions of a process built on several threads at once (see [`super::commit`]).
+    /// Only a process's first registration of the domain can race, so the test runs itself again
+    /// as a child process of this test binary, a few times, and the child builds the sessions.
+    #[test]
+    fn first_sessions_built_at_once() {
+        const CHILD: &str = "DFD_TEST_PRELU_CHILD";
+        const NAME: &str = "detect::prelu::same_outputs::first_sessions_built_at_once";
+        if std::env::var_os(CHILD).is_some() {
+            let start = std::sync::Barrier::new(6);
+            std::thread::scope(|s| {
+                for _ in 0..6 {
+                    s.spawn(|| {
+                        start.wait();
+                        session("pnet.onnx", true)
+                    });
+                }
+            });
+            return;
+        }
+        for _ in 0..5 {
+            let child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([NAME, "--exact", "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            assert!(
+                child.status.success(),
+                "{}",
+                String::from_utf8_lossy(&child.stdout)
+            );
         }
     }
 
