@@ -267,6 +267,7 @@ pub struct BenchCommon {
 /// Entry point of the binary: runs the command and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
     quiet_native_logs();
+    no_runtime_telemetry();
     crate::progress::init_logging();
     let cli = Cli::parse();
     match execute(cli) {
@@ -288,6 +289,22 @@ fn quiet_native_logs() {
         if std::env::var_os(key).is_none() {
             // Called first thing in main, before any thread exists.
             std::env::set_var(key, value);
+        }
+    }
+}
+
+/// The ONNX Runtime builds `scripts/setup.sh` fetches (1.31) collect telemetry on Linux too: a
+/// device id and an event queue under `~/.cache/Microsoft/DeveloperTools`, uploaded to Microsoft
+/// when the network allows. A research tool run on other people's data must not report on them,
+/// so dfd turns it off before the library starts, where only this variable reaches (the API's
+/// switch, which `dfd_stages::detect::ort_environment` also sets, comes after the environment
+/// logged its first event). `ORT_TELEMETRY_DISABLED` is the name later releases read. A value the
+/// user set is left as it is.
+fn no_runtime_telemetry() {
+    for key in ["ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"] {
+        if std::env::var_os(key).is_none() {
+            // Called first thing in main, before any thread exists.
+            std::env::set_var(key, "1");
         }
     }
 }

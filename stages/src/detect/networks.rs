@@ -88,6 +88,9 @@ pub fn ort_environment() -> Result<Environment, DetectError> {
             detail: e.to_string(),
         })?
         .with_name("dfd")
+        // No telemetry to Microsoft from a research tool (see the CLI's `no_runtime_telemetry`,
+        // which stops it before this point).
+        .with_telemetry(false)
         .build()
         .map_err(DetectError::Environment)?;
     // Memory only: without it each session grows its own arena, as ONNX Runtime does by default.
