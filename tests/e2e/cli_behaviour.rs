@@ -1,6 +1,7 @@
 //! What the command line says and selects: `run --until`, `status` against the dataset the
 //! workspace last ran on and with each upstream stage named once, OS errors named once, a run on
-//! a disk that fills up still printing its stage summary, and no telemetry from ONNX Runtime.
+//! a disk that fills up still printing its stage summary, and a run writing nothing under HOME (no
+//! telemetry from ONNX Runtime).
 
 use dfd_tests::faults::{self, Fault};
 use dfd_tests::{Dataset, Dfd};
@@ -113,19 +114,17 @@ fn a_disk_that_fills_up_still_gets_a_stage_summary() {
 /// ONNX Runtime 1.31 queues telemetry for Microsoft under `~/.cache/Microsoft/DeveloperTools`
 /// unless told not to (or unless it thinks it runs in CI, hence the variables removed here; and
 /// `.cargo/config.toml` turns it off for test processes, hence the opt-out variables removed too):
-/// a run that detects faces leaves nothing in its home directory.
+/// a whole run (detection, training, scoring, report) leaves nothing in its home directory.
 #[test]
-fn onnx_runtime_telemetry_is_off() {
-    let data = Dataset::two_short_clips();
-    let home = tempfile::tempdir().unwrap();
+fn a_run_writes_nothing_under_home() {
+    let data = tempfile::tempdir().unwrap();
     let dfd = Dfd::new();
-    let mut command = dfd.command(&[
-        "run",
-        "--dataset",
+    dfd.tiny_demo_data(data.path());
+    let home = tempfile::tempdir().unwrap();
+    let mut command = dfd.command(&crate::shard_tasks::full_run(
         data.path().to_str().unwrap(),
-        "--until",
-        "detect",
-    ]);
+        &[],
+    ));
     command
         .env("HOME", home.path())
         .env_remove("XDG_CACHE_HOME");
@@ -152,7 +151,9 @@ fn onnx_runtime_telemetry_is_off() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(dfd.outcome("detect"), "computed");
+    for stage in ["detect", "train", "score", "report"] {
+        assert_eq!(dfd.outcome(stage), "computed", "{stage}");
+    }
     let written: Vec<_> = walk(home.path());
     assert!(written.is_empty(), "written under HOME: {written:?}");
 }
