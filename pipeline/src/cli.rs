@@ -282,15 +282,10 @@ pub fn main() -> ExitCode {
 /// FFmpeg and OpenCV print their own warnings for every damaged file; dfd reports those failures
 /// itself (errors table, log line naming the file), so their chatter is silenced unless asked for.
 fn quiet_native_logs() {
-    for (key, value) in [
+    set_unless_set(&[
         ("OPENCV_FFMPEG_LOGLEVEL", "-8"),
         ("OPENCV_LOG_LEVEL", "ERROR"),
-    ] {
-        if std::env::var_os(key).is_none() {
-            // Called first thing in main, before any thread exists.
-            std::env::set_var(key, value);
-        }
-    }
+    ]);
 }
 
 /// The ONNX Runtime builds `scripts/setup.sh` fetches (1.31) collect telemetry on Linux too: a
@@ -301,10 +296,18 @@ fn quiet_native_logs() {
 /// logged its first event). `ORT_TELEMETRY_DISABLED` is the name later releases read. A value the
 /// user set is left as it is.
 fn no_runtime_telemetry() {
-    for key in ["ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"] {
+    set_unless_set(&[
+        ("ORT_DISABLE_TELEMETRY", "1"),
+        ("ORT_TELEMETRY_DISABLED", "1"),
+    ]);
+}
+
+/// Sets each variable the user has not set. Only for the start of `main`, before any thread
+/// exists: setting the environment while another thread reads it is undefined behaviour in libc.
+fn set_unless_set(variables: &[(&str, &str)]) {
+    for &(key, value) in variables {
         if std::env::var_os(key).is_none() {
-            // Called first thing in main, before any thread exists.
-            std::env::set_var(key, "1");
+            std::env::set_var(key, value);
         }
     }
 }

@@ -154,20 +154,6 @@ fn a_run_writes_nothing_under_home() {
     for stage in ["detect", "train", "score", "report"] {
         assert_eq!(dfd.outcome(stage), "computed", "{stage}");
     }
-    let written: Vec<_> = walk(home.path());
+    let written = dfd_tests::tree(home.path());
     assert!(written.is_empty(), "written under HOME: {written:?}");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -77,21 +77,18 @@ fn move_in_graph(graph: &[u8], op_type: &str, domain: &str) -> Result<(Vec<u8>, 
 /// The node re-encoded with `domain` when its operator is `op_type`, else `None`.
 fn moved_node(node: &[u8], op_type: &str, domain: &str) -> Result<Option<Vec<u8>>, String> {
     let mut is_match = false;
+    let mut out = Vec::with_capacity(node.len() + domain.len() + 2);
     for field in Fields::new(node) {
         let field = field.map_err(|e| format!("NodeProto: {e}"))?;
         if field.number == NODE_OP_TYPE && field.wire == LENGTH_DELIMITED {
             is_match = field.payload == op_type.as_bytes();
         }
-    }
-    if !is_match {
-        return Ok(None);
-    }
-    let mut out = Vec::with_capacity(node.len() + domain.len() + 2);
-    for field in Fields::new(node) {
-        let field = field.map_err(|e| format!("NodeProto: {e}"))?;
         if field.number != NODE_DOMAIN {
             out.extend_from_slice(field.raw);
         }
+    }
+    if !is_match {
+        return Ok(None);
     }
     write_bytes_field(&mut out, NODE_DOMAIN, domain.as_bytes());
     Ok(Some(out))
